@@ -1,0 +1,101 @@
+//! [`Sid`]: the session id of Engine.IO sessions and Socket.IO sockets.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use std::fmt;
+use std::str::FromStr;
+
+/// A 20-character, URL-safe, cryptographically random session id.
+///
+/// It is 15 random bytes from the operating system's CSPRNG, written in
+/// base64url without padding, the same shape as the reference server's
+/// `base64id` (which the sharded Redis adapter relies on: a 20-character room
+/// name is taken for a socket id). Stored inline: copying it allocates nothing.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Sid([u8; Sid::LEN]);
+
+/// The string given to [`Sid::from_str`] is not a valid session id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid session id")]
+pub struct InvalidSid;
+
+impl Sid {
+    /// Length of a session id, in characters.
+    pub const LEN: usize = 20;
+
+    /// A fresh random id.
+    ///
+    /// # Panics
+    /// If the operating system has no random source, which no supported
+    /// platform lacks; a server without one must not hand out guessable ids.
+    pub fn generate() -> Self {
+        let mut raw = [0u8; 15];
+        getrandom::fill(&mut raw).expect("the OS random source failed");
+        let mut out = [0u8; Self::LEN];
+        let n = URL_SAFE_NO_PAD
+            .encode_slice(raw, &mut out)
+            .expect("15 bytes always encode to 20 characters");
+        debug_assert_eq!(n, Self::LEN);
+        Sid(out)
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        // Only base64url characters are ever stored (checked in `from_str`).
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl FromStr for Sid {
+    type Err = InvalidSid;
+
+    /// Accepts exactly 20 characters of the base64url alphabet.
+    fn from_str(s: &str) -> Result<Self, InvalidSid> {
+        let bytes = s.as_bytes();
+        if bytes.len() != Self::LEN
+            || !bytes
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+        {
+            return Err(InvalidSid);
+        }
+        let mut out = [0u8; Self::LEN];
+        out.copy_from_slice(bytes);
+        Ok(Sid(out))
+    }
+}
+
+impl fmt::Display for Sid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Sid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sid({})", self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn ids_are_20_url_safe_chars_and_unique() {
+        let ids: HashSet<Sid> = (0..1000).map(|_| Sid::generate()).collect();
+        assert_eq!(ids.len(), 1000);
+        for id in ids {
+            assert_eq!(id.as_str().len(), 20);
+            assert_eq!(id.as_str().parse::<Sid>(), Ok(id));
+        }
+    }
+
+    #[test]
+    fn rejects_bad_ids() {
+        assert!("short".parse::<Sid>().is_err());
+        assert!("aaaaaaaaaaaaaaaaaaa/".parse::<Sid>().is_err());
+        assert!("aaaaaaaaaaaaaaaaaaaaa".parse::<Sid>().is_err());
+    }
+}

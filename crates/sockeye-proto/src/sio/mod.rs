@@ -1,0 +1,1 @@
+//! Socket.IO packets (protocol v5 and v4) and their parsers.
