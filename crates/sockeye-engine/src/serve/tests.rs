@@ -1,0 +1,656 @@
+//! Tests on real sockets (127.0.0.1, port 0): plain and TLS listeners sharing
+//! one service, upgrades, graceful and forced shutdown, limits, PEM errors.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use http::header::{CONNECTION, HOST, UPGRADE};
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+use tokio::time::timeout;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tower_service::Service;
+
+use super::{ConnectionInfo, ServeError, Server, ServerBuilder, ShutdownOutcome, TlsConfig};
+
+const LOCAL: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
+const SECOND: Duration = Duration::from_secs(1);
+
+// ---------------------------------------------------------------- fixtures
+
+struct Pki {
+    ca: CertificateDer<'static>,
+    cert_pem: String,
+    key_pem: String,
+}
+
+/// A CA and a `localhost` certificate it signed.
+fn pki() -> Pki {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("ca key"))
+        .expect("ca cert");
+    let key = KeyPair::generate().expect("leaf key");
+    let cert = CertificateParams::new(vec!["localhost".to_owned()])
+        .expect("leaf params")
+        .signed_by(&key, &ca)
+        .expect("leaf cert");
+    Pki {
+        ca: ca.der().clone(),
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    }
+}
+
+fn tls_config(pki: &Pki) -> TlsConfig {
+    TlsConfig::from_pem(pki.cert_pem.as_bytes(), pki.key_pem.as_bytes()).expect("tls config")
+}
+
+async fn tls_connect(pki: &Pki, addr: SocketAddr) -> TlsStream<TcpStream> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(pki.ca.clone()).expect("root");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    let name = ServerName::try_from("localhost").expect("name");
+    let tls = TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .expect("tls handshake");
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+    tls
+}
+
+/// The test application: one state shared by every clone.
+#[derive(Clone, Default)]
+struct App {
+    count: Arc<AtomicUsize>,
+    started: Arc<Notify>,
+}
+
+impl App {
+    async fn handle(self, mut req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let info = req.extensions().get::<ConnectionInfo>().copied();
+        let text = |s: String| Response::new(Full::new(Bytes::from(s)));
+        match req.uri().path() {
+            "/count" => {
+                let n = self.count.fetch_add(1, Ordering::SeqCst) + 1;
+                let info = info.expect("connection info");
+                text(format!("{n} {} {} {}", info.tls, info.peer, info.local))
+            }
+            "/slow" => {
+                self.started.notify_one();
+                tokio::time::sleep(SECOND).await;
+                text("slow done".into())
+            }
+            "/hang" => {
+                self.started.notify_one();
+                std::future::pending().await
+            }
+            "/echo" => {
+                let on_upgrade = hyper::upgrade::on(&mut req);
+                tokio::spawn(async move {
+                    let Ok(upgraded) = on_upgrade.await else {
+                        return;
+                    };
+                    let (mut rd, mut wr) = tokio::io::split(TokioIo::new(upgraded));
+                    let _ = tokio::io::copy(&mut rd, &mut wr).await;
+                });
+                upgrade_response("echo").body(Full::default()).expect("101")
+            }
+            "/ws" => {
+                let key = req.headers().get("sec-websocket-key").expect("ws key");
+                let accept = derive_accept_key(key.as_bytes());
+                let on_upgrade = hyper::upgrade::on(&mut req);
+                tokio::spawn(async move {
+                    let Ok(upgraded) = on_upgrade.await else {
+                        return;
+                    };
+                    let io = TokioIo::new(upgraded);
+                    let mut ws =
+                        tokio_tungstenite::WebSocketStream::from_raw_socket(io, Role::Server, None)
+                            .await;
+                    while let Some(Ok(msg)) = ws.next().await {
+                        if msg.is_text() && ws.send(msg).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                upgrade_response("websocket")
+                    .header("sec-websocket-accept", accept)
+                    .body(Full::default())
+                    .expect("101")
+            }
+            _ => Response::builder()
+                .status(StatusCode::NOT_FOUND)
+                .body(Full::default())
+                .expect("404"),
+        }
+    }
+}
+
+fn upgrade_response(protocol: &str) -> http::response::Builder {
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(CONNECTION, "upgrade")
+        .header(UPGRADE, protocol)
+}
+
+impl Service<Request<Incoming>> for App {
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Incoming>) -> Self::Future {
+        let app = self.clone();
+        Box::pin(async move { Ok(app.handle(req).await) })
+    }
+}
+
+// ---------------------------------------------------------------- client helpers
+
+type Sender = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;
+
+async fn handshake<IO>(io: IO) -> Sender
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .expect("client handshake");
+    tokio::spawn(conn.with_upgrades());
+    sender
+}
+
+fn request(path: &str) -> http::request::Builder {
+    Request::get(path).header(HOST, "localhost")
+}
+
+async fn fetch(sender: &mut Sender, path: &str) -> hyper::Result<(StatusCode, String)> {
+    let res = sender
+        .send_request(request(path).body(Empty::new()).expect("req"))
+        .await?;
+    let status = res.status();
+    let body = res.into_body().collect().await?.to_bytes();
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// One GET on a fresh plain connection.
+async fn get(addr: SocketAddr, path: &str) -> hyper::Result<(StatusCode, String)> {
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    fetch(&mut handshake(tcp).await, path).await
+}
+
+/// Upgrades `io` through `/echo` and checks that raw bytes echo back.
+async fn echo_through<IO>(io: IO) -> TokioIo<hyper::upgrade::Upgraded>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut sender = handshake(io).await;
+    let req = request("/echo")
+        .header(CONNECTION, "upgrade")
+        .header(UPGRADE, "echo")
+        .body(Empty::new())
+        .expect("req");
+    let res = sender.send_request(req).await.expect("response");
+    assert_eq!(res.status(), StatusCode::SWITCHING_PROTOCOLS);
+    let mut io = TokioIo::new(hyper::upgrade::on(res).await.expect("client upgrade"));
+    assert_echo(&mut io, b"ping \x00\xff raw bytes").await;
+    io
+}
+
+async fn assert_echo(io: &mut TokioIo<hyper::upgrade::Upgraded>, data: &[u8]) {
+    io.write_all(data).await.expect("write");
+    let mut back = vec![0; data.len()];
+    timeout(SECOND, io.read_exact(&mut back))
+        .await
+        .expect("echo in time")
+        .expect("read");
+    assert_eq!(back, data);
+}
+
+/// Reads until EOF or error; panics if the peer keeps the connection open.
+async fn assert_closed_by_server(mut tcp: TcpStream, within: Duration) {
+    let mut sink = Vec::new();
+    let read = timeout(within, tcp.read_to_end(&mut sink)).await;
+    assert!(read.is_ok(), "server kept the connection open");
+}
+
+async fn serve(builder: ServerBuilder, app: &App) -> super::ServerHandle {
+    builder.serve(app.clone()).await.expect("serve")
+}
+
+// ---------------------------------------------------------------- tests
+
+#[tokio::test]
+async fn http_and_https_listeners_share_one_service() {
+    let pki = pki();
+    let app = App::default();
+    let builder = Server::builder()
+        .listen(LOCAL)
+        .listen_tls(LOCAL, tls_config(&pki));
+    let server = builder.bind().await.expect("bind");
+    let addrs = server.local_addrs().to_vec();
+    assert_eq!(addrs.len(), 2);
+    assert!(!addrs[0].tls && addrs[1].tls);
+    assert!(addrs.iter().all(|a| a.addr.port() != 0));
+    let handle = server.serve(app.clone());
+    assert_eq!(handle.local_addrs(), &addrs[..]);
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    send_sync(&handle);
+    send_sync(&handle.wait());
+    let (plain, secure) = (addrs[0].addr, addrs[1].addr);
+
+    let tcp = TcpStream::connect(plain).await.expect("connect");
+    let peer = tcp.local_addr().expect("addr");
+    let mut sender = handshake(tcp).await;
+    let (status, body) = fetch(&mut sender, "/count").await.expect("plain");
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, format!("1 false {peer} {plain}"));
+
+    let tls = tls_connect(&pki, secure).await;
+    let tls_peer = tls.get_ref().0.local_addr().expect("addr");
+    let mut tls_sender = handshake(tls).await;
+    let (_, body) = fetch(&mut tls_sender, "/count").await.expect("tls");
+    assert_eq!(body, format!("2 true {tls_peer} {secure}"));
+
+    // Keep-alive on both, same shared counter.
+    assert!(
+        fetch(&mut sender, "/count")
+            .await
+            .expect("plain")
+            .1
+            .starts_with("3 false")
+    );
+    assert!(
+        fetch(&mut tls_sender, "/count")
+            .await
+            .expect("tls")
+            .1
+            .starts_with("4 true")
+    );
+    let (status, _) = fetch(&mut sender, "/missing").await.expect("404");
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(app.count.load(Ordering::SeqCst), 4);
+}
+
+#[tokio::test]
+async fn upgrade_echoes_raw_bytes_over_plain_and_tls() {
+    let pki = pki();
+    let app = App::default();
+    let builder = Server::builder()
+        .listen(LOCAL)
+        .listen_tls(LOCAL, tls_config(&pki));
+    let handle = serve(builder, &app).await;
+    let addrs = handle.local_addrs();
+    let mut plain = echo_through(TcpStream::connect(addrs[0].addr).await.expect("tcp")).await;
+    let mut tls = echo_through(tls_connect(&pki, addrs[1].addr).await).await;
+    assert_echo(&mut plain, b"second round").await;
+    assert_echo(&mut tls, &[7; 64 * 1024]).await;
+}
+
+#[tokio::test]
+async fn websocket_handshake_works_over_tls() {
+    let pki = pki();
+    let app = App::default();
+    let handle = serve(Server::builder().listen_tls(LOCAL, tls_config(&pki)), &app).await;
+    let tls = tls_connect(&pki, handle.local_addrs()[0].addr).await;
+    let (mut ws, res) = tokio_tungstenite::client_async("wss://localhost/ws", tls)
+        .await
+        .expect("websocket handshake");
+    assert_eq!(res.status(), StatusCode::SWITCHING_PROTOCOLS);
+    ws.send(Message::text("hello")).await.expect("send");
+    let back = timeout(SECOND, ws.next())
+        .await
+        .expect("in time")
+        .expect("open")
+        .expect("msg");
+    assert_eq!(back, Message::text("hello"));
+}
+
+#[tokio::test]
+async fn graceful_shutdown_finishes_in_flight_request_and_refuses_new_connections() {
+    let hooks = Arc::new(AtomicUsize::new(0));
+    let app = App::default();
+    let counted = Arc::clone(&hooks);
+    let builder = Server::builder()
+        .listen(LOCAL)
+        .shutdown_timeout(Duration::from_secs(10))
+        .on_shutdown(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+        });
+    let handle = serve(builder, &app).await;
+    let addr = handle.local_addrs()[0].addr;
+    assert!(
+        timeout(Duration::from_millis(50), handle.wait())
+            .await
+            .is_err()
+    );
+
+    let slow = tokio::spawn(async move {
+        let tcp = TcpStream::connect(addr).await.expect("connect");
+        let mut sender = handshake(tcp).await;
+        let req = request("/slow").body(Empty::new()).expect("req");
+        let res = sender.send_request(req).await.expect("slow response");
+        let close = res.headers().get(CONNECTION).cloned();
+        let body = res.into_body().collect().await.expect("body").to_bytes();
+        (close, body)
+    });
+    app.started.notified().await;
+    let started = Instant::now();
+    handle.shutdown();
+    handle.shutdown();
+    assert!(handle.is_shutting_down());
+    assert_eq!(hooks.load(Ordering::SeqCst), 1, "hook runs once, at once");
+
+    // The listener closes while the slow request is still running.
+    let mut refused = false;
+    while started.elapsed() < SECOND / 2 {
+        if TcpStream::connect(addr).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(refused, "new connections are still accepted");
+    assert!(!slow.is_finished());
+
+    let (close, body) = slow.await.expect("slow task");
+    assert_eq!(body, "slow done");
+    assert_eq!(close.as_ref().map(|v| v.as_bytes()), Some(&b"close"[..]));
+    let other = handle.clone();
+    let (a, b) = tokio::join!(handle.wait(), other.wait());
+    assert_eq!(
+        (a, b),
+        (ShutdownOutcome::Graceful, ShutdownOutcome::Graceful)
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn shutdown_deadline_drops_stuck_connections() {
+    let app = App::default();
+    let builder = Server::builder()
+        .listen(LOCAL)
+        .shutdown_timeout(Duration::from_millis(200));
+    let handle = serve(builder, &app).await;
+    let addr = handle.local_addrs()[0].addr;
+    let hang = tokio::spawn(get(addr, "/hang"));
+    app.started.notified().await;
+    let started = Instant::now();
+    handle.shutdown();
+    let outcome = timeout(Duration::from_secs(5), handle.wait())
+        .await
+        .expect("wait");
+    assert_eq!(outcome, ShutdownOutcome::Forced { connections: 1 });
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_millis(200) && elapsed < Duration::from_secs(2));
+    let res = timeout(SECOND, hang)
+        .await
+        .expect("client sees the close")
+        .expect("task");
+    assert!(res.is_err(), "the hung request got a response: {res:?}");
+}
+
+#[tokio::test]
+async fn idle_and_upgraded_connections_do_not_delay_shutdown() {
+    let app = App::default();
+    let builder = Server::builder()
+        .listen(LOCAL)
+        .shutdown_timeout(Duration::from_secs(10));
+    let handle = serve(builder, &app).await;
+    let addr = handle.local_addrs()[0].addr;
+    let mut idle = handshake(TcpStream::connect(addr).await.expect("tcp")).await;
+    fetch(&mut idle, "/count").await.expect("first request");
+    let mut upgraded = echo_through(TcpStream::connect(addr).await.expect("tcp")).await;
+
+    handle.shutdown();
+    let outcome = timeout(SECOND, handle.wait())
+        .await
+        .expect("shutdown is quick");
+    assert_eq!(outcome, ShutdownOutcome::Graceful);
+    // The upgraded stream is the application's now: it still works.
+    assert_echo(&mut upgraded, b"after shutdown").await;
+    assert!(
+        fetch(&mut idle, "/count").await.is_err(),
+        "idle connection was closed"
+    );
+}
+
+#[tokio::test]
+async fn header_read_and_tls_handshake_timeouts_close_silent_connections() {
+    let pki = pki();
+    let app = App::default();
+    let builder = Server::builder()
+        .listen(LOCAL)
+        .listen_tls(LOCAL, tls_config(&pki))
+        .header_read_timeout(Duration::from_millis(200))
+        .tls_handshake_timeout(Duration::from_millis(200));
+    let handle = serve(builder, &app).await;
+    for bound in handle.local_addrs() {
+        let tcp = TcpStream::connect(bound.addr).await.expect("connect");
+        assert_closed_by_server(tcp, Duration::from_secs(3)).await;
+    }
+    // A half-sent request head is cut off too.
+    let mut tcp = TcpStream::connect(handle.local_addrs()[0].addr)
+        .await
+        .expect("tcp");
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    assert_closed_by_server(tcp, Duration::from_secs(3)).await;
+}
+
+#[tokio::test]
+async fn max_connections_pauses_accepting_until_one_closes() {
+    let app = App::default();
+    let builder = Server::builder()
+        .listen(LOCAL)
+        .max_connections(1)
+        .header_read_timeout(None);
+    let handle = serve(builder, &app).await;
+    let addr = handle.local_addrs()[0].addr;
+    let mut first = handshake(TcpStream::connect(addr).await.expect("tcp")).await;
+    fetch(&mut first, "/count").await.expect("first");
+
+    let mut second = tokio::spawn(get(addr, "/count"));
+    assert!(
+        timeout(Duration::from_millis(300), &mut second)
+            .await
+            .is_err()
+    );
+    drop(first); // closes the first connection, freeing its slot
+    let (status, body) = timeout(Duration::from_secs(3), second)
+        .await
+        .expect("served once a slot frees")
+        .expect("task")
+        .expect("response");
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.starts_with("2 "));
+
+    // An upgraded connection keeps its slot after leaving hyper.
+    let upgraded = echo_through(TcpStream::connect(addr).await.expect("tcp")).await;
+    let mut third = tokio::spawn(get(addr, "/count"));
+    assert!(
+        timeout(Duration::from_millis(300), &mut third)
+            .await
+            .is_err()
+    );
+    drop(upgraded);
+    let served = timeout(Duration::from_secs(3), third)
+        .await
+        .expect("served")
+        .expect("task");
+    assert!(served.expect("response").1.starts_with("3 "));
+}
+
+#[tokio::test]
+async fn bind_errors_name_the_address() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("std bind");
+    let addr = taken.local_addr().expect("addr");
+    let err = Server::builder()
+        .listen(LOCAL)
+        .listen(addr)
+        .bind()
+        .await
+        .expect_err("in use");
+    assert!(
+        matches!(err, ServeError::Bind { addr: a, .. } if a == addr),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains(&addr.to_string()), "{err}");
+    let err = Server::builder().bind().await.expect_err("no listeners");
+    assert!(matches!(err, ServeError::NoListeners), "{err:?}");
+}
+
+#[test]
+fn bind_outside_a_runtime_is_an_error_not_a_panic() {
+    let bind = Server::builder().listen(LOCAL).bind();
+    let err = futures_util::FutureExt::now_or_never(bind)
+        .expect("ready")
+        .expect_err("no runtime");
+    assert!(matches!(err, ServeError::NoRuntime), "{err:?}");
+}
+
+#[test]
+fn bad_pem_is_reported_clearly() {
+    let pki = pki();
+    let (cert, key) = (pki.cert_pem.as_bytes(), pki.key_pem.as_bytes());
+    type Case<'a> = (&'a [u8], &'a [u8], fn(&ServeError) -> bool, &'a str);
+    let cases: Vec<Case<'_>> = vec![
+        (
+            b"",
+            key,
+            |e| matches!(e, ServeError::NoCertificate),
+            "no certificate",
+        ),
+        (
+            b"not pem at all",
+            key,
+            |e| matches!(e, ServeError::NoCertificate),
+            "BEGIN CERTIFICATE",
+        ),
+        (
+            key,
+            key,
+            |e| matches!(e, ServeError::NoCertificate),
+            "no certificate",
+        ),
+        (
+            cert,
+            b"",
+            |e| matches!(e, ServeError::NoPrivateKey),
+            "no private key",
+        ),
+        (
+            cert,
+            cert,
+            |e| matches!(e, ServeError::NoPrivateKey),
+            "PRIVATE KEY",
+        ),
+        (
+            b"-----BEGIN CERTIFICATE-----\nMIIB\n",
+            key,
+            |e| {
+                matches!(
+                    e,
+                    ServeError::InvalidPem {
+                        what: "certificate",
+                        ..
+                    }
+                )
+            },
+            "malformed certificate PEM",
+        ),
+        (
+            cert,
+            b"-----BEGIN PRIVATE KEY-----\n!!!!\n-----END PRIVATE KEY-----\n",
+            |e| {
+                matches!(
+                    e,
+                    ServeError::InvalidPem {
+                        what: "private key",
+                        ..
+                    }
+                )
+            },
+            "malformed private key PEM",
+        ),
+        (
+            b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+            key,
+            |e| matches!(e, ServeError::Tls(_)),
+            "invalid TLS certificate",
+        ),
+        (
+            cert,
+            b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+            |e| matches!(e, ServeError::Tls(_)),
+            "invalid TLS certificate or key",
+        ),
+    ];
+    for (cert, key, expected, message) in cases {
+        let err = TlsConfig::from_pem(cert, key).expect_err("bad pem");
+        assert!(expected(&err), "{err:?}");
+        assert!(err.to_string().contains(message), "{err}");
+    }
+    let other = self::pki();
+    let err = TlsConfig::from_pem(cert, other.key_pem.as_bytes()).expect_err("mismatch");
+    assert!(matches!(err, ServeError::KeyMismatch), "{err:?}");
+    assert!(err.to_string().contains("does not match"), "{err}");
+}
+
+#[test]
+fn pem_files_are_read_and_missing_files_named() {
+    let pki = pki();
+    let dir = std::env::temp_dir().join(format!("sockeye-serve-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let (cert, key, both) = (
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+        dir.join("both.pem"),
+    );
+    std::fs::write(&cert, &pki.cert_pem).expect("write");
+    std::fs::write(&key, &pki.key_pem).expect("write");
+    std::fs::write(&both, format!("{}{}", pki.key_pem, pki.cert_pem)).expect("write");
+    let separate = TlsConfig::from_pem_files(&cert, &key);
+    let combined = TlsConfig::from_pem_files(&both, &both);
+    let missing = dir.join("missing.pem");
+    let err = TlsConfig::from_pem_files(&cert, &missing).expect_err("missing key");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    assert!(format!("{:?}", separate.expect("separate files")).contains("http/1.1"));
+    combined.expect("one file with both");
+    assert!(
+        matches!(&err, ServeError::ReadFile { what: "private key", path, .. } if *path == missing)
+    );
+    assert!(err.to_string().contains("missing.pem"), "{err}");
+}
