@@ -1,0 +1,309 @@
+//! [`EngineConfig`]: every option of the Engine.IO server, with the
+//! reference server's defaults.
+
+use crate::cookie::CookieConfig;
+use crate::cors::{CorsConfig, OriginPolicy};
+use crate::request::HandshakeRequest;
+use http::HeaderMap;
+use http::request::Parts;
+use sockeye_proto::Str;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A boxed, sendable future, as returned by [`AllowRequest`] hooks.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Decides whether a handshake may proceed. `Err(message)` refuses it with
+/// HTTP 403 and `{"code":4,"message":<message>}` (`"Forbidden"` when the
+/// message is empty). Called for handshakes only (polling and direct
+/// WebSocket), never for requests of an existing session.
+pub type AllowRequest = Arc<dyn Fn(&HandshakeRequest) -> BoxFuture<Result<(), String>> + Send + Sync>;
+
+/// A hook that may add headers to a response. It gets the request's parts
+/// and the response headers built so far.
+pub type HeadersHook = Arc<dyn Fn(&Parts, &mut HeaderMap) + Send + Sync>;
+
+/// Which transports the server accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transports {
+    /// HTTP long-polling.
+    pub polling: bool,
+    /// WebSocket.
+    pub websocket: bool,
+}
+
+impl Default for Transports {
+    fn default() -> Self {
+        Transports { polling: true, websocket: true }
+    }
+}
+
+impl Transports {
+    /// Parses a comma-separated list such as `polling,websocket`.
+    pub fn parse(list: &str) -> Result<Self, String> {
+        let mut t = Transports { polling: false, websocket: false };
+        for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match name {
+                "polling" => t.polling = true,
+                "websocket" => t.websocket = true,
+                other => return Err(format!("unknown transport {other:?}")),
+            }
+        }
+        if !t.polling && !t.websocket {
+            return Err("at least one transport is needed".into());
+        }
+        Ok(t)
+    }
+}
+
+/// HTTP compression of polling responses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HttpCompression {
+    /// Bodies shorter than this many bytes are sent as they are.
+    pub threshold: usize,
+}
+
+impl Default for HttpCompression {
+    fn default() -> Self {
+        HttpCompression { threshold: 1024 }
+    }
+}
+
+/// The Engine.IO server's options.
+///
+/// Built with `Default` and chained `with_*` setters; checked by
+/// [`crate::Engine::new`], which refuses inconsistent options (for example a
+/// cookie with `SameSite=None` but without `Secure`).
+///
+/// ```
+/// use sockeye_engine::EngineConfig;
+/// use std::time::Duration;
+///
+/// let config = EngineConfig::default()
+///     .with_path("/realtime/")
+///     .with_ping_interval(Duration::from_secs(10))
+///     .with_max_payload(64 * 1024);
+/// assert_eq!(config.path(), "/realtime/");
+/// ```
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct EngineConfig {
+    pub(crate) path: String,
+    pub(crate) transports: Transports,
+    pub(crate) allow_upgrades: bool,
+    pub(crate) ping_interval: Duration,
+    pub(crate) ping_timeout: Duration,
+    pub(crate) upgrade_timeout: Duration,
+    pub(crate) max_payload: usize,
+    pub(crate) initial_packet: Option<Str>,
+    pub(crate) http_compression: Option<HttpCompression>,
+    pub(crate) allow_eio3: bool,
+    pub(crate) cookie: Option<CookieConfig>,
+    pub(crate) cors: Option<CorsConfig>,
+    pub(crate) origin_policy: Option<OriginPolicy>,
+    pub(crate) allow_request: Option<AllowRequest>,
+    pub(crate) on_handshake_headers: Option<HeadersHook>,
+    pub(crate) on_headers: Option<HeadersHook>,
+    pub(crate) max_buffered_packets: usize,
+    pub(crate) ws_read_buffer_size: usize,
+    pub(crate) close_grace: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            path: "/engine.io/".into(),
+            transports: Transports::default(),
+            allow_upgrades: true,
+            ping_interval: Duration::from_millis(25_000),
+            ping_timeout: Duration::from_millis(20_000),
+            upgrade_timeout: Duration::from_millis(10_000),
+            max_payload: 1_000_000,
+            initial_packet: None,
+            http_compression: Some(HttpCompression::default()),
+            allow_eio3: false,
+            cookie: None,
+            cors: None,
+            origin_policy: None,
+            allow_request: None,
+            on_handshake_headers: None,
+            on_headers: None,
+            max_buffered_packets: 10_000,
+            ws_read_buffer_size: 4096,
+            close_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+impl fmt::Debug for EngineConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EngineConfig")
+            .field("path", &self.path)
+            .field("transports", &self.transports)
+            .field("allow_upgrades", &self.allow_upgrades)
+            .field("ping_interval", &self.ping_interval)
+            .field("ping_timeout", &self.ping_timeout)
+            .field("upgrade_timeout", &self.upgrade_timeout)
+            .field("max_payload", &self.max_payload)
+            .field("initial_packet", &self.initial_packet)
+            .field("http_compression", &self.http_compression)
+            .field("allow_eio3", &self.allow_eio3)
+            .field("cookie", &self.cookie)
+            .field("cors", &self.cors)
+            .field("origin_policy", &self.origin_policy)
+            .field("allow_request", &self.allow_request.is_some())
+            .field("max_buffered_packets", &self.max_buffered_packets)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EngineConfig {
+    /// The path the server answers under (default `/engine.io/`).
+    ///
+    /// As in the reference, matching is a prefix match on the request path:
+    /// with `/engine.io/`, `/engine.io/?EIO=4` matches and `/engine.io?EIO=4`
+    /// does not. A path given without a trailing slash (`/engine.io`) also
+    /// matches `/engine.io?EIO=4` (the reference's `addTrailingSlash: false`).
+    pub fn with_path(mut self, path: impl Into<String>) -> Self {
+        let mut p: String = path.into();
+        if !p.starts_with('/') {
+            p.insert(0, '/');
+        }
+        self.path = p;
+        self
+    }
+
+    /// The configured path.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The transports accepted (default: polling and WebSocket).
+    pub fn with_transports(mut self, transports: Transports) -> Self {
+        self.transports = transports;
+        self
+    }
+
+    /// Whether polling clients may upgrade to WebSocket (default true).
+    pub fn with_allow_upgrades(mut self, allow: bool) -> Self {
+        self.allow_upgrades = allow;
+        self
+    }
+
+    /// Interval between server pings (default 25 s).
+    pub fn with_ping_interval(mut self, d: Duration) -> Self {
+        self.ping_interval = d;
+        self
+    }
+
+    /// How long to wait for a pong after a ping (default 20 s).
+    pub fn with_ping_timeout(mut self, d: Duration) -> Self {
+        self.ping_timeout = d;
+        self
+    }
+
+    /// How long an upgrading WebSocket may take to send `5` (default 10 s).
+    pub fn with_upgrade_timeout(mut self, d: Duration) -> Self {
+        self.upgrade_timeout = d;
+        self
+    }
+
+    /// Largest polling body and WebSocket message, in bytes (default
+    /// 1,000,000). Announced to clients as `maxPayload`.
+    pub fn with_max_payload(mut self, bytes: usize) -> Self {
+        self.max_payload = bytes;
+        self
+    }
+
+    /// A text message sent right after the `open` packet.
+    pub fn with_initial_packet(mut self, message: impl Into<Str>) -> Self {
+        self.initial_packet = Some(message.into());
+        self
+    }
+
+    /// gzip/deflate compression of polling responses over a threshold, by
+    /// `Accept-Encoding` (default on, 1024 bytes); `None` turns it off.
+    pub fn with_http_compression(mut self, compression: Option<HttpCompression>) -> Self {
+        self.http_compression = compression;
+        self
+    }
+
+    /// Accept Engine.IO v3 clients (Socket.IO 2.x) as well (default false).
+    /// Even then, only `EIO=3` and `EIO=4` are accepted.
+    pub fn with_allow_eio3(mut self, allow: bool) -> Self {
+        self.allow_eio3 = allow;
+        self
+    }
+
+    /// Sets the session cookie (off by default); see [`CookieConfig`].
+    pub fn with_cookie(mut self, cookie: Option<CookieConfig>) -> Self {
+        self.cookie = cookie;
+        self
+    }
+
+    /// CORS headers on polling responses and preflights (off by default).
+    pub fn with_cors(mut self, cors: Option<CorsConfig>) -> Self {
+        self.cors = cors;
+        self
+    }
+
+    /// An enforced origin allowlist: handshakes and WebSocket requests from
+    /// other origins are refused with 403 (off by default). This is the
+    /// defence against cross-site WebSocket hijacking; see [`OriginPolicy`].
+    pub fn with_origin_policy(mut self, policy: Option<OriginPolicy>) -> Self {
+        self.origin_policy = policy;
+        self
+    }
+
+    /// An async check run on every handshake; see [`AllowRequest`].
+    pub fn with_allow_request<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(&HandshakeRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        self.allow_request = Some(Arc::new(move |req| Box::pin(f(req))));
+        self
+    }
+
+    /// A hook on the first response of a session (the polling handshake or
+    /// the WebSocket 101), able to add headers such as an own cookie.
+    pub fn with_handshake_headers(
+        mut self,
+        f: impl Fn(&Parts, &mut HeaderMap) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_handshake_headers = Some(Arc::new(f));
+        self
+    }
+
+    /// A hook on every response of the engine (polling responses and 101s).
+    pub fn with_headers(mut self, f: impl Fn(&Parts, &mut HeaderMap) + Send + Sync + 'static) -> Self {
+        self.on_headers = Some(Arc::new(f));
+        self
+    }
+
+    /// Most packets queued for one session before it is closed as a slow
+    /// consumer (default 10,000). The reference has no bound.
+    pub fn with_max_buffered_packets(mut self, n: usize) -> Self {
+        self.max_buffered_packets = n.max(1);
+        self
+    }
+
+    /// How long a closed polling session waits for its last GET to collect
+    /// the close packet (default 30 s, as the reference).
+    pub fn with_close_grace(mut self, d: Duration) -> Self {
+        self.close_grace = d;
+        self
+    }
+
+    pub(crate) fn upgrades(&self) -> &'static [&'static str] {
+        if self.allow_upgrades && self.transports.websocket {
+            &["websocket"]
+        } else {
+            &[]
+        }
+    }
+}

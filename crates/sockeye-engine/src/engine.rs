@@ -1,0 +1,278 @@
+//! [`Engine`]: the session table and the routing of every request under the
+//! engine's path.
+
+use crate::config::EngineConfig;
+use crate::cors::origin_is_valid;
+use crate::error::{EngineError, ErrorCode, Refusal};
+use crate::handler::{CloseReason, EngineHandler};
+use crate::request::{EioQuery, HandshakeRequest};
+use crate::serve::ConnectionInfo;
+use crate::response::{self, EngineResponse};
+use crate::session::{Session, TransportKind};
+use crate::transport::{polling, ws};
+use http::{Method, Request};
+use http_body::Body;
+use parking_lot::RwLock;
+use sockeye_proto::Sid;
+use sockeye_proto::eio::ProtocolVersion;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+use tokio::sync::Notify;
+
+/// A boxed error, for request bodies of any type.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+const SHARDS: usize = 32;
+
+/// State shared by the engine handle, its sessions and their tasks.
+pub(crate) struct Shared {
+    pub config: EngineConfig,
+    pub handler: Arc<dyn EngineHandler>,
+    /// The session table, sharded by sid so that handshakes and lookups on
+    /// different sessions rarely meet on one lock.
+    sessions: Box<[RwLock<HashMap<Sid, Session>>]>,
+    count: AtomicUsize,
+    pub closing: AtomicBool,
+    all_closed: Notify,
+}
+
+impl Shared {
+    fn shard(&self, sid: &Sid) -> &RwLock<HashMap<Sid, Session>> {
+        // Sids are random: their first byte spreads evenly.
+        let b = sid.as_str().as_bytes()[0] as usize;
+        &self.sessions[b % SHARDS]
+    }
+
+    pub fn insert(&self, session: &Session) {
+        self.shard(&session.sid()).write().insert(session.sid(), session.clone());
+    }
+
+    pub fn remove(&self, sid: &Sid) {
+        self.shard(sid).write().remove(sid);
+    }
+
+    pub fn get(&self, sid: &Sid) -> Option<Session> {
+        self.shard(sid).read().get(sid).cloned()
+    }
+}
+
+/// The Engine.IO server: a cheap, clonable handle.
+///
+/// Requests reach it through [`crate::EngineService`] / [`crate::EngineLayer`]
+/// (for axum, hyper or any tower stack) or through [`Engine::handle`].
+#[derive(Clone)]
+pub struct Engine(pub(crate) Arc<Shared>);
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("path", &self.0.config.path)
+            .field("sessions", &self.session_count())
+            .finish()
+    }
+}
+
+impl Engine {
+    /// Builds an engine; checks the options first.
+    pub fn new(config: EngineConfig, handler: impl EngineHandler) -> Result<Engine, EngineError> {
+        Self::with_handler(config, Arc::new(handler))
+    }
+
+    /// Builds an engine around a shared handler.
+    pub fn with_handler(config: EngineConfig, handler: Arc<dyn EngineHandler>) -> Result<Engine, EngineError> {
+        if let Some(cookie) = &config.cookie {
+            cookie.validate()?;
+        }
+        if config.max_payload == 0 {
+            return Err(EngineError::Config("max_payload must be at least 1 byte".into()));
+        }
+        if config.ping_interval.is_zero() || config.ping_timeout.is_zero() {
+            return Err(EngineError::Config("ping_interval and ping_timeout must be positive".into()));
+        }
+        Ok(Engine(Arc::new(Shared {
+            config,
+            handler,
+            sessions: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            count: AtomicUsize::new(0),
+            closing: AtomicBool::new(false),
+            all_closed: Notify::new(),
+        })))
+    }
+
+    /// The options.
+    pub fn config(&self) -> &EngineConfig {
+        &self.0.config
+    }
+
+    /// Whether a request path belongs to the engine (a prefix match, as the
+    /// reference server does).
+    pub fn matches_path(&self, path: &str) -> bool {
+        path.starts_with(self.0.config.path.as_str())
+    }
+
+    /// The session with this id, if open.
+    pub fn session(&self, sid: Sid) -> Option<Session> {
+        self.0.get(&sid)
+    }
+
+    /// How many sessions are open (their tasks still running).
+    pub fn session_count(&self) -> usize {
+        self.0.count.load(Ordering::Acquire)
+    }
+
+    /// Graceful shutdown: refuses new handshakes, closes every session
+    /// ([`CloseReason::ServerShuttingDown`]; polling clients get a `close`
+    /// packet, WebSockets a close frame once their queue is flushed) and
+    /// waits until all are gone or `deadline` has passed. Returns the number
+    /// of sessions still open at the deadline.
+    pub async fn close(&self, deadline: Duration) -> usize {
+        self.0.closing.store(true, Ordering::Release);
+        let sessions: Vec<Session> =
+            self.0.sessions.iter().flat_map(|s| s.read().values().cloned().collect::<Vec<_>>()).collect();
+        for s in &sessions {
+            s.close_with(CloseReason::ServerShuttingDown);
+        }
+        let wait = async {
+            loop {
+                let notified = self.0.all_closed.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if self.session_count() == 0 {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        let _ = tokio::time::timeout(deadline, wait).await;
+        self.session_count()
+    }
+
+    /// Answers one request under the engine's path.
+    pub async fn handle<B>(&self, mut req: Request<B>) -> EngineResponse
+    where
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
+        let on_upgrade = ws::is_websocket_request(req.headers()).then(|| hyper::upgrade::on(&mut req));
+        let (parts, body) = req.into_parts();
+        let shared = &self.0;
+        let config = &shared.config;
+        let query = EioQuery::parse(parts.uri.query().unwrap_or(""));
+
+        if parts.method == Method::OPTIONS {
+            if let Some(cors) = &config.cors {
+                return response::preflight(cors, &parts);
+            }
+        }
+
+        let is_ws_transport = query.transport == Some("websocket");
+        let refuse = |r: Refusal| {
+            if is_ws_transport {
+                response::ws_refusal(&r)
+            } else {
+                response::refusal(shared, &parts, &r)
+            }
+        };
+
+        // 1. Transport.
+        let transport = match query.transport {
+            Some("polling") if config.transports.polling => TransportKind::Polling,
+            Some("websocket") if config.transports.websocket => TransportKind::WebSocket,
+            _ => return refuse(Refusal::new(ErrorCode::UnknownTransport)),
+        };
+        // 2. Origin: valid characters (as the reference), then the enforced
+        // allowlist (beyond the reference), for every request.
+        let origin = parts.headers.get(http::header::ORIGIN);
+        if origin.is_some_and(|o| !origin_is_valid(o)) {
+            return refuse(Refusal::new(ErrorCode::BadRequest));
+        }
+        if let Some(policy) = &config.origin_policy {
+            if let Err(why) = policy.check(origin) {
+                tracing::debug!(?why, "origin refused");
+                return refuse(Refusal::with_message(ErrorCode::Forbidden, "Origin not allowed".into()));
+            }
+        }
+
+        if let Some(sid) = query.sid {
+            let Some(session) = sid.parse::<Sid>().ok().and_then(|sid| shared.get(&sid)) else {
+                return refuse(Refusal::new(ErrorCode::UnknownSid));
+            };
+            return match transport {
+                TransportKind::Polling => {
+                    if session.transport() != TransportKind::Polling {
+                        return refuse(Refusal::new(ErrorCode::BadRequest));
+                    }
+                    match parts.method {
+                        Method::GET => polling::get(&session, &parts).await,
+                        Method::POST => polling::post(&session, &parts, body).await,
+                        _ => response::empty(shared, &parts, http::StatusCode::INTERNAL_SERVER_ERROR),
+                    }
+                }
+                TransportKind::WebSocket => match on_upgrade {
+                    Some(on_upgrade) if config.allow_upgrades => {
+                        ws::upgrade(&session, &parts, on_upgrade).unwrap_or_else(|r| refuse(r))
+                    }
+                    _ => refuse(Refusal::new(ErrorCode::BadRequest)),
+                },
+            };
+        }
+
+        // A handshake.
+        if parts.method != Method::GET {
+            return refuse(Refusal::new(ErrorCode::BadHandshakeMethod));
+        }
+        if transport == TransportKind::WebSocket && on_upgrade.is_none() {
+            return refuse(Refusal::new(ErrorCode::BadRequest));
+        }
+        if shared.closing.load(Ordering::Acquire) {
+            return refuse(Refusal::with_message(ErrorCode::BadRequest, "Server is shutting down".into()));
+        }
+        let conn = parts.extensions.get::<ConnectionInfo>().copied();
+        let request = HandshakeRequest {
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            headers: parts.headers.clone(),
+            peer_addr: conn.map(|c| c.peer),
+            secure: conn.is_some_and(|c| c.tls),
+            time: SystemTime::now(),
+        };
+        if let Some(allow) = &config.allow_request {
+            if let Err(message) = allow(&request).await {
+                let message = if message.is_empty() { ErrorCode::Forbidden.message().to_owned() } else { message };
+                return refuse(Refusal::with_message(ErrorCode::Forbidden, message));
+            }
+        }
+        let protocol = match query.eio.and_then(ProtocolVersion::from_query) {
+            Some(ProtocolVersion::V4) => ProtocolVersion::V4,
+            Some(ProtocolVersion::V3) if config.allow_eio3 => ProtocolVersion::V3,
+            _ => return refuse(Refusal::new(ErrorCode::UnsupportedProtocolVersion)),
+        };
+        match (transport, on_upgrade) {
+            (TransportKind::Polling, _) => polling::handshake(self, &parts, request, protocol, query.b64),
+            (TransportKind::WebSocket, Some(on_upgrade)) => ws::handshake(self, &parts, request, protocol, on_upgrade),
+            (TransportKind::WebSocket, None) => refuse(Refusal::new(ErrorCode::BadRequest)),
+        }
+    }
+}
+
+/// Puts a new session in the table and tells the handler. The caller runs
+/// the session's task, which ends with [`finish_session`].
+pub(crate) fn open_session(shared: &Arc<Shared>, session: &Session) {
+    shared.count.fetch_add(1, Ordering::AcqRel);
+    shared.insert(session);
+    shared.handler.on_open(session);
+}
+
+/// Called once when a session's task ends.
+pub(crate) fn finish_session(session: &Session) {
+    let shared = &session.0.shared;
+    shared.remove(&session.sid());
+    if shared.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+        shared.all_closed.notify_waiters();
+    }
+}
+

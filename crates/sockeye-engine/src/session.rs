@@ -1,0 +1,346 @@
+//! [`Session`]: one Engine.IO connection, whatever its transport.
+//!
+//! A session's state lives in one `Mutex<State>` (never held across an
+//! `.await`). It has one task, spawned at the handshake: for a WebSocket
+//! session it is the socket's I/O loop, for a polling session a small timer
+//! loop for the heartbeats. The polling GET handler or the WebSocket loop
+//! (whichever transport is active) is the only writer; it is woken through
+//! `writer` and drains the whole queue at once, so packets queued together go
+//! out in one HTTP response or one socket flush.
+
+use crate::engine::Shared;
+use crate::handler::{CloseReason, Message};
+use crate::heartbeat::Heartbeat;
+use crate::request::HandshakeRequest;
+use crate::error::SendError;
+use crate::transport::ws::WsConn;
+use bytes::Bytes;
+use parking_lot::Mutex;
+use sockeye_proto::eio::{Packet, ProtocolVersion};
+use sockeye_proto::{Sid, Str};
+use std::any::Any;
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// The transport a session currently uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TransportKind {
+    /// HTTP long-polling.
+    Polling,
+    /// WebSocket.
+    WebSocket,
+}
+
+impl TransportKind {
+    /// The transport's name in the protocol (`polling`, `websocket`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportKind::Polling => "polling",
+            TransportKind::WebSocket => "websocket",
+        }
+    }
+}
+
+/// One queued outgoing packet.
+#[derive(Debug, Clone)]
+pub(crate) enum Out {
+    /// A packet to encode.
+    Packet(Packet),
+    /// A complete, already encoded text packet (`4...`): shared by every
+    /// receiver of a broadcast.
+    Encoded(Str),
+}
+
+impl Out {
+    pub fn to_packet(&self) -> Packet {
+        match self {
+            Out::Packet(p) => p.clone(),
+            Out::Encoded(s) => Packet::decode_text(s.clone()).unwrap_or(Packet::Noop),
+        }
+    }
+}
+
+/// Where an upgrade from polling to WebSocket stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Upgrade {
+    /// No upgrade in progress.
+    Idle,
+    /// A WebSocket for this session is open, waiting for `2probe`.
+    Upgrading,
+    /// `3probe` was sent: pending polls are released with `noop`.
+    Probed,
+}
+
+pub(crate) struct State {
+    pub transport: TransportKind,
+    pub upgrade: Upgrade,
+    pub queue: VecDeque<Out>,
+    pub get_active: bool,
+    pub post_active: bool,
+    /// The WebSocket writer is flushing (used by `is_writable`).
+    pub writing: bool,
+    pub closed: Option<CloseReason>,
+    /// When a closed polling session stops waiting for its last GET.
+    pub linger_until: Option<Instant>,
+    pub heartbeat: Heartbeat,
+    /// A WebSocket handed from the upgrade to the session task.
+    pub ws_slot: Option<WsConn>,
+    /// A v3 client that asked for base64 binary (`b64`).
+    pub b64: bool,
+}
+
+pub(crate) struct SessionInner {
+    pub sid: Sid,
+    pub protocol: ProtocolVersion,
+    pub request: HandshakeRequest,
+    pub shared: Arc<Shared>,
+    pub state: Mutex<State>,
+    /// Wakes the active writer (pending GET or WebSocket loop).
+    pub writer: Notify,
+    /// Wakes the session task (heartbeat change, upgrade hand-over, close).
+    pub driver: Notify,
+    data: OnceLock<Box<dyn Any + Send + Sync>>,
+}
+
+/// A handle to one Engine.IO session. Cheap to clone.
+#[derive(Clone)]
+pub struct Session(pub(crate) Arc<SessionInner>);
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("sid", &self.0.sid)
+            .field("protocol", &self.0.protocol)
+            .field("transport", &self.transport())
+            .finish()
+    }
+}
+
+impl Session {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        protocol: ProtocolVersion,
+        transport: TransportKind,
+        request: HandshakeRequest,
+        b64: bool,
+    ) -> Session {
+        let heartbeat = Heartbeat::new(protocol, &shared.config, Instant::now());
+        Session(Arc::new(SessionInner {
+            sid: Sid::generate(),
+            protocol,
+            request,
+            shared,
+            state: Mutex::new(State {
+                transport,
+                upgrade: Upgrade::Idle,
+                queue: VecDeque::new(),
+                get_active: false,
+                post_active: false,
+                writing: false,
+                closed: None,
+                linger_until: None,
+                heartbeat,
+                ws_slot: None,
+                b64,
+            }),
+            writer: Notify::new(),
+            driver: Notify::new(),
+            data: OnceLock::new(),
+        }))
+    }
+
+    /// The session id.
+    pub fn sid(&self) -> Sid {
+        self.0.sid
+    }
+
+    /// The protocol revision the client speaks.
+    pub fn protocol(&self) -> ProtocolVersion {
+        self.0.protocol
+    }
+
+    /// The transport in use now.
+    pub fn transport(&self) -> TransportKind {
+        self.0.state.lock().transport
+    }
+
+    /// The request that opened the session.
+    pub fn request(&self) -> &HandshakeRequest {
+        &self.0.request
+    }
+
+    /// Whether the session has been closed.
+    pub fn is_closed(&self) -> bool {
+        self.0.state.lock().closed.is_some()
+    }
+
+    /// Whether a packet sent now would be written at once: a poll is
+    /// pending, or the WebSocket is not busy flushing. Used for volatile
+    /// packets, which are dropped when this is false.
+    pub fn is_writable(&self) -> bool {
+        let st = self.0.state.lock();
+        st.closed.is_none()
+            && st.upgrade != Upgrade::Probed
+            && match st.transport {
+                TransportKind::Polling => st.get_active,
+                TransportKind::WebSocket => !st.writing && st.queue.is_empty(),
+            }
+    }
+
+    /// Queues a text message.
+    pub fn send_text(&self, text: impl Into<Str>) -> Result<(), SendError> {
+        self.push(Out::Packet(Packet::Message(text.into())))
+    }
+
+    /// Queues a binary message.
+    pub fn send_binary(&self, data: Bytes) -> Result<(), SendError> {
+        self.push(Out::Packet(Packet::Binary(data)))
+    }
+
+    /// Queues a complete, already encoded Engine.IO text packet (for
+    /// example `4hello`). A broadcast encodes its packet once and hands the
+    /// same bytes to every session this way.
+    pub fn send_encoded(&self, packet: Str) -> Result<(), SendError> {
+        self.push(Out::Encoded(packet))
+    }
+
+    /// Queues several messages at once; they leave in one response or flush.
+    pub fn send_many(&self, messages: impl IntoIterator<Item = Message>) -> Result<(), SendError> {
+        self.push_all(messages.into_iter().map(|m| {
+            Out::Packet(match m {
+                Message::Text(t) => Packet::Message(t),
+                Message::Binary(b) => Packet::Binary(b),
+            })
+        }))
+    }
+
+    /// Closes the session: queued packets are still delivered, then the
+    /// transport is closed. The handler's `on_close` gets
+    /// [`CloseReason::ForcedClose`].
+    pub fn close(&self) {
+        self.close_with(CloseReason::ForcedClose);
+    }
+
+    /// Stores the upper layer's per-session value (once); returns `false`
+    /// if a value was already set.
+    pub fn set_data<T: Any + Send + Sync>(&self, value: T) -> bool {
+        self.0.data.set(Box::new(value)).is_ok()
+    }
+
+    /// The value stored with [`Session::set_data`], if it has this type.
+    pub fn data<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.0.data.get().and_then(|b| b.downcast_ref())
+    }
+
+    pub(crate) fn push(&self, out: Out) -> Result<(), SendError> {
+        self.push_all(std::iter::once(out))
+    }
+
+    fn push_all(&self, items: impl IntoIterator<Item = Out>) -> Result<(), SendError> {
+        let max = self.0.shared.config.max_buffered_packets;
+        let was_empty;
+        {
+            let mut st = self.0.state.lock();
+            if st.closed.is_some() {
+                return Err(SendError::Closed);
+            }
+            was_empty = st.queue.is_empty();
+            for item in items {
+                if st.queue.len() >= max {
+                    drop(st);
+                    tracing::debug!(sid = %self.0.sid, "send queue full, closing");
+                    self.close_with(CloseReason::TransportError);
+                    return Err(SendError::QueueFull);
+                }
+                st.queue.push_back(item);
+            }
+        }
+        if was_empty {
+            self.0.writer.notify_waiters();
+        }
+        Ok(())
+    }
+
+    /// Ends the session once. For polling, the pending (or next) GET
+    /// receives what the close leaves to say: the queued packets and `1` for
+    /// a server close, `6` after a client `close`, `1` otherwise.
+    pub(crate) fn close_with(&self, reason: CloseReason) {
+        let linger;
+        {
+            let mut st = self.0.state.lock();
+            if st.closed.is_some() {
+                return;
+            }
+            st.closed = Some(reason);
+            if !reason.is_server_initiated() {
+                st.queue.clear();
+            }
+            let mut last_poll = false;
+            if st.transport == TransportKind::Polling && (st.get_active || reason.is_server_initiated()) {
+                st.queue.push_back(Out::Packet(match reason {
+                    CloseReason::TransportClose => Packet::Noop,
+                    _ => Packet::Close,
+                }));
+                last_poll = !st.get_active;
+            }
+            linger = last_poll;
+            if linger {
+                st.linger_until = Some(Instant::now() + self.0.shared.config.close_grace);
+            }
+        }
+        // A lingering session stays findable for its last GET; any other
+        // closed session is gone from the table at once.
+        if !linger {
+            self.0.shared.remove(&self.0.sid);
+        }
+        tracing::debug!(sid = %self.0.sid, %reason, "session closed");
+        self.0.writer.notify_waiters();
+        self.0.driver.notify_waiters();
+        self.0.shared.handler.on_close(self, reason);
+    }
+
+    /// Whether the session task may end: closed, and nothing left for a
+    /// last poll to collect.
+    pub(crate) fn is_finished(&self, now: Instant) -> bool {
+        let st = self.0.state.lock();
+        st.closed.is_some()
+            && (st.transport == TransportKind::WebSocket
+                || st.queue.is_empty()
+                || st.linger_until.is_none_or(|t| now >= t))
+    }
+
+    /// Handles one packet from the client (polling POST or WebSocket).
+    /// Returns false when the session is closed and reading should stop.
+    pub(crate) fn on_client_packet(&self, packet: Packet) -> bool {
+        if self.is_closed() {
+            return false;
+        }
+        match packet {
+            Packet::Message(text) => self.dispatch(Message::Text(text)),
+            Packet::Binary(data) => self.dispatch(Message::Binary(data)),
+            Packet::Pong(_) if self.0.protocol == ProtocolVersion::V4 => {
+                self.0.state.lock().heartbeat.on_pong(Instant::now(), &self.0.shared.config);
+                self.0.driver.notify_waiters();
+            }
+            Packet::Ping(data) if self.0.protocol == ProtocolVersion::V3 => {
+                self.0.state.lock().heartbeat.on_client_ping(Instant::now(), &self.0.shared.config);
+                self.0.driver.notify_waiters();
+                let _ = self.push(Out::Packet(Packet::Pong(data)));
+            }
+            // A ping from a v4 client or a pong from a v3 one: the heartbeat
+            // goes the wrong way.
+            Packet::Ping(_) | Packet::Pong(_) => self.close_with(CloseReason::TransportError),
+            Packet::Close => self.close_with(CloseReason::TransportClose),
+            // The reference ignores these on an established transport.
+            Packet::Open(_) | Packet::Upgrade | Packet::Noop => {}
+        }
+        !self.is_closed()
+    }
+
+    fn dispatch(&self, message: Message) {
+        self.0.shared.handler.on_message(self, message);
+    }
+}

@@ -1,0 +1,277 @@
+//! HTTP long-polling: the handshake, GET (server to client) and POST
+//! (client to server).
+
+use crate::engine::{BoxError, Engine, open_session};
+use crate::error::{ErrorCode, Refusal};
+use crate::handler::CloseReason;
+use crate::request::HandshakeRequest;
+use crate::response::{self, EngineResponse, Hooks};
+use crate::session::{Out, Session, TransportKind, Upgrade};
+use crate::transport::run_session;
+use bytes::{Bytes, BytesMut};
+use http::header::{self, HeaderMap, HeaderValue};
+use http::request::Parts;
+use http::StatusCode;
+use http_body::Body;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use sockeye_proto::eio::{self, OpenPacket, Packet, PayloadDecoder, ProtocolVersion};
+use sockeye_proto::{DecodeError, Str};
+
+const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=UTF-8");
+const OCTET_STREAM: &str = "application/octet-stream";
+
+/// Opens a polling session; the response carries the `open` packet (and the
+/// initial packet, when configured) and, when configured, the cookie.
+pub(crate) fn handshake(
+    engine: &Engine,
+    parts: &Parts,
+    request: HandshakeRequest,
+    protocol: ProtocolVersion,
+    b64: bool,
+) -> EngineResponse {
+    let shared = &engine.0;
+    let config = &shared.config;
+    let session = Session::new(shared.clone(), protocol, TransportKind::Polling, request, b64);
+    let open = OpenPacket {
+        sid: session.sid(),
+        upgrades: config.upgrades(),
+        ping_interval: config.ping_interval.as_millis() as u64,
+        ping_timeout: config.ping_timeout.as_millis() as u64,
+        max_payload: config.max_payload as u64,
+    };
+    let mut items = vec![Out::Packet(Packet::Open(Str::from(open.to_json())))];
+    if let Some(initial) = &config.initial_packet {
+        items.push(Out::Packet(Packet::Message(initial.clone())));
+    }
+    let (body, content_type) = encode(protocol, b64, &items);
+    let mut headers = base_headers(parts, content_type);
+    if let Some(cookie) = &config.cookie {
+        headers.append(header::SET_COOKIE, cookie.header_value(session.sid().as_str()));
+    }
+    open_session(shared, &session);
+    tokio::spawn(run_session(session, None));
+    response::finish(shared, parts, StatusCode::OK, headers, body, Hooks::Handshake)
+}
+
+/// Clears `get_active` when a GET ends; a GET dropped before it was answered
+/// (the client went away) closes the session with `transport error`.
+struct ActiveGet<'a> {
+    session: &'a Session,
+    answered: bool,
+}
+
+impl Drop for ActiveGet<'_> {
+    fn drop(&mut self) {
+        self.session.0.state.lock().get_active = false;
+        if !self.answered {
+            self.session.close_with(CloseReason::TransportError);
+        }
+    }
+}
+
+/// A long-polling GET: waits until packets are queued, then sends them all.
+pub(crate) async fn get(session: &Session, parts: &Parts) -> EngineResponse {
+    let inner = &session.0;
+    let shared = &inner.shared;
+    {
+        let mut st = inner.state.lock();
+        if st.get_active {
+            drop(st);
+            // Overlapping polls: this one fails, the pending one gets `1`.
+            session.close_with(CloseReason::TransportError);
+            return response::empty(shared, parts, StatusCode::BAD_REQUEST);
+        }
+        if st.closed.is_some() && st.queue.is_empty() {
+            drop(st);
+            return response::refusal(shared, parts, &Refusal::new(ErrorCode::UnknownSid));
+        }
+        st.get_active = true;
+    }
+    let mut active = ActiveGet { session, answered: false };
+    let (items, b64, finished) = loop {
+        let notified = inner.writer.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        {
+            let mut st = inner.state.lock();
+            if st.closed.is_some() {
+                let mut items: Vec<Out> = st.queue.drain(..).collect();
+                if items.is_empty() {
+                    items.push(Out::Packet(Packet::Close));
+                }
+                st.linger_until = None;
+                break (items, st.b64, true);
+            }
+            if st.transport != TransportKind::Polling || st.upgrade == Upgrade::Probed {
+                break (vec![Out::Packet(Packet::Noop)], st.b64, false);
+            }
+            if !st.queue.is_empty() {
+                break (st.queue.drain(..).collect(), st.b64, false);
+            }
+        }
+        notified.await;
+    };
+    active.answered = true;
+    drop(active);
+    if finished {
+        // The last poll of a closed session: let its task end.
+        inner.driver.notify_waiters();
+        shared.remove(&inner.sid);
+    }
+    let (body, content_type) = encode(inner.protocol, b64, &items);
+    let mut headers = base_headers(parts, content_type);
+    let (body, encoding) = response::compress(shared.config.http_compression, &parts.headers, body);
+    if let Some(encoding) = encoding {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
+    }
+    response::finish(shared, parts, StatusCode::OK, headers, body, Hooks::Every)
+}
+
+/// Clears `post_active` when a POST ends.
+struct ActivePost<'a>(&'a Session);
+
+impl Drop for ActivePost<'_> {
+    fn drop(&mut self) {
+        self.0 .0.state.lock().post_active = false;
+    }
+}
+
+/// A POST: the body is a payload of packets from the client.
+pub(crate) async fn post<B>(session: &Session, parts: &Parts, body: B) -> EngineResponse
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let inner = &session.0;
+    let shared = &inner.shared;
+    let max = shared.config.max_payload;
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        // Over the limit: the data is dropped, the session lives on.
+        return response::empty(shared, parts, StatusCode::PAYLOAD_TOO_LARGE);
+    }
+    {
+        let mut st = inner.state.lock();
+        if st.post_active {
+            drop(st);
+            session.close_with(CloseReason::TransportError);
+            return response::empty(shared, parts, StatusCode::BAD_REQUEST);
+        }
+        st.post_active = true;
+    }
+    let _active = ActivePost(session);
+    let data = match Limited::new(body, max).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.is::<LengthLimitError>() => {
+            return response::empty(shared, parts, StatusCode::PAYLOAD_TOO_LARGE);
+        }
+        Err(_) => {
+            session.close_with(CloseReason::TransportError);
+            return response::empty(shared, parts, StatusCode::BAD_REQUEST);
+        }
+    };
+    let binary = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with(OCTET_STREAM));
+    let packets: Result<Vec<Packet>, DecodeError> = match (inner.protocol, binary) {
+        (ProtocolVersion::V4, true) => {
+            // v4 clients never send binary bodies (engine.io 6.6.7+ refuses).
+            session.close_with(CloseReason::TransportError);
+            return response::empty(shared, parts, StatusCode::BAD_REQUEST);
+        }
+        (ProtocolVersion::V4, false) => match Str::from_utf8(data) {
+            Ok(text) => {
+                // Deliver what decodes, stop at the first bad packet.
+                for item in PayloadDecoder::new(text) {
+                    match item {
+                        Ok(p) => {
+                            if !session.on_client_packet(p) {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::debug!(sid = %inner.sid, error = %e, "bad packet");
+                            session.close_with(CloseReason::ParseError);
+                            break;
+                        }
+                    }
+                }
+                Ok(Vec::new())
+            }
+            Err(_) => Err(DecodeError::Utf8),
+        },
+        (ProtocolVersion::V3, true) => eio::v3::decode_binary_payload(data),
+        (ProtocolVersion::V3, false) => Str::from_utf8(data)
+            .map_err(|_| DecodeError::Utf8)
+            .and_then(eio::v3::decode_text_payload),
+    };
+    match packets {
+        Ok(packets) => {
+            for p in packets {
+                if !session.on_client_packet(p) {
+                    break;
+                }
+            }
+        }
+        Err(e) => {
+            tracing::debug!(sid = %inner.sid, error = %e, "bad payload");
+            session.close_with(CloseReason::ParseError);
+        }
+    }
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    response::finish(shared, parts, StatusCode::OK, headers, Bytes::from_static(b"ok"), Hooks::Every)
+}
+
+fn base_headers(parts: &Parts, content_type: HeaderValue) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, content_type);
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let ua = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if ua.contains(";MSIE") || ua.contains("Trident/") {
+        headers.insert("x-xss-protection", HeaderValue::from_static("0"));
+    }
+    headers
+}
+
+/// Encodes queued packets as one polling body, with its content type.
+fn encode(protocol: ProtocolVersion, b64: bool, items: &[Out]) -> (Bytes, HeaderValue) {
+    match protocol {
+        ProtocolVersion::V4 => {
+            let len: usize = items
+                .iter()
+                .map(|o| match o {
+                    Out::Packet(p) => p.text_len(),
+                    Out::Encoded(s) => s.len(),
+                })
+                .sum::<usize>()
+                + items.len().saturating_sub(1);
+            let mut out = BytesMut::with_capacity(len);
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.extend_from_slice(&[eio::SEPARATOR]);
+                }
+                match item {
+                    Out::Packet(p) => p.encode_text_into(&mut out),
+                    Out::Encoded(s) => out.extend_from_slice(s.as_bytes()),
+                }
+            }
+            (out.freeze(), TEXT_PLAIN)
+        }
+        ProtocolVersion::V3 => {
+            let packets: Vec<Packet> = items.iter().map(Out::to_packet).collect();
+            if !b64 && packets.iter().any(|p| matches!(p, Packet::Binary(_))) {
+                (eio::v3::encode_binary_payload(&packets), HeaderValue::from_static(OCTET_STREAM))
+            } else {
+                (eio::v3::encode_text_payload(&packets).into_bytes(), TEXT_PLAIN)
+            }
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! WebSocket: direct handshakes, upgrades from polling, and the I/O loop.
+//!
+//! The WebSocket codec is tokio-tungstenite, configured for many idle
+//! connections: a 4 KiB read buffer (its default of 128 KiB would dominate
+//! per-session memory), frames capped at `max_payload`. Everything about the
+//! crate stays in this file.
+
+use crate::engine::{Engine, Shared, open_session};
+use crate::error::{ErrorCode, Refusal};
+use crate::handler::CloseReason;
+use crate::request::HandshakeRequest;
+use crate::response::{self, EngineResponse, Hooks};
+use crate::session::{Out, Session, TransportKind, Upgrade};
+use crate::transport::{on_timer, run_session};
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use http::header::{self, HeaderMap, HeaderValue};
+use http::request::Parts;
+use http::StatusCode;
+use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper_util::rt::TokioIo;
+use sockeye_proto::eio::{OpenPacket, Packet, ProtocolVersion, WsFrame};
+use sockeye_proto::Str;
+use std::time::Duration;
+use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage, Utf8Bytes};
+
+/// An accepted WebSocket connection.
+pub(crate) type WsConn = WebSocketStream<TokioIo<Upgraded>>;
+
+/// Whether the request asks for a WebSocket upgrade.
+pub(crate) fn is_websocket_request(headers: &HeaderMap) -> bool {
+    let has_token = |name: header::HeaderName, token: &str| {
+        headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).any(|v| {
+            v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token))
+        })
+    };
+    has_token(header::UPGRADE, "websocket") && has_token(header::CONNECTION, "upgrade")
+}
+
+fn accept_key(headers: &HeaderMap) -> Result<HeaderValue, Refusal> {
+    let version_ok = headers.get(header::SEC_WEBSOCKET_VERSION).is_some_and(|v| v == "13");
+    let key = headers.get(header::SEC_WEBSOCKET_KEY).filter(|_| version_ok);
+    let key = key.ok_or_else(|| Refusal::new(ErrorCode::BadRequest))?;
+    HeaderValue::from_str(&derive_accept_key(key.as_bytes())).map_err(|_| Refusal::new(ErrorCode::BadRequest))
+}
+
+fn switching_protocols(shared: &Shared, parts: &Parts, accept: HeaderValue, hooks: Hooks) -> EngineResponse {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    response::finish(shared, parts, StatusCode::SWITCHING_PROTOCOLS, headers, Bytes::new(), hooks)
+}
+
+fn ws_config(shared: &Shared) -> WebSocketConfig {
+    let max = shared.config.max_payload;
+    WebSocketConfig::default()
+        .read_buffer_size(shared.config.ws_read_buffer_size)
+        .write_buffer_size(16 * 1024)
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max))
+}
+
+async fn accept_socket(shared: &Shared, on_upgrade: OnUpgrade) -> Option<WsConn> {
+    match on_upgrade.await {
+        Ok(upgraded) => Some(
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config(shared))).await,
+        ),
+        Err(e) => {
+            tracing::debug!(error = %e, "websocket upgrade failed");
+            None
+        }
+    }
+}
+
+/// A direct WebSocket handshake: answers 101 and opens the session on the
+/// upgraded connection, whose first frame is the `open` packet.
+///
+/// The `io` cookie is never set here: a WebSocket is one long connection,
+/// so no load balancer needs it to route later requests, and the reference
+/// does not send it on a 101 either. The handshake headers hook still runs.
+pub(crate) fn handshake(
+    engine: &Engine,
+    parts: &Parts,
+    request: HandshakeRequest,
+    protocol: ProtocolVersion,
+    on_upgrade: OnUpgrade,
+) -> EngineResponse {
+    let accept = match accept_key(&parts.headers) {
+        Ok(a) => a,
+        Err(r) => return response::ws_refusal(&r),
+    };
+    let shared = engine.0.clone();
+    let task_shared = shared.clone();
+    tokio::spawn(async move {
+        let shared = task_shared;
+        let Some(conn) = accept_socket(&shared, on_upgrade).await else { return };
+        let session = Session::new(shared.clone(), protocol, TransportKind::WebSocket, request, false);
+        let config = &shared.config;
+        let open = OpenPacket {
+            sid: session.sid(),
+            upgrades: &[],
+            ping_interval: config.ping_interval.as_millis() as u64,
+            ping_timeout: config.ping_timeout.as_millis() as u64,
+            max_payload: config.max_payload as u64,
+        };
+        let _ = session.push(Out::Packet(Packet::Open(Str::from(open.to_json()))));
+        if let Some(initial) = &config.initial_packet {
+            let _ = session.push(Out::Packet(Packet::Message(initial.clone())));
+        }
+        open_session(&shared, &session);
+        run_session(session, Some(conn)).await;
+    });
+    switching_protocols(&shared, parts, accept, Hooks::Handshake)
+}
+
+/// An upgrade of a polling session: `2probe` / `3probe`, pending polls
+/// released with `noop`, the switch on `5`, all within `upgrade_timeout`.
+/// Refused (before any 101) when the session is not on polling or already
+/// upgrading.
+pub(crate) fn upgrade(session: &Session, parts: &Parts, on_upgrade: OnUpgrade) -> Result<EngineResponse, Refusal> {
+    let accept = accept_key(&parts.headers)?;
+    let shared = session.0.shared.clone();
+    let eligible = {
+        let mut st = session.0.state.lock();
+        let eligible = st.closed.is_none() && st.transport == TransportKind::Polling && st.upgrade == Upgrade::Idle;
+        if eligible {
+            st.upgrade = Upgrade::Upgrading;
+        }
+        eligible
+    };
+    if !eligible {
+        // A second WebSocket for a session that is upgrading or upgraded:
+        // like the reference, accept it and close it at once (clients and
+        // the protocol suite expect a close, not a failed handshake).
+        let task_shared = shared.clone();
+        tokio::spawn(async move {
+            if let Some(mut conn) = accept_socket(&task_shared, on_upgrade).await {
+                let _ = tokio::time::timeout(Duration::from_secs(1), conn.close(None)).await;
+            }
+        });
+        return Ok(switching_protocols(&shared, parts, accept, Hooks::Every));
+    }
+    let task_shared = shared.clone();
+    let session = session.clone();
+    tokio::spawn(async move {
+        let shared = task_shared;
+        let conn = accept_socket(&shared, on_upgrade).await;
+        let timeout = shared.config.upgrade_timeout;
+        let result = match conn {
+            Some(mut conn) => match tokio::time::timeout(timeout, probe(&session, &mut conn)).await {
+                Ok(true) => Ok(conn),
+                _ => Err(Some(conn)),
+            },
+            None => Err(None),
+        };
+        finish_upgrade(&session, result).await;
+    });
+    Ok(switching_protocols(&shared, parts, accept, Hooks::Every))
+}
+
+async fn finish_upgrade(session: &Session, result: Result<WsConn, Option<WsConn>>) {
+    let inner = &session.0;
+    match result {
+        Ok(conn) => {
+            let mut st = inner.state.lock();
+            st.upgrade = Upgrade::Idle;
+            if st.closed.is_none() {
+                st.transport = TransportKind::WebSocket;
+                st.ws_slot = Some(conn);
+            }
+        }
+        Err(conn) => {
+            inner.state.lock().upgrade = Upgrade::Idle;
+            if let Some(mut conn) = conn {
+                let _ = tokio::time::timeout(Duration::from_secs(1), conn.close(None)).await;
+            }
+        }
+    }
+    // Release a pending poll (it answers `noop`) and hand the socket over.
+    inner.writer.notify_waiters();
+    inner.driver.notify_waiters();
+}
+
+/// The probe exchange; true once the client sent `5` after `2probe`.
+async fn probe(session: &Session, conn: &mut WsConn) -> bool {
+    let mut probed = false;
+    while let Some(msg) = conn.next().await {
+        let text = match msg {
+            Ok(WsMessage::Text(t)) => Str::from_utf8(Bytes::from(t)).unwrap_or_default(),
+            Ok(WsMessage::Ping(_) | WsMessage::Pong(_)) => continue,
+            _ => return false,
+        };
+        match Packet::decode_text(text) {
+            Ok(p) if !probed && p.is_probe_ping() => {
+                if conn.send(WsMessage::Text(Utf8Bytes::from_static("3probe"))).await.is_err() {
+                    return false;
+                }
+                probed = true;
+                session.0.state.lock().upgrade = Upgrade::Probed;
+                session.0.writer.notify_waiters();
+            }
+            Ok(Packet::Upgrade) if probed => return true,
+            _ => return false,
+        }
+    }
+    false
+}
+
+fn to_message(out: Out, protocol: ProtocolVersion) -> Option<WsMessage> {
+    let frame = match out {
+        Out::Encoded(s) => WsFrame::Text(s),
+        Out::Packet(p) => p.to_ws_frame(protocol),
+    };
+    match frame {
+        WsFrame::Text(s) => Utf8Bytes::try_from(s.into_bytes()).ok().map(WsMessage::Text),
+        WsFrame::Binary(b) => Some(WsMessage::Binary(b)),
+    }
+}
+
+async fn write_batch(conn: &mut WsConn, protocol: ProtocolVersion, batch: Vec<Out>) -> Result<(), WsError> {
+    for out in batch {
+        if let Some(msg) = to_message(out, protocol) {
+            conn.feed(msg).await?;
+        }
+    }
+    conn.flush().await
+}
+
+/// The WebSocket I/O loop of a session: reads frames, flushes the queue in
+/// batches, runs the heartbeat timer, and closes the socket once the session
+/// is closed and its queue is flushed.
+pub(crate) async fn run(session: &Session, mut conn: WsConn) {
+    let inner = &session.0;
+    let protocol = inner.protocol;
+    let config = &inner.shared.config;
+    // A peer that stops reading must not hold its session forever.
+    let write_deadline = config.ping_interval + config.ping_timeout;
+    loop {
+        let writer = inner.writer.notified();
+        let driver = inner.driver.notified();
+        tokio::pin!(writer, driver);
+        writer.as_mut().enable();
+        driver.as_mut().enable();
+        let (batch, closed) = {
+            let mut st = inner.state.lock();
+            let batch: Vec<Out> = st.queue.drain(..).collect();
+            st.writing = !batch.is_empty();
+            (batch, st.closed)
+        };
+        if !batch.is_empty() {
+            let written = tokio::time::timeout(write_deadline, write_batch(&mut conn, protocol, batch)).await;
+            inner.state.lock().writing = false;
+            match written {
+                Ok(Ok(())) => continue,
+                Ok(Err(e)) => {
+                    tracing::debug!(sid = %inner.sid, error = %e, "websocket write failed");
+                    session.close_with(CloseReason::TransportError);
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(sid = %inner.sid, "websocket write timed out");
+                    session.close_with(CloseReason::TransportError);
+                    return;
+                }
+            }
+        }
+        if closed.is_some() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), conn.close(None)).await;
+            return;
+        }
+        let deadline = on_timer(session, Instant::now());
+        tokio::select! {
+            msg = conn.next() => match msg {
+                Some(Ok(msg)) => on_frame(session, msg),
+                Some(Err(WsError::Capacity(e))) => {
+                    tracing::debug!(sid = %inner.sid, error = %e, "websocket message too big");
+                    session.close_with(CloseReason::TransportError);
+                    let frame = CloseFrame { code: CloseCode::Size, reason: Utf8Bytes::from_static("message too big") };
+                    let _ = tokio::time::timeout(Duration::from_secs(1), conn.close(Some(frame))).await;
+                    return;
+                }
+                Some(Err(e)) => {
+                    tracing::debug!(sid = %inner.sid, error = %e, "websocket read failed");
+                    session.close_with(CloseReason::TransportError);
+                    return;
+                }
+                None => {
+                    session.close_with(CloseReason::TransportClose);
+                    return;
+                }
+            },
+            _ = &mut writer => {}
+            _ = &mut driver => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+}
+
+fn on_frame(session: &Session, msg: WsMessage) {
+    let packet = match msg {
+        WsMessage::Text(t) => match Str::from_utf8(Bytes::from(t)) {
+            Ok(text) => Packet::decode_text(text),
+            Err(_) => Err(sockeye_proto::DecodeError::Utf8),
+        },
+        WsMessage::Binary(b) => Packet::decode_binary(b, session.0.protocol),
+        WsMessage::Close(_) => {
+            session.close_with(CloseReason::TransportClose);
+            return;
+        }
+        WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_) => return,
+    };
+    match packet {
+        Ok(p) => {
+            session.on_client_packet(p);
+        }
+        Err(e) => {
+            tracing::debug!(sid = %session.0.sid, error = %e, "bad packet");
+            session.close_with(CloseReason::ParseError);
+        }
+    }
+}

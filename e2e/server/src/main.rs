@@ -1,0 +1,155 @@
+//! `sockeye-testserver`: the server that the official protocol test suites
+//! and the Node end-to-end tests talk to.
+//!
+//! `sockeye-testserver engineio` runs an Engine.IO server that echoes every
+//! text and binary message back to its sender; the text message `__close__`
+//! makes it close that session instead. It prints `listening on ADDR` once
+//! ready and shuts down gracefully on SIGINT/SIGTERM.
+
+use clap::{Parser, Subcommand};
+use sockeye_engine::serve::Server;
+use sockeye_engine::{
+    AllowedOrigins, CloseReason, CorsConfig, Engine, EngineConfig, EngineHandler, EngineService, Message, Session,
+    Transports,
+};
+use std::io::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(version, about = "Sockeye's test server for the protocol suites and e2e tests")]
+struct Args {
+    #[command(subcommand)]
+    mode: Mode,
+    /// Address to bind.
+    #[arg(long, global = true, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Port to bind (0 picks a free one).
+    #[arg(long, global = true, default_value_t = 3000)]
+    port: u16,
+    /// Path the server answers under (default: the protocol's).
+    #[arg(long, global = true)]
+    path: Option<String>,
+    /// Heartbeat interval in milliseconds.
+    #[arg(long, global = true)]
+    ping_interval: Option<u64>,
+    /// Heartbeat timeout in milliseconds.
+    #[arg(long, global = true)]
+    ping_timeout: Option<u64>,
+    /// Largest payload in bytes.
+    #[arg(long, global = true)]
+    max_payload: Option<usize>,
+    /// Accept Engine.IO v3 clients.
+    #[arg(long, global = true)]
+    allow_eio3: bool,
+    /// CORS for any origin (as the protocol suites' reference setup).
+    #[arg(long, global = true)]
+    cors_any: bool,
+    /// Transports, comma-separated.
+    #[arg(long, global = true)]
+    transports: Option<String>,
+}
+
+#[derive(Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Engine.IO echo server.
+    Engineio,
+}
+
+/// Echoes messages; `__close__` closes the session.
+struct Echo;
+
+impl EngineHandler for Echo {
+    fn on_open(&self, _session: &Session) {}
+
+    fn on_message(&self, session: &Session, message: Message) {
+        if matches!(&message, Message::Text(t) if t == "__close__") {
+            session.close();
+        } else {
+            let _ = session.send_many([message]);
+        }
+    }
+
+    fn on_close(&self, _session: &Session, _reason: CloseReason) {}
+}
+
+fn engine_config(args: &Args) -> Result<EngineConfig, String> {
+    let mut config = EngineConfig::default().with_allow_eio3(args.allow_eio3);
+    if let Some(path) = &args.path {
+        config = config.with_path(path.clone());
+    }
+    if let Some(ms) = args.ping_interval {
+        config = config.with_ping_interval(Duration::from_millis(ms));
+    }
+    if let Some(ms) = args.ping_timeout {
+        config = config.with_ping_timeout(Duration::from_millis(ms));
+    }
+    if let Some(n) = args.max_payload {
+        config = config.with_max_payload(n);
+    }
+    if let Some(list) = &args.transports {
+        config = config.with_transports(Transports::parse(list)?);
+    }
+    if args.cors_any {
+        config = config.with_cors(Some(CorsConfig::new(AllowedOrigins::Any)));
+    }
+    Ok(config)
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let config = match engine_config(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    let engine = match args.mode {
+        Mode::Engineio => Engine::new(config, Echo),
+    };
+    let engine = match engine {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    let handle = match Server::builder()
+        .listen(SocketAddr::new(args.host, args.port))
+        .shutdown_timeout(Duration::from_secs(5))
+        .serve(EngineService::new(engine.clone()))
+        .await
+    {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    };
+    for bound in handle.local_addrs() {
+        println!("listening on {}", bound.addr);
+    }
+    let _ = std::io::stdout().flush();
+    shutdown_signal().await;
+    handle.shutdown();
+    engine.close(Duration::from_secs(3)).await;
+    handle.wait().await;
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
