@@ -197,6 +197,13 @@ impl Encoded {
             .chain(self.attachments.iter().cloned().map(eio::Packet::Binary))
     }
 
+    /// The WebSocket frames for these messages (`4`-prefixed text, binary
+    /// as `version` frames it). Build them once per broadcast and clone
+    /// them to every WebSocket recipient.
+    pub fn ws_frames(&self, version: eio::ProtocolVersion) -> Vec<eio::WsFrame> {
+        self.eio_packets().map(|p| p.to_ws_frame(version)).collect()
+    }
+
     /// The Engine.IO packets to send, in order.
     pub fn into_eio_packets(self) -> Vec<eio::Packet> {
         let mut out = Vec::with_capacity(self.len());
@@ -236,6 +243,14 @@ mod tests {
         assert_eq!(packets, e.clone().into_eio_packets());
         assert_eq!(packets[1], eio::Packet::Binary(Bytes::from_static(&[1])));
         assert_eq!(e.len(), 2);
+        let frames = e.ws_frames(eio::ProtocolVersion::V4);
+        assert_eq!(
+            frames[0],
+            eio::WsFrame::Text(Str::from_static(
+                "451-[\"a\",{\"_placeholder\":true,\"num\":0}]"
+            ))
+        );
+        assert_eq!(frames[1], eio::WsFrame::Binary(Bytes::from_static(&[1])));
         assert!(e.text().is_some());
     }
 }

@@ -128,6 +128,18 @@ impl From<i64> for Value {
     }
 }
 
+impl From<i32> for Value {
+    fn from(n: i32) -> Self {
+        Value::Number(n.into())
+    }
+}
+
+impl From<u32> for Value {
+    fn from(n: u32) -> Self {
+        Value::Number(n.into())
+    }
+}
+
 impl From<u64> for Value {
     fn from(n: u64) -> Self {
         Value::Number(n.into())
