@@ -20,7 +20,8 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 /// HTTP 403 and `{"code":4,"message":<message>}` (`"Forbidden"` when the
 /// message is empty). Called for handshakes only (polling and direct
 /// WebSocket), never for requests of an existing session.
-pub type AllowRequest = Arc<dyn Fn(&HandshakeRequest) -> BoxFuture<Result<(), String>> + Send + Sync>;
+pub type AllowRequest =
+    Arc<dyn Fn(&HandshakeRequest) -> BoxFuture<Result<(), String>> + Send + Sync>;
 
 /// A hook that may add headers to a response. It gets the request's parts
 /// and the response headers built so far.
@@ -37,14 +38,20 @@ pub struct Transports {
 
 impl Default for Transports {
     fn default() -> Self {
-        Transports { polling: true, websocket: true }
+        Transports {
+            polling: true,
+            websocket: true,
+        }
     }
 }
 
 impl Transports {
     /// Parses a comma-separated list such as `polling,websocket`.
     pub fn parse(list: &str) -> Result<Self, String> {
-        let mut t = Transports { polling: false, websocket: false };
+        let mut t = Transports {
+            polling: false,
+            websocket: false,
+        };
         for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             match name {
                 "polling" => t.polling = true,
@@ -280,7 +287,10 @@ impl EngineConfig {
     }
 
     /// A hook on every response of the engine (polling responses and 101s).
-    pub fn with_headers(mut self, f: impl Fn(&Parts, &mut HeaderMap) + Send + Sync + 'static) -> Self {
+    pub fn with_headers(
+        mut self,
+        f: impl Fn(&Parts, &mut HeaderMap) + Send + Sync + 'static,
+    ) -> Self {
         self.on_headers = Some(Arc::new(f));
         self
     }

@@ -6,8 +6,8 @@ use crate::cors::origin_is_valid;
 use crate::error::{EngineError, ErrorCode, Refusal};
 use crate::handler::{CloseReason, EngineHandler};
 use crate::request::{EioQuery, HandshakeRequest};
-use crate::serve::ConnectionInfo;
 use crate::response::{self, EngineResponse};
+use crate::serve::ConnectionInfo;
 use crate::session::{Session, TransportKind};
 use crate::transport::{polling, ws};
 use http::{Method, Request};
@@ -47,7 +47,9 @@ impl Shared {
     }
 
     pub fn insert(&self, session: &Session) {
-        self.shard(&session.sid()).write().insert(session.sid(), session.clone());
+        self.shard(&session.sid())
+            .write()
+            .insert(session.sid(), session.clone());
     }
 
     pub fn remove(&self, sid: &Sid) {
@@ -82,15 +84,22 @@ impl Engine {
     }
 
     /// Builds an engine around a shared handler.
-    pub fn with_handler(config: EngineConfig, handler: Arc<dyn EngineHandler>) -> Result<Engine, EngineError> {
+    pub fn with_handler(
+        config: EngineConfig,
+        handler: Arc<dyn EngineHandler>,
+    ) -> Result<Engine, EngineError> {
         if let Some(cookie) = &config.cookie {
             cookie.validate()?;
         }
         if config.max_payload == 0 {
-            return Err(EngineError::Config("max_payload must be at least 1 byte".into()));
+            return Err(EngineError::Config(
+                "max_payload must be at least 1 byte".into(),
+            ));
         }
         if config.ping_interval.is_zero() || config.ping_timeout.is_zero() {
-            return Err(EngineError::Config("ping_interval and ping_timeout must be positive".into()));
+            return Err(EngineError::Config(
+                "ping_interval and ping_timeout must be positive".into(),
+            ));
         }
         Ok(Engine(Arc::new(Shared {
             config,
@@ -130,8 +139,12 @@ impl Engine {
     /// of sessions still open at the deadline.
     pub async fn close(&self, deadline: Duration) -> usize {
         self.0.closing.store(true, Ordering::Release);
-        let sessions: Vec<Session> =
-            self.0.sessions.iter().flat_map(|s| s.read().values().cloned().collect::<Vec<_>>()).collect();
+        let sessions: Vec<Session> = self
+            .0
+            .sessions
+            .iter()
+            .flat_map(|s| s.read().values().cloned().collect::<Vec<_>>())
+            .collect();
         for s in &sessions {
             s.close_with(CloseReason::ServerShuttingDown);
         }
@@ -157,7 +170,8 @@ impl Engine {
         B::Data: Send,
         B::Error: Into<BoxError>,
     {
-        let on_upgrade = ws::is_websocket_request(req.headers()).then(|| hyper::upgrade::on(&mut req));
+        let on_upgrade =
+            ws::is_websocket_request(req.headers()).then(|| hyper::upgrade::on(&mut req));
         let (parts, body) = req.into_parts();
         let shared = &self.0;
         let config = &shared.config;
@@ -169,9 +183,12 @@ impl Engine {
             }
         }
 
-        let is_ws_transport = query.transport == Some("websocket");
+        // The shape of a refusal follows the request, as in the reference:
+        // an upgrade request gets the plain-text answer, any other request
+        // (even with `transport=websocket`) the JSON one.
+        let is_upgrade = on_upgrade.is_some();
         let refuse = |r: Refusal| {
-            if is_ws_transport {
+            if is_upgrade {
                 response::ws_refusal(&r)
             } else {
                 response::refusal(shared, &parts, &r)
@@ -193,7 +210,10 @@ impl Engine {
         if let Some(policy) = &config.origin_policy {
             if let Err(why) = policy.check(origin) {
                 tracing::debug!(?why, "origin refused");
-                return refuse(Refusal::with_message(ErrorCode::Forbidden, "Origin not allowed".into()));
+                return refuse(Refusal::with_message(
+                    ErrorCode::Forbidden,
+                    "Origin not allowed".into(),
+                ));
             }
         }
 
@@ -209,12 +229,14 @@ impl Engine {
                     match parts.method {
                         Method::GET => polling::get(&session, &parts).await,
                         Method::POST => polling::post(&session, &parts, body).await,
-                        _ => response::empty(shared, &parts, http::StatusCode::INTERNAL_SERVER_ERROR),
+                        _ => {
+                            response::empty(shared, &parts, http::StatusCode::INTERNAL_SERVER_ERROR)
+                        }
                     }
                 }
                 TransportKind::WebSocket => match on_upgrade {
                     Some(on_upgrade) if config.allow_upgrades => {
-                        ws::upgrade(&session, &parts, on_upgrade).unwrap_or_else(|r| refuse(r))
+                        ws::upgrade(&session, &parts, on_upgrade).unwrap_or_else(&refuse)
                     }
                     _ => refuse(Refusal::new(ErrorCode::BadRequest)),
                 },
@@ -229,20 +251,27 @@ impl Engine {
             return refuse(Refusal::new(ErrorCode::BadRequest));
         }
         if shared.closing.load(Ordering::Acquire) {
-            return refuse(Refusal::with_message(ErrorCode::BadRequest, "Server is shutting down".into()));
+            return refuse(Refusal::with_message(
+                ErrorCode::BadRequest,
+                "Server is shutting down".into(),
+            ));
         }
         let conn = parts.extensions.get::<ConnectionInfo>().copied();
         let request = HandshakeRequest {
             method: parts.method.clone(),
-            uri: parts.uri.clone(),
-            headers: parts.headers.clone(),
+            uri: detach_uri(&parts.uri),
+            headers: detach_headers(&parts.headers),
             peer_addr: conn.map(|c| c.peer),
             secure: conn.is_some_and(|c| c.tls),
             time: SystemTime::now(),
         };
         if let Some(allow) = &config.allow_request {
             if let Err(message) = allow(&request).await {
-                let message = if message.is_empty() { ErrorCode::Forbidden.message().to_owned() } else { message };
+                let message = if message.is_empty() {
+                    ErrorCode::Forbidden.message().to_owned()
+                } else {
+                    message
+                };
                 return refuse(Refusal::with_message(ErrorCode::Forbidden, message));
             }
         }
@@ -252,8 +281,12 @@ impl Engine {
             _ => return refuse(Refusal::new(ErrorCode::UnsupportedProtocolVersion)),
         };
         match (transport, on_upgrade) {
-            (TransportKind::Polling, _) => polling::handshake(self, &parts, request, protocol, query.b64),
-            (TransportKind::WebSocket, Some(on_upgrade)) => ws::handshake(self, &parts, request, protocol, on_upgrade),
+            (TransportKind::Polling, _) => {
+                polling::handshake(self, &parts, request, protocol, query.b64)
+            }
+            (TransportKind::WebSocket, Some(on_upgrade)) => {
+                ws::handshake(self, &parts, request, protocol, on_upgrade)
+            }
             (TransportKind::WebSocket, None) => refuse(Refusal::new(ErrorCode::BadRequest)),
         }
     }
@@ -276,3 +309,21 @@ pub(crate) fn finish_session(session: &Session) {
     }
 }
 
+/// Copies header values into their own buffers. hyper's values are slices
+/// of the connection's 8 KiB read buffer: keeping them for the session's
+/// lifetime would keep that whole buffer alive per session.
+fn detach_headers(headers: &http::HeaderMap) -> http::HeaderMap {
+    let mut out = http::HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let mut copy =
+            http::HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
+        copy.set_sensitive(value.is_sensitive());
+        out.append(name.clone(), copy);
+    }
+    out
+}
+
+/// Copies the URI for the same reason as [`detach_headers`].
+fn detach_uri(uri: &http::Uri) -> http::Uri {
+    uri.to_string().parse().unwrap_or_else(|_| uri.clone())
+}

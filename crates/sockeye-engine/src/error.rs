@@ -53,7 +53,10 @@ pub(crate) struct Refusal {
 
 impl Refusal {
     pub fn new(code: ErrorCode) -> Self {
-        Refusal { code, message: code.message().to_owned() }
+        Refusal {
+            code,
+            message: code.message().to_owned(),
+        }
     }
 
     pub fn with_message(code: ErrorCode, message: String) -> Self {

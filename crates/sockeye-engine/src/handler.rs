@@ -48,7 +48,10 @@ impl CloseReason {
     /// Whether the server asked for this close (queued packets are still
     /// delivered before the transport closes).
     pub fn is_server_initiated(self) -> bool {
-        matches!(self, CloseReason::ForcedClose | CloseReason::ServerShuttingDown)
+        matches!(
+            self,
+            CloseReason::ForcedClose | CloseReason::ServerShuttingDown
+        )
     }
 }
 

@@ -40,17 +40,25 @@ pub(crate) enum Heartbeat {
 impl Heartbeat {
     pub fn new(protocol: ProtocolVersion, config: &EngineConfig, now: Instant) -> Self {
         match protocol {
-            ProtocolVersion::V4 => Heartbeat::Server { next_ping: Some(now + config.ping_interval), pong_due: None },
-            ProtocolVersion::V3 => Heartbeat::Client { ping_due: now + config.ping_interval + config.ping_timeout },
+            ProtocolVersion::V4 => Heartbeat::Server {
+                next_ping: Some(now + config.ping_interval),
+                pong_due: None,
+            },
+            ProtocolVersion::V3 => Heartbeat::Client {
+                ping_due: now + config.ping_interval + config.ping_timeout,
+            },
         }
     }
 
     /// When the timer must next look at this heartbeat.
     pub fn deadline(&self) -> Instant {
         match *self {
-            Heartbeat::Server { next_ping, pong_due } => {
-                pong_due.or(next_ping).unwrap_or_else(|| Instant::now() + std::time::Duration::from_secs(3600))
-            }
+            Heartbeat::Server {
+                next_ping,
+                pong_due,
+            } => pong_due
+                .or(next_ping)
+                .unwrap_or_else(|| Instant::now() + std::time::Duration::from_secs(3600)),
             Heartbeat::Client { ping_due } => ping_due,
         }
     }
@@ -58,7 +66,10 @@ impl Heartbeat {
     /// Checks what is due at `now`; a due ping is recorded as sent.
     pub fn poll(&mut self, now: Instant, config: &EngineConfig) -> Due {
         match self {
-            Heartbeat::Server { next_ping, pong_due } => {
+            Heartbeat::Server {
+                next_ping,
+                pong_due,
+            } => {
                 if let Some(due) = *pong_due {
                     if now >= due {
                         return Due::Timeout;
@@ -84,7 +95,11 @@ impl Heartbeat {
 
     /// A v4 pong arrived: the next ping is one interval away.
     pub fn on_pong(&mut self, now: Instant, config: &EngineConfig) {
-        if let Heartbeat::Server { next_ping, pong_due } = self {
+        if let Heartbeat::Server {
+            next_ping,
+            pong_due,
+        } = self
+        {
             if pong_due.take().is_some() {
                 *next_ping = Some(now + config.ping_interval);
             }

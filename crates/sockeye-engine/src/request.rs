@@ -67,7 +67,9 @@ impl HandshakeRequest {
 
     /// The `Origin` header, when present and valid text.
     pub fn origin(&self) -> Option<&str> {
-        self.headers.get(http::header::ORIGIN).and_then(|v| v.to_str().ok())
+        self.headers
+            .get(http::header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
     }
 }
 

@@ -57,8 +57,18 @@ pub(crate) fn finish(
 pub(crate) fn refusal(shared: &Shared, parts: &Parts, r: &Refusal) -> EngineResponse {
     tracing::debug!(code = r.code as u8, message = %r.message, uri = %parts.uri, "request refused");
     let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    finish(shared, parts, r.code.status(), headers, Bytes::from(r.json()), Hooks::Every)
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    finish(
+        shared,
+        parts,
+        r.code.status(),
+        headers,
+        Bytes::from(r.json()),
+        Hooks::Every,
+    )
 }
 
 /// The plain-text refusal of a WebSocket request, sent instead of a 101:
@@ -77,7 +87,14 @@ pub(crate) fn ws_refusal(r: &Refusal) -> EngineResponse {
 /// A bodiless response (400 for overlapping requests, 500 for methods the
 /// polling transport does not know).
 pub(crate) fn empty(shared: &Shared, parts: &Parts, status: StatusCode) -> EngineResponse {
-    finish(shared, parts, status, HeaderMap::new(), Bytes::new(), Hooks::Every)
+    finish(
+        shared,
+        parts,
+        status,
+        HeaderMap::new(),
+        Bytes::new(),
+        Hooks::Every,
+    )
 }
 
 /// The 204 answer to a CORS preflight.
@@ -95,7 +112,9 @@ pub(crate) fn compress(
     request: &HeaderMap,
     body: Bytes,
 ) -> (Bytes, Option<&'static str>) {
-    let Some(c) = compression else { return (body, None) };
+    let Some(c) = compression else {
+        return (body, None);
+    };
     if body.len() < c.threshold {
         return (body, None);
     }
@@ -108,7 +127,10 @@ pub(crate) fn compress(
             let mut it = item.split(';');
             let name = it.next()?.trim().to_ascii_lowercase();
             let q_zero = it.any(|p| {
-                p.trim().strip_prefix("q=").and_then(|q| q.trim().parse::<f32>().ok()) == Some(0.0)
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    == Some(0.0)
             });
             (!q_zero).then_some(name)
         })
@@ -143,16 +165,30 @@ mod tests {
     fn compresses_by_accept_encoding() {
         let body = Bytes::from(vec![b'4'; 2000]);
         let mut h = HeaderMap::new();
-        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("deflate, gzip;q=0.8"));
+        h.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("deflate, gzip;q=0.8"),
+        );
         let (out, enc) = compress(Some(HttpCompression::default()), &h, body.clone());
         assert_eq!(enc, Some("gzip"));
         let mut d = Vec::new();
-        flate2::read::GzDecoder::new(&out[..]).read_to_end(&mut d).unwrap();
+        flate2::read::GzDecoder::new(&out[..])
+            .read_to_end(&mut d)
+            .unwrap();
         assert_eq!(d, body);
-        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip;q=0, deflate"));
-        assert_eq!(compress(Some(HttpCompression::default()), &h, body.clone()).1, Some("deflate"));
+        h.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip;q=0, deflate"),
+        );
+        assert_eq!(
+            compress(Some(HttpCompression::default()), &h, body.clone()).1,
+            Some("deflate")
+        );
         assert_eq!(compress(None, &h, body.clone()).1, None);
         let small = Bytes::from_static(b"4hi");
-        assert_eq!(compress(Some(HttpCompression::default()), &h, small).1, None);
+        assert_eq!(
+            compress(Some(HttpCompression::default()), &h, small).1,
+            None
+        );
     }
 }

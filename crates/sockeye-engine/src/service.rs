@@ -22,19 +22,18 @@ use body::ResponseBodyProj;
 mod body {
     use super::EngineBody;
 
-pin_project_lite::pin_project! {
-    /// The body of an [`EngineService`] response: the engine's own, or the
-    /// inner service's.
-    #[project = ResponseBodyProj]
-    #[derive(Debug)]
-    pub enum ResponseBody<B> {
-        /// A response built by the engine.
-        Engine { #[pin] body: EngineBody },
-        /// A response of the inner service.
-        Inner { #[pin] body: B },
+    pin_project_lite::pin_project! {
+        /// The body of an [`EngineService`] response: the engine's own, or the
+        /// inner service's.
+        #[project = ResponseBodyProj]
+        #[derive(Debug)]
+        pub enum ResponseBody<B> {
+            /// A response built by the engine.
+            Engine { #[pin] body: EngineBody },
+            /// A response of the inner service.
+            Inner { #[pin] body: B },
+        }
     }
-}
-
 }
 
 impl<B> Body for ResponseBody<B>
@@ -45,7 +44,10 @@ where
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.project() {
             ResponseBodyProj::Engine { body } => body.poll_frame(cx).map_err(|e| match e {}),
             ResponseBodyProj::Inner { body } => body.poll_frame(cx).map_err(Into::into),
@@ -117,7 +119,10 @@ pub struct EngineService<S = NotFound> {
 impl EngineService<NotFound> {
     /// The engine alone, 404 elsewhere.
     pub fn new(engine: Engine) -> Self {
-        EngineService { engine, inner: NotFound }
+        EngineService {
+            engine,
+            inner: NotFound,
+        }
     }
 }
 
@@ -192,4 +197,3 @@ impl<S> Layer<S> for EngineLayer {
         EngineService::with_inner(self.engine.clone(), inner)
     }
 }
-

@@ -9,10 +9,10 @@
 //! out in one HTTP response or one socket flush.
 
 use crate::engine::Shared;
+use crate::error::SendError;
 use crate::handler::{CloseReason, Message};
 use crate::heartbeat::Heartbeat;
 use crate::request::HandshakeRequest;
-use crate::error::SendError;
 use crate::transport::ws::WsConn;
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -279,7 +279,9 @@ impl Session {
                 st.queue.clear();
             }
             let mut last_poll = false;
-            if st.transport == TransportKind::Polling && (st.get_active || reason.is_server_initiated()) {
+            if st.transport == TransportKind::Polling
+                && (st.get_active || reason.is_server_initiated())
+            {
                 st.queue.push_back(Out::Packet(match reason {
                     CloseReason::TransportClose => Packet::Noop,
                     _ => Packet::Close,
@@ -322,11 +324,19 @@ impl Session {
             Packet::Message(text) => self.dispatch(Message::Text(text)),
             Packet::Binary(data) => self.dispatch(Message::Binary(data)),
             Packet::Pong(_) if self.0.protocol == ProtocolVersion::V4 => {
-                self.0.state.lock().heartbeat.on_pong(Instant::now(), &self.0.shared.config);
+                self.0
+                    .state
+                    .lock()
+                    .heartbeat
+                    .on_pong(Instant::now(), &self.0.shared.config);
                 self.0.driver.notify_waiters();
             }
             Packet::Ping(data) if self.0.protocol == ProtocolVersion::V3 => {
-                self.0.state.lock().heartbeat.on_client_ping(Instant::now(), &self.0.shared.config);
+                self.0
+                    .state
+                    .lock()
+                    .heartbeat
+                    .on_client_ping(Instant::now(), &self.0.shared.config);
                 self.0.driver.notify_waiters();
                 let _ = self.push(Out::Packet(Packet::Pong(data)));
             }

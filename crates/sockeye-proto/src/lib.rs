@@ -23,8 +23,8 @@
 
 pub mod eio;
 mod error;
-pub mod sio;
 mod sid;
+pub mod sio;
 mod str;
 
 pub use error::DecodeError;

@@ -9,15 +9,18 @@
 use clap::{Parser, Subcommand};
 use sockeye_engine::serve::Server;
 use sockeye_engine::{
-    AllowedOrigins, CloseReason, CorsConfig, Engine, EngineConfig, EngineHandler, EngineService, Message, Session,
-    Transports,
+    AllowedOrigins, CloseReason, CorsConfig, Engine, EngineConfig, EngineHandler, EngineService,
+    Message, Session, Transports,
 };
 use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 #[derive(Parser, Debug)]
-#[command(version, about = "Sockeye's test server for the protocol suites and e2e tests")]
+#[command(
+    version,
+    about = "Sockeye's test server for the protocol suites and e2e tests"
+)]
 struct Args {
     #[command(subcommand)]
     mode: Mode,
@@ -144,7 +147,10 @@ async fn main() {
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         let _ = tokio::signal::ctrl_c().await;
         return;
     };

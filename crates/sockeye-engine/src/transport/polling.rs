@@ -9,9 +9,9 @@ use crate::response::{self, EngineResponse, Hooks};
 use crate::session::{Out, Session, TransportKind, Upgrade};
 use crate::transport::run_session;
 use bytes::{Bytes, BytesMut};
+use http::StatusCode;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::request::Parts;
-use http::StatusCode;
 use http_body::Body;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use sockeye_proto::eio::{self, OpenPacket, Packet, PayloadDecoder, ProtocolVersion};
@@ -31,7 +31,13 @@ pub(crate) fn handshake(
 ) -> EngineResponse {
     let shared = &engine.0;
     let config = &shared.config;
-    let session = Session::new(shared.clone(), protocol, TransportKind::Polling, request, b64);
+    let session = Session::new(
+        shared.clone(),
+        protocol,
+        TransportKind::Polling,
+        request,
+        b64,
+    );
     let open = OpenPacket {
         sid: session.sid(),
         upgrades: config.upgrades(),
@@ -46,11 +52,21 @@ pub(crate) fn handshake(
     let (body, content_type) = encode(protocol, b64, &items);
     let mut headers = base_headers(parts, content_type);
     if let Some(cookie) = &config.cookie {
-        headers.append(header::SET_COOKIE, cookie.header_value(session.sid().as_str()));
+        headers.append(
+            header::SET_COOKIE,
+            cookie.header_value(session.sid().as_str()),
+        );
     }
     open_session(shared, &session);
     tokio::spawn(run_session(session, None));
-    response::finish(shared, parts, StatusCode::OK, headers, body, Hooks::Handshake)
+    response::finish(
+        shared,
+        parts,
+        StatusCode::OK,
+        headers,
+        body,
+        Hooks::Handshake,
+    )
 }
 
 /// Clears `get_active` when a GET ends; a GET dropped before it was answered
@@ -87,7 +103,10 @@ pub(crate) async fn get(session: &Session, parts: &Parts) -> EngineResponse {
         }
         st.get_active = true;
     }
-    let mut active = ActiveGet { session, answered: false };
+    let mut active = ActiveGet {
+        session,
+        answered: false,
+    };
     let (items, b64, finished) = loop {
         let notified = inner.writer.notified();
         tokio::pin!(notified);
@@ -132,7 +151,7 @@ struct ActivePost<'a>(&'a Session);
 
 impl Drop for ActivePost<'_> {
     fn drop(&mut self) {
-        self.0 .0.state.lock().post_active = false;
+        self.0.0.state.lock().post_active = false;
     }
 }
 
@@ -227,14 +246,25 @@ where
     }
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
-    response::finish(shared, parts, StatusCode::OK, headers, Bytes::from_static(b"ok"), Hooks::Every)
+    response::finish(
+        shared,
+        parts,
+        StatusCode::OK,
+        headers,
+        Bytes::from_static(b"ok"),
+        Hooks::Every,
+    )
 }
 
 fn base_headers(parts: &Parts, content_type: HeaderValue) -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, content_type);
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    let ua = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ua = parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if ua.contains(";MSIE") || ua.contains("Trident/") {
         headers.insert("x-xss-protection", HeaderValue::from_static("0"));
     }
@@ -268,9 +298,15 @@ fn encode(protocol: ProtocolVersion, b64: bool, items: &[Out]) -> (Bytes, Header
         ProtocolVersion::V3 => {
             let packets: Vec<Packet> = items.iter().map(Out::to_packet).collect();
             if !b64 && packets.iter().any(|p| matches!(p, Packet::Binary(_))) {
-                (eio::v3::encode_binary_payload(&packets), HeaderValue::from_static(OCTET_STREAM))
+                (
+                    eio::v3::encode_binary_payload(&packets),
+                    HeaderValue::from_static(OCTET_STREAM),
+                )
             } else {
-                (eio::v3::encode_text_payload(&packets).into_bytes(), TEXT_PLAIN)
+                (
+                    eio::v3::encode_text_payload(&packets).into_bytes(),
+                    TEXT_PLAIN,
+                )
             }
         }
     }

@@ -14,13 +14,13 @@ use crate::session::{Out, Session, TransportKind, Upgrade};
 use crate::transport::{on_timer, run_session};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
+use http::StatusCode;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::request::Parts;
-use http::StatusCode;
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
-use sockeye_proto::eio::{OpenPacket, Packet, ProtocolVersion, WsFrame};
 use sockeye_proto::Str;
+use sockeye_proto::eio::{OpenPacket, Packet, ProtocolVersion, WsFrame};
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
@@ -35,26 +35,45 @@ pub(crate) type WsConn = WebSocketStream<TokioIo<Upgraded>>;
 /// Whether the request asks for a WebSocket upgrade.
 pub(crate) fn is_websocket_request(headers: &HeaderMap) -> bool {
     let has_token = |name: header::HeaderName, token: &str| {
-        headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).any(|v| {
-            v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token))
-        })
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
     };
     has_token(header::UPGRADE, "websocket") && has_token(header::CONNECTION, "upgrade")
 }
 
 fn accept_key(headers: &HeaderMap) -> Result<HeaderValue, Refusal> {
-    let version_ok = headers.get(header::SEC_WEBSOCKET_VERSION).is_some_and(|v| v == "13");
-    let key = headers.get(header::SEC_WEBSOCKET_KEY).filter(|_| version_ok);
+    let version_ok = headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_some_and(|v| v == "13");
+    let key = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .filter(|_| version_ok);
     let key = key.ok_or_else(|| Refusal::new(ErrorCode::BadRequest))?;
-    HeaderValue::from_str(&derive_accept_key(key.as_bytes())).map_err(|_| Refusal::new(ErrorCode::BadRequest))
+    HeaderValue::from_str(&derive_accept_key(key.as_bytes()))
+        .map_err(|_| Refusal::new(ErrorCode::BadRequest))
 }
 
-fn switching_protocols(shared: &Shared, parts: &Parts, accept: HeaderValue, hooks: Hooks) -> EngineResponse {
+fn switching_protocols(
+    shared: &Shared,
+    parts: &Parts,
+    accept: HeaderValue,
+    hooks: Hooks,
+) -> EngineResponse {
     let mut headers = HeaderMap::new();
     headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
-    response::finish(shared, parts, StatusCode::SWITCHING_PROTOCOLS, headers, Bytes::new(), hooks)
+    response::finish(
+        shared,
+        parts,
+        StatusCode::SWITCHING_PROTOCOLS,
+        headers,
+        Bytes::new(),
+        hooks,
+    )
 }
 
 fn ws_config(shared: &Shared) -> WebSocketConfig {
@@ -69,7 +88,12 @@ fn ws_config(shared: &Shared) -> WebSocketConfig {
 async fn accept_socket(shared: &Shared, on_upgrade: OnUpgrade) -> Option<WsConn> {
     match on_upgrade.await {
         Ok(upgraded) => Some(
-            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config(shared))).await,
+            WebSocketStream::from_raw_socket(
+                TokioIo::new(upgraded),
+                Role::Server,
+                Some(ws_config(shared)),
+            )
+            .await,
         ),
         Err(e) => {
             tracing::debug!(error = %e, "websocket upgrade failed");
@@ -99,8 +123,16 @@ pub(crate) fn handshake(
     let task_shared = shared.clone();
     tokio::spawn(async move {
         let shared = task_shared;
-        let Some(conn) = accept_socket(&shared, on_upgrade).await else { return };
-        let session = Session::new(shared.clone(), protocol, TransportKind::WebSocket, request, false);
+        let Some(conn) = accept_socket(&shared, on_upgrade).await else {
+            return;
+        };
+        let session = Session::new(
+            shared.clone(),
+            protocol,
+            TransportKind::WebSocket,
+            request,
+            false,
+        );
         let config = &shared.config;
         let open = OpenPacket {
             sid: session.sid(),
@@ -123,12 +155,18 @@ pub(crate) fn handshake(
 /// released with `noop`, the switch on `5`, all within `upgrade_timeout`.
 /// Refused (before any 101) when the session is not on polling or already
 /// upgrading.
-pub(crate) fn upgrade(session: &Session, parts: &Parts, on_upgrade: OnUpgrade) -> Result<EngineResponse, Refusal> {
+pub(crate) fn upgrade(
+    session: &Session,
+    parts: &Parts,
+    on_upgrade: OnUpgrade,
+) -> Result<EngineResponse, Refusal> {
     let accept = accept_key(&parts.headers)?;
     let shared = session.0.shared.clone();
     let eligible = {
         let mut st = session.0.state.lock();
-        let eligible = st.closed.is_none() && st.transport == TransportKind::Polling && st.upgrade == Upgrade::Idle;
+        let eligible = st.closed.is_none()
+            && st.transport == TransportKind::Polling
+            && st.upgrade == Upgrade::Idle;
         if eligible {
             st.upgrade = Upgrade::Upgrading;
         }
@@ -153,7 +191,8 @@ pub(crate) fn upgrade(session: &Session, parts: &Parts, on_upgrade: OnUpgrade) -
         let conn = accept_socket(&shared, on_upgrade).await;
         let timeout = shared.config.upgrade_timeout;
         let result = match conn {
-            Some(mut conn) => match tokio::time::timeout(timeout, probe(&session, &mut conn)).await {
+            Some(mut conn) => match tokio::time::timeout(timeout, probe(&session, &mut conn)).await
+            {
                 Ok(true) => Ok(conn),
                 _ => Err(Some(conn)),
             },
@@ -198,7 +237,11 @@ async fn probe(session: &Session, conn: &mut WsConn) -> bool {
         };
         match Packet::decode_text(text) {
             Ok(p) if !probed && p.is_probe_ping() => {
-                if conn.send(WsMessage::Text(Utf8Bytes::from_static("3probe"))).await.is_err() {
+                if conn
+                    .send(WsMessage::Text(Utf8Bytes::from_static("3probe")))
+                    .await
+                    .is_err()
+                {
                     return false;
                 }
                 probed = true;
@@ -218,12 +261,18 @@ fn to_message(out: Out, protocol: ProtocolVersion) -> Option<WsMessage> {
         Out::Packet(p) => p.to_ws_frame(protocol),
     };
     match frame {
-        WsFrame::Text(s) => Utf8Bytes::try_from(s.into_bytes()).ok().map(WsMessage::Text),
+        WsFrame::Text(s) => Utf8Bytes::try_from(s.into_bytes())
+            .ok()
+            .map(WsMessage::Text),
         WsFrame::Binary(b) => Some(WsMessage::Binary(b)),
     }
 }
 
-async fn write_batch(conn: &mut WsConn, protocol: ProtocolVersion, batch: Vec<Out>) -> Result<(), WsError> {
+async fn write_batch(
+    conn: &mut WsConn,
+    protocol: ProtocolVersion,
+    batch: Vec<Out>,
+) -> Result<(), WsError> {
     for out in batch {
         if let Some(msg) = to_message(out, protocol) {
             conn.feed(msg).await?;
@@ -254,7 +303,8 @@ pub(crate) async fn run(session: &Session, mut conn: WsConn) {
             (batch, st.closed)
         };
         if !batch.is_empty() {
-            let written = tokio::time::timeout(write_deadline, write_batch(&mut conn, protocol, batch)).await;
+            let written =
+                tokio::time::timeout(write_deadline, write_batch(&mut conn, protocol, batch)).await;
             inner.state.lock().writing = false;
             match written {
                 Ok(Ok(())) => continue,

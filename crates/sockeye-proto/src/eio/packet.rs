@@ -246,9 +246,15 @@ mod tests {
     fn decodes_every_type() {
         assert_eq!(Packet::decode_text(t("0{}")), Ok(Packet::Open(t("{}"))));
         assert_eq!(Packet::decode_text(t("1")), Ok(Packet::Close));
-        assert_eq!(Packet::decode_text(t("2probe")), Ok(Packet::Ping(t("probe"))));
+        assert_eq!(
+            Packet::decode_text(t("2probe")),
+            Ok(Packet::Ping(t("probe")))
+        );
         assert_eq!(Packet::decode_text(t("3")), Ok(Packet::Pong(t(""))));
-        assert_eq!(Packet::decode_text(t("4héllo")), Ok(Packet::Message(t("héllo"))));
+        assert_eq!(
+            Packet::decode_text(t("4héllo")),
+            Ok(Packet::Message(t("héllo")))
+        );
         assert_eq!(Packet::decode_text(t("5")), Ok(Packet::Upgrade));
         assert_eq!(Packet::decode_text(t("6")), Ok(Packet::Noop));
         assert_eq!(
@@ -260,15 +266,35 @@ mod tests {
     #[test]
     fn rejects_garbage() {
         assert_eq!(Packet::decode_text(t("")), Err(DecodeError::Empty));
-        assert_eq!(Packet::decode_text(t("abc")), Err(DecodeError::UnknownType('a')));
-        assert_eq!(Packet::decode_text(t("7")), Err(DecodeError::UnknownType('7')));
+        assert_eq!(
+            Packet::decode_text(t("abc")),
+            Err(DecodeError::UnknownType('a'))
+        );
+        assert_eq!(
+            Packet::decode_text(t("7")),
+            Err(DecodeError::UnknownType('7'))
+        );
         assert_eq!(Packet::decode_text(t("b!!")), Err(DecodeError::Base64));
-        assert_eq!(Packet::decode_text(t("éa")), Err(DecodeError::UnknownType('é')));
+        assert_eq!(
+            Packet::decode_text(t("éa")),
+            Err(DecodeError::UnknownType('é'))
+        );
     }
 
     #[test]
     fn encodes_round_trip() {
-        for s in ["0{\"a\":1}", "1", "2", "2probe", "3probe", "4", "4hi", "5", "6", "bAQIDBA=="] {
+        for s in [
+            "0{\"a\":1}",
+            "1",
+            "2",
+            "2probe",
+            "3probe",
+            "4",
+            "4hi",
+            "5",
+            "6",
+            "bAQIDBA==",
+        ] {
             let p = Packet::decode_text(t(s)).unwrap();
             assert_eq!(p.encode_text(), s);
             assert_eq!(p.text_len(), s.len());
@@ -278,8 +304,14 @@ mod tests {
     #[test]
     fn websocket_binary_framing() {
         let p = Packet::Binary(Bytes::from_static(&[1, 2]));
-        assert_eq!(p.to_ws_frame(ProtocolVersion::V4), WsFrame::Binary(Bytes::from_static(&[1, 2])));
-        assert_eq!(p.to_ws_frame(ProtocolVersion::V3), WsFrame::Binary(Bytes::from_static(&[4, 1, 2])));
+        assert_eq!(
+            p.to_ws_frame(ProtocolVersion::V4),
+            WsFrame::Binary(Bytes::from_static(&[1, 2]))
+        );
+        assert_eq!(
+            p.to_ws_frame(ProtocolVersion::V3),
+            WsFrame::Binary(Bytes::from_static(&[4, 1, 2]))
+        );
         assert_eq!(
             Packet::decode_binary(Bytes::from_static(&[4, 9]), ProtocolVersion::V3),
             Ok(Packet::Binary(Bytes::from_static(&[9])))
