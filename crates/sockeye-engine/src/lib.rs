@@ -58,5 +58,5 @@ pub use request::HandshakeRequest;
 pub use response::{EngineBody, EngineResponse};
 pub use serve::ConnectionInfo;
 pub use service::{EngineLayer, EngineService, NotFound, ResponseBody};
-pub use session::{Session, TransportKind};
+pub use session::{Frame, Session, TransportKind};
 pub use sockeye_proto as proto;

@@ -44,6 +44,16 @@ impl TransportKind {
     }
 }
 
+/// A message to send, for [`Session::send_frames`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// A complete Engine.IO text packet, type digit included (`4...`),
+    /// shared as it is by every recipient.
+    Encoded(Str),
+    /// A binary message.
+    Binary(Bytes),
+}
+
 /// One queued outgoing packet.
 #[derive(Debug, Clone)]
 pub(crate) enum Out {
@@ -205,6 +215,16 @@ impl Session {
     /// same bytes to every session this way.
     pub fn send_encoded(&self, packet: Str) -> Result<(), SendError> {
         self.push(Out::Encoded(packet))
+    }
+
+    /// Queues frames of one logical packet (for example a Socket.IO event
+    /// and its binary attachments) atomically: no other packet can come
+    /// between them.
+    pub fn send_frames(&self, frames: impl IntoIterator<Item = Frame>) -> Result<(), SendError> {
+        self.push_all(frames.into_iter().map(|f| match f {
+            Frame::Encoded(s) => Out::Encoded(s),
+            Frame::Binary(b) => Out::Packet(Packet::Binary(b)),
+        }))
     }
 
     /// Queues several messages at once; they leave in one response or flush.

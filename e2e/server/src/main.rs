@@ -5,8 +5,14 @@
 //! text and binary message back to its sender; the text message `__close__`
 //! makes it close that session instead. It prints `listening on ADDR` once
 //! ready and shuts down gracefully on SIGINT/SIGTERM.
+//!
+//! `sockeye-testserver socketio` runs the Socket.IO server of the v5 test
+//! suite: on connection to `/` or `/custom` it emits `auth` with the
+//! handshake auth; on `/`, `message` is echoed as `message-back` with all its
+//! arguments and `message-with-ack` is acknowledged with its arguments.
 
 use clap::{Parser, Subcommand};
+use sockeye::{AckSender, Socket, SocketIo, Value};
 use sockeye_engine::serve::Server;
 use sockeye_engine::{
     AllowedOrigins, CloseReason, CorsConfig, Engine, EngineConfig, EngineHandler, EngineService,
@@ -51,12 +57,20 @@ struct Args {
     /// Transports, comma-separated.
     #[arg(long, global = true)]
     transports: Option<String>,
+    /// Socket.IO connect timeout in milliseconds.
+    #[arg(long, global = true)]
+    connect_timeout: Option<u64>,
+    /// Use the msgpack parser (socket.io-msgpack-parser clients).
+    #[arg(long, global = true)]
+    msgpack: bool,
 }
 
 #[derive(Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     /// Engine.IO echo server.
     Engineio,
+    /// Socket.IO server of the protocol test suite.
+    Socketio,
 }
 
 /// Echoes messages; `__close__` closes the session.
@@ -114,7 +128,8 @@ async fn main() {
         }
     };
     let engine = match args.mode {
-        Mode::Engineio => Engine::new(config, Echo),
+        Mode::Engineio => Engine::new(config, Echo).map_err(|e| e.to_string()),
+        Mode::Socketio => socketio(&args, config).map_err(|e| e.to_string()),
     };
     let engine = match engine {
         Ok(e) => e,
@@ -158,4 +173,34 @@ async fn shutdown_signal() {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
+}
+
+fn socketio(args: &Args, mut config: EngineConfig) -> Result<Engine, sockeye::Error> {
+    if args.path.is_none() {
+        config = config.with_path("/socket.io/");
+    }
+    let mut builder = SocketIo::builder().engine(|_| config);
+    if let Some(ms) = args.connect_timeout {
+        builder = builder.connect_timeout(Duration::from_millis(ms));
+    }
+    if args.msgpack {
+        builder = builder.parser(sockeye::Parser::MsgPack);
+    }
+    let io = builder.build()?;
+    io.on_connection(|socket: Socket| async move {
+        let _ = socket.emit("auth", &socket.handshake().auth);
+        socket.on("message", |socket: Socket, sockeye::Args(args): sockeye::Args<Vec<Value>>| async move {
+            let _ = socket.emit_args("message-back", args);
+        });
+        socket.on(
+            "message-with-ack",
+            |_socket: Socket, sockeye::Args(args): sockeye::Args<Vec<Value>>, ack: AckSender| async move {
+                let _ = ack.send_args(args);
+            },
+        );
+    });
+    io.of("/custom").on_connection(|socket: Socket| async move {
+        let _ = socket.emit("auth", &socket.handshake().auth);
+    });
+    Ok(io.engine().clone())
 }

@@ -1,0 +1,300 @@
+//! [`LocalAdapter`]: rooms in memory, for one process.
+
+use crate::{Adapter, AdapterContext, BroadcastOptions, BroadcastPacket, LocalNamespace, Room};
+use parking_lot::RwLock;
+use sockeye_proto::Sid;
+use std::collections::hash_map::{DefaultHasher, Entry};
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Weak};
+
+const SHARDS: usize = 16;
+
+/// One shard of the room index: room to its sockets.
+type RoomShard = RwLock<HashMap<Room, HashSet<Sid>>>;
+/// One shard of the socket index: socket to its rooms.
+type SidShard = RwLock<HashMap<Sid, Vec<Room>>>;
+
+/// The in-memory adapter.
+///
+/// Two indexes, each sharded so that joins, leaves and broadcasts on
+/// different rooms rarely meet on one lock and no broadcast takes a lock on
+/// the whole namespace: `rooms` (room to its sockets) and `sids` (socket to
+/// its rooms).
+///
+/// Lock order: a `sids` shard, then `rooms` shards, one at a time. Readers
+/// that call back into the namespace hold one read lock at a time.
+pub struct LocalAdapter {
+    local: Weak<dyn LocalNamespace>,
+    rooms: Box<[RoomShard]>,
+    sids: Box<[SidShard]>,
+}
+
+impl std::fmt::Debug for LocalAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalAdapter").finish_non_exhaustive()
+    }
+}
+
+fn shard_of<T: Hash>(key: &T) -> usize {
+    let mut h = DefaultHasher::new();
+    key.hash(&mut h);
+    (h.finish() as usize) % SHARDS
+}
+
+impl LocalAdapter {
+    /// An adapter for the namespace in `ctx`.
+    pub fn new(ctx: AdapterContext) -> Self {
+        LocalAdapter {
+            local: ctx.local,
+            rooms: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            sids: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+        }
+    }
+
+    /// The factory for [`crate::AdapterFactory`].
+    pub fn factory() -> crate::AdapterFactory {
+        Arc::new(|ctx| Arc::new(LocalAdapter::new(ctx)) as Arc<dyn Adapter>)
+    }
+
+    fn rooms_shard(&self, room: &Room) -> &RoomShard {
+        &self.rooms[shard_of(room)]
+    }
+
+    fn sids_shard(&self, sid: &Sid) -> &SidShard {
+        &self.sids[shard_of(sid)]
+    }
+
+    fn remove_from_room(&self, sid: Sid, room: &Room) {
+        let mut shard = self.rooms_shard(room).write();
+        if let Entry::Occupied(mut e) = shard.entry(room.clone()) {
+            e.get_mut().remove(&sid);
+            if e.get().is_empty() {
+                e.remove();
+            }
+        }
+    }
+
+    fn excluded(&self, opts: &BroadcastOptions) -> HashSet<Sid> {
+        let mut out = HashSet::new();
+        for room in &opts.except {
+            if let Some(members) = self.rooms_shard(room).read().get(room) {
+                out.extend(members.iter().copied());
+            }
+        }
+        out
+    }
+}
+
+impl Adapter for LocalAdapter {
+    fn add_all(&self, sid: Sid, rooms: &[Room]) {
+        let mut sids = self.sids_shard(&sid).write();
+        let joined = sids.entry(sid).or_default();
+        for room in rooms {
+            if joined.contains(room) {
+                continue;
+            }
+            joined.push(room.clone());
+            self.rooms_shard(room)
+                .write()
+                .entry(room.clone())
+                .or_default()
+                .insert(sid);
+        }
+    }
+
+    fn del(&self, sid: Sid, room: &Room) {
+        {
+            let mut sids = self.sids_shard(&sid).write();
+            if let Some(joined) = sids.get_mut(&sid) {
+                joined.retain(|r| r != room);
+            }
+        }
+        self.remove_from_room(sid, room);
+    }
+
+    fn del_all(&self, sid: Sid) {
+        let joined = self
+            .sids_shard(&sid)
+            .write()
+            .remove(&sid)
+            .unwrap_or_default();
+        for room in &joined {
+            self.remove_from_room(sid, room);
+        }
+    }
+
+    fn for_each_local(&self, opts: &BroadcastOptions, f: &mut dyn FnMut(Sid)) {
+        let except = self.excluded(opts);
+        if opts.rooms.is_empty() {
+            for shard in self.sids.iter() {
+                for sid in shard.read().keys() {
+                    if !except.contains(sid) {
+                        f(*sid);
+                    }
+                }
+            }
+        } else if opts.rooms.len() == 1 {
+            let room = &opts.rooms[0];
+            if let Some(members) = self.rooms_shard(room).read().get(room) {
+                for sid in members {
+                    if !except.contains(sid) {
+                        f(*sid);
+                    }
+                }
+            }
+        } else {
+            let mut seen = HashSet::new();
+            for room in &opts.rooms {
+                if let Some(members) = self.rooms_shard(room).read().get(room) {
+                    for sid in members {
+                        if !except.contains(sid) && seen.insert(*sid) {
+                            f(*sid);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn broadcast(&self, packet: &BroadcastPacket, opts: &BroadcastOptions) {
+        let Some(local) = self.local.upgrade() else {
+            return;
+        };
+        self.for_each_local(opts, &mut |sid| local.deliver(sid, packet, &opts.flags));
+    }
+
+    fn socket_rooms(&self, sid: Sid) -> Vec<Room> {
+        self.sids_shard(&sid)
+            .read()
+            .get(&sid)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn rooms(&self) -> Vec<Room> {
+        self.rooms
+            .iter()
+            .flat_map(|s| s.read().keys().cloned().collect::<Vec<_>>())
+            .collect()
+    }
+
+    fn room_exists(&self, room: &Room) -> bool {
+        self.rooms_shard(room).read().contains_key(room)
+    }
+
+    fn disconnect_sockets(&self, opts: &BroadcastOptions, close: bool) {
+        let Some(local) = self.local.upgrade() else {
+            return;
+        };
+        let mut sids = Vec::new();
+        self.for_each_local(opts, &mut |sid| sids.push(sid));
+        for sid in sids {
+            local.disconnect(sid, close);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::BroadcastFlags;
+    use parking_lot::Mutex;
+    use sockeye_proto::Str;
+
+    #[derive(Default)]
+    struct Recorder {
+        got: Mutex<Vec<Sid>>,
+        gone: Mutex<Vec<(Sid, bool)>>,
+    }
+
+    impl LocalNamespace for Recorder {
+        fn deliver(&self, sid: Sid, _packet: &BroadcastPacket, _flags: &BroadcastFlags) {
+            self.got.lock().push(sid);
+        }
+        fn disconnect(&self, sid: Sid, close: bool) {
+            self.gone.lock().push((sid, close));
+        }
+    }
+
+    fn setup() -> (Arc<Recorder>, LocalAdapter, Vec<Sid>) {
+        let rec = Arc::new(Recorder::default());
+        let weak: Weak<dyn LocalNamespace> =
+            Arc::downgrade(&(rec.clone() as Arc<dyn LocalNamespace>));
+        let adapter = LocalAdapter::new(AdapterContext::new(Str::from_static("/"), weak));
+        let sids: Vec<Sid> = (0..4).map(|_| Sid::generate()).collect();
+        for sid in &sids {
+            adapter.add_all(*sid, &[Str::from(sid.to_string())]);
+        }
+        (rec, adapter, sids)
+    }
+
+    fn opts(rooms: &[&'static str], except: &[Room]) -> BroadcastOptions {
+        BroadcastOptions {
+            rooms: rooms.iter().map(|r| Str::from_static(r)).collect(),
+            except: except.to_vec(),
+            flags: BroadcastFlags::default(),
+        }
+    }
+
+    fn packet() -> BroadcastPacket {
+        BroadcastPacket::new(
+            sockeye_proto::sio::Parser::Json
+                .encode_with(
+                    sockeye_proto::sio::PacketKind::Event,
+                    "/",
+                    None,
+                    Some(&("x",)),
+                )
+                .unwrap(),
+        )
+    }
+
+    #[test]
+    fn union_except_and_once() {
+        let (rec, a, s) = setup();
+        a.add_all(s[0], &["a".into(), "b".into()]);
+        a.add_all(s[1], &["b".into()]);
+        a.add_all(s[2], &["c".into()]);
+        a.broadcast(&packet(), &opts(&["a", "b"], &[]));
+        let mut got = rec.got.lock().clone();
+        got.sort();
+        let mut want = vec![s[0], s[1]];
+        want.sort();
+        assert_eq!(got, want, "each socket once");
+        rec.got.lock().clear();
+        a.broadcast(&packet(), &opts(&[], &[Str::from_static("b")]));
+        let got = rec.got.lock().clone();
+        assert_eq!(got.len(), 2);
+        assert!(!got.contains(&s[0]) && !got.contains(&s[1]));
+    }
+
+    #[test]
+    fn empty_rooms_are_deleted() {
+        let (_rec, a, s) = setup();
+        a.add_all(s[0], &["r".into()]);
+        assert!(a.room_exists(&"r".into()));
+        a.del(s[0], &"r".into());
+        assert!(!a.room_exists(&"r".into()));
+        a.add_all(s[1], &["q".into()]);
+        a.del_all(s[1]);
+        assert!(!a.room_exists(&"q".into()));
+        assert!(a.socket_rooms(s[1]).is_empty());
+        assert_eq!(a.count(&BroadcastOptions::all()), 3);
+    }
+
+    #[test]
+    fn socket_operations() {
+        let (rec, a, s) = setup();
+        a.add_sockets(&opts(&[], &[]), &["all".into()]);
+        assert_eq!(a.count(&opts(&["all"], &[])), 4);
+        a.del_sockets(
+            &opts(&["all"], &[Str::from(s[0].to_string())]),
+            &["all".into()],
+        );
+        assert_eq!(a.socket_rooms(s[0]).len(), 2);
+        assert_eq!(a.count(&opts(&["all"], &[])), 1);
+        a.disconnect_sockets(&opts(&["all"], &[]), true);
+        assert_eq!(rec.gone.lock().as_slice(), &[(s[0], true)]);
+    }
+}

@@ -1,0 +1,88 @@
+//! Acknowledgements: answering a client's ack, and waiting for a client's.
+
+use crate::args::{AckArgs, IntoArgs};
+use crate::error::{AckError, EmitError};
+use crate::socket::Socket;
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sockeye_proto::Sid;
+use sockeye_proto::sio::{PacketKind, Payload, Value, from_value};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// Answers the client's acknowledgement callback; the extractor for
+/// handlers of events sent with a callback (`socket.emit("ev", data, cb)`).
+///
+/// Sending consumes it, so an ack is answered at most once. When the client
+/// did not ask for an ack, sending does nothing.
+#[derive(Debug)]
+pub struct AckSender {
+    socket: Socket,
+    id: Option<u64>,
+}
+
+impl AckSender {
+    pub(crate) fn new(socket: Socket, id: Option<u64>) -> Self {
+        AckSender { socket, id }
+    }
+
+    /// Whether the client is waiting for an answer.
+    pub fn is_expected(&self) -> bool {
+        self.id.is_some()
+    }
+
+    /// Answers with one argument (`cb(data)` in JavaScript).
+    pub fn send<T: Serialize + ?Sized>(self, data: &T) -> Result<(), EmitError> {
+        self.send_args((data,))
+    }
+
+    /// Answers with several arguments, given as a tuple.
+    pub fn send_args<A: IntoArgs>(self, args: A) -> Result<(), EmitError> {
+        let Some(id) = self.id else { return Ok(()) };
+        let nsp = self.socket.namespace().name().clone();
+        let encoded = self.socket.parser().encode_with(
+            PacketKind::Ack,
+            &nsp,
+            Some(id),
+            Some(&AckArgs(&args)),
+        )?;
+        self.socket
+            .send_encoded(&sockeye_adapter::BroadcastPacket::new(encoded))
+    }
+}
+
+/// An acknowledgement received from a client: its arguments.
+#[derive(Debug, Clone)]
+pub struct AckReply {
+    pub(crate) data: Option<Payload>,
+    pub(crate) attachments: Arc<[Bytes]>,
+}
+
+impl AckReply {
+    /// Reads the first argument as `T` (`null` when there is none).
+    pub fn first<T: DeserializeOwned>(&self) -> Result<T, AckError> {
+        let args = self.values()?;
+        Ok(from_value(args.into_iter().next().unwrap_or(Value::Null))?)
+    }
+
+    /// Every argument, as dynamic values.
+    pub fn values(&self) -> Result<Vec<Value>, AckError> {
+        match &self.data {
+            None => Ok(Vec::new()),
+            Some(p) => match p.to_value(&self.attachments)? {
+                Value::Array(v) => Ok(v),
+                other => Ok(vec![other]),
+            },
+        }
+    }
+}
+
+/// Who waits for an acknowledgement id on one socket.
+#[derive(Debug)]
+pub(crate) enum AckSlot {
+    /// One emit's future.
+    One(oneshot::Sender<AckReply>),
+    /// A broadcast collecting answers from many sockets.
+    Many(mpsc::UnboundedSender<(Sid, AckReply)>),
+}

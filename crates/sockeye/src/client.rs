@@ -1,0 +1,348 @@
+//! [`Client`]: the Socket.IO side of one Engine.IO session: its decoder, its
+//! sockets (one per namespace joined) and the packet routing between them.
+
+use crate::ack::AckReply;
+use crate::handler::EventParts;
+use crate::namespace::Namespace;
+use crate::reason::DisconnectReason;
+use crate::server::ServerInner;
+use crate::socket::Socket;
+use parking_lot::Mutex;
+use sockeye_adapter::BroadcastPacket;
+use sockeye_engine::{CloseReason, EngineHandler, Frame, Message, Session};
+use sockeye_proto::eio::ProtocolVersion;
+use sockeye_proto::sio::{Decoder, Packet, PacketKind, Payload, Value, v4};
+use sockeye_proto::{Sid, Str};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::task::Poll;
+
+/// The Socket.IO state of one connection.
+pub(crate) struct Client {
+    server: Weak<ServerInner>,
+    session: Mutex<Option<Session>>,
+    decoder: Mutex<Decoder>,
+    /// Namespaces joined, and those whose CONNECT is being handled (`None`).
+    sockets: Mutex<Vec<(Str, Option<Socket>)>>,
+    /// Set once any namespace was joined (the connect timeout is then moot).
+    pub joined: AtomicBool,
+    /// Why the Socket.IO layer closed the connection, when it did.
+    close_reason: Mutex<Option<DisconnectReason>>,
+}
+
+impl Client {
+    fn session(&self) -> Option<Session> {
+        self.session.lock().clone()
+    }
+
+    /// The connected sockets.
+    pub fn sockets(&self) -> Vec<Socket> {
+        self.sockets
+            .lock()
+            .iter()
+            .filter_map(|(_, s)| s.clone())
+            .collect()
+    }
+
+    pub fn remove_socket(&self, nsp: &Str) {
+        self.sockets.lock().retain(|(n, _)| n != nsp);
+    }
+
+    fn socket(&self, nsp: &Str) -> Option<Option<Socket>> {
+        self.sockets
+            .lock()
+            .iter()
+            .find(|(n, _)| n == nsp)
+            .map(|(_, s)| s.clone())
+    }
+
+    /// Closes the connection for a protocol violation by the client.
+    pub fn close_with(&self, reason: DisconnectReason) {
+        self.close_reason.lock().get_or_insert(reason);
+        if let Some(s) = self.session() {
+            s.close();
+        }
+    }
+
+    fn send(&self, session: &Session, packet: &Packet) {
+        let Some(server) = self.server.upgrade() else {
+            return;
+        };
+        match server.config.parser.encode(packet) {
+            Ok(encoded) => {
+                let p = BroadcastPacket::new(encoded);
+                let head = match &p.eio_text {
+                    Some(t) => Frame::Encoded(t.clone()),
+                    None => match &p.encoded.head {
+                        sockeye_proto::eio::Packet::Binary(b) => Frame::Binary(b.clone()),
+                        other => Frame::Encoded(other.encode_text()),
+                    },
+                };
+                let _ = session.send_frames(std::iter::once(head));
+            }
+            Err(e) => tracing::warn!(error = %e, "could not encode a control packet"),
+        }
+    }
+
+    fn on_packet(self: &Arc<Self>, session: &Session, packet: Packet) {
+        match packet.kind.plain() {
+            PacketKind::Connect => self.connect(session, packet),
+            PacketKind::ConnectError => self.close_with(DisconnectReason::ForcedServerClose),
+            kind => match self.socket(&packet.nsp) {
+                Some(Some(socket)) => match kind {
+                    PacketKind::Event => dispatch_event(&socket, packet),
+                    PacketKind::Ack => {
+                        if let Some(id) = packet.id {
+                            let reply = AckReply {
+                                data: packet.data,
+                                attachments: packet.attachments.into(),
+                            };
+                            socket.on_ack(id, reply);
+                        }
+                    }
+                    PacketKind::Disconnect => {
+                        socket.close(DisconnectReason::ClientNamespaceDisconnect)
+                    }
+                    _ => {}
+                },
+                // A packet for a namespace the client has not joined.
+                _ => self.close_with(DisconnectReason::ForcedServerClose),
+            },
+        }
+    }
+
+    fn connect(self: &Arc<Self>, session: &Session, packet: Packet) {
+        let Some(server) = self.server.upgrade() else {
+            return;
+        };
+        let (nsp, auth) = if session.protocol() == ProtocolVersion::V3 {
+            // Socket.IO 2.x: the auth is the namespace's query string.
+            let (nsp, query) = v4::split_connect_nsp(&packet.nsp);
+            (nsp, v4::query_to_auth(&query))
+        } else {
+            let auth = match &packet.data {
+                Some(p) => p.to_value(&packet.attachments).unwrap_or(Value::Null),
+                None => Value::Null,
+            };
+            let auth = if matches!(auth, Value::Object(_)) {
+                auth
+            } else {
+                Value::Object(Vec::new())
+            };
+            (packet.nsp.clone(), auth)
+        };
+        {
+            let mut sockets = self.sockets.lock();
+            if sockets.iter().any(|(n, _)| *n == nsp) {
+                drop(sockets);
+                // A second CONNECT for a namespace already joined.
+                self.close_with(DisconnectReason::ForcedServerClose);
+                return;
+            }
+            sockets.push((nsp.clone(), None));
+        }
+        let client = self.clone();
+        let session = session.clone();
+        tokio::spawn(async move {
+            let ns = server.namespace_for(&nsp, &auth).await;
+            let Some(ns) = ns else {
+                client.remove_socket(&nsp);
+                client.connect_error(&session, &nsp, "Invalid namespace", None);
+                return;
+            };
+            client.join(&server, session, ns, auth).await;
+        });
+    }
+
+    fn connect_error(
+        &self,
+        session: &Session,
+        nsp: &Str,
+        message: &str,
+        data: Option<serde_json::Value>,
+    ) {
+        let packet = if session.protocol() == ProtocolVersion::V3 {
+            let text = data
+                .map(|d| d.to_string())
+                .unwrap_or_else(|| serde_json::Value::from(message).to_string());
+            Packet::new(PacketKind::ConnectError, nsp.clone())
+                .with_data(Payload::Json(Str::from(text)))
+        } else {
+            let mut body = serde_json::json!({ "message": message });
+            if let Some(d) = data {
+                body["data"] = d;
+            }
+            Packet::new(PacketKind::ConnectError, nsp.clone())
+                .with_data(Payload::Json(Str::from(body.to_string())))
+        };
+        self.send(session, &packet);
+    }
+
+    async fn join(
+        self: &Arc<Self>,
+        server: &Arc<ServerInner>,
+        session: Session,
+        ns: Namespace,
+        auth: Value,
+    ) {
+        let id = if session.protocol() == ProtocolVersion::V3 {
+            // Socket.IO 2.x ids: the engine sid for `/`, `nsp#sid` elsewhere
+            // (only the `/` form fits a Sid; others get a fresh id).
+            if ns.name() == "/" {
+                session.sid()
+            } else {
+                Sid::generate()
+            }
+        } else {
+            Sid::generate()
+        };
+        let socket = Socket::new(id, ns.clone(), session.clone(), Arc::downgrade(self), auth);
+        let middlewares = ns.0.middlewares.read().clone();
+        for mw in middlewares {
+            if let Err(e) = mw(socket.clone()).await {
+                self.remove_socket(ns.name());
+                self.connect_error(&session, ns.name(), &e.message, e.data);
+                return;
+            }
+        }
+        if session.is_closed() {
+            self.remove_socket(ns.name());
+            return;
+        }
+        socket.0.connected.store(true, Ordering::Release);
+        ns.add_socket(&socket);
+        {
+            let mut sockets = self.sockets.lock();
+            match sockets.iter_mut().find(|(n, _)| n == ns.name()) {
+                Some(slot) => slot.1 = Some(socket.clone()),
+                None => sockets.push((ns.name().clone(), Some(socket.clone()))),
+            }
+        }
+        self.joined.store(true, Ordering::Release);
+        let reply = if session.protocol() == ProtocolVersion::V3 {
+            Packet::new(PacketKind::Connect, ns.name().clone())
+        } else {
+            let body = serde_json::json!({ "sid": socket.id().as_str() }).to_string();
+            Packet::new(PacketKind::Connect, ns.name().clone())
+                .with_data(Payload::Json(Str::from(body)))
+        };
+        self.send(&session, &reply);
+        // Run each connection handler up to its first `.await` before any
+        // later packet can be dispatched (the engine calls us in order, and
+        // this runs before the client has seen the CONNECT reply's effects).
+        let handlers = ns.0.on_connection.read().clone();
+        for h in handlers {
+            let mut fut = h(socket.clone());
+            let first = std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await;
+            if first.is_pending() {
+                tokio::spawn(fut);
+            }
+        }
+        socket.mark_ready();
+        if session.is_closed() {
+            socket.close(
+                self.close_reason
+                    .lock()
+                    .unwrap_or(DisconnectReason::TransportClose),
+            );
+        }
+        let _ = server;
+    }
+}
+
+fn dispatch_event(socket: &Socket, packet: Packet) {
+    let Some(data) = packet.data else { return };
+    match data.split_event() {
+        Ok((name, args)) => {
+            let parts = EventParts {
+                event: name.to_string(),
+                args,
+                attachments: packet.attachments.into(),
+                ack_id: packet.id,
+            };
+            socket.dispatch_or_hold(parts);
+        }
+        Err(e) => tracing::debug!(sid = %socket.id(), error = %e, "malformed event"),
+    }
+}
+
+/// The engine handler of a Socket.IO server. It holds the server strongly:
+/// a service or engine handed to a listener keeps the whole server alive
+/// even when the `SocketIo` handle itself was dropped.
+pub(crate) struct SioHandler {
+    pub server: Arc<ServerInner>,
+}
+
+impl EngineHandler for SioHandler {
+    fn on_open(&self, session: &Session) {
+        let server = &self.server;
+        let client = Arc::new(Client {
+            server: Arc::downgrade(server),
+            session: Mutex::new(Some(session.clone())),
+            decoder: Mutex::new(
+                server
+                    .config
+                    .parser
+                    .decoder_with_max_attachments(server.config.max_attachments),
+            ),
+            sockets: Mutex::new(Vec::new()),
+            joined: AtomicBool::new(false),
+            close_reason: Mutex::new(None),
+        });
+        session.set_data(client.clone());
+        if session.protocol() == ProtocolVersion::V3 {
+            // Socket.IO 2.x clients are connected to `/` at once.
+            client.connect(
+                session,
+                Packet::new(PacketKind::Connect, Str::from_static("/")),
+            );
+        } else {
+            server
+                .connect_deadlines
+                .push(session.clone(), Arc::downgrade(&client));
+        }
+    }
+
+    fn on_message(&self, session: &Session, message: Message) {
+        let Some(client) = session.data::<Arc<Client>>() else {
+            return;
+        };
+        let decoded = {
+            let mut decoder = client.decoder.lock();
+            match message {
+                Message::Text(t) => decoder.decode_text(t),
+                Message::Binary(b) => decoder.decode_binary(b),
+            }
+        };
+        match decoded {
+            Ok(Some(packet)) => client.on_packet(session, packet),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::debug!(sid = %session.sid(), error = %e, "invalid Socket.IO packet, closing");
+                for socket in client.sockets() {
+                    socket.report_error(crate::socket::SocketError::Middleware(format!(
+                        "parse error: {e}"
+                    )));
+                }
+                client.close_with(DisconnectReason::ParseError);
+            }
+        }
+    }
+
+    fn on_close(&self, session: &Session, reason: CloseReason) {
+        let Some(client) = session.data::<Arc<Client>>() else {
+            return;
+        };
+        let reason = client
+            .close_reason
+            .lock()
+            .take()
+            .unwrap_or_else(|| reason.into());
+        for socket in client.sockets() {
+            socket.close(reason);
+        }
+        client.sockets.lock().clear();
+        // Break the session -> client -> session cycle.
+        client.session.lock().take();
+    }
+}

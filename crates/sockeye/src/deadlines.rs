@@ -1,0 +1,85 @@
+//! The connect timeout: a session that joins no namespace within
+//! `connect_timeout` is closed.
+//!
+//! Every session gets the same timeout, so deadlines arrive in the order
+//! sessions open: one FIFO queue and one task serve every session, instead
+//! of a timer task per session.
+
+use crate::client::Client;
+use crate::reason::DisconnectReason;
+use parking_lot::Mutex;
+use sockeye_engine::Session;
+use std::collections::VecDeque;
+use std::sync::Weak;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+#[derive(Default)]
+pub(crate) struct ConnectDeadlines {
+    timeout: Duration,
+    queue: Mutex<VecDeque<(Instant, Session, Weak<Client>)>>,
+    wake: Notify,
+    running: std::sync::atomic::AtomicBool,
+}
+
+impl ConnectDeadlines {
+    pub fn new(timeout: Duration) -> Self {
+        ConnectDeadlines {
+            timeout,
+            ..Default::default()
+        }
+    }
+
+    /// Registers a new session; starts the timer task on first use.
+    pub fn push(self: &std::sync::Arc<Self>, session: Session, client: Weak<Client>) {
+        let was_empty = {
+            let mut q = self.queue.lock();
+            q.push_back((Instant::now() + self.timeout, session, client));
+            q.len() == 1
+        };
+        if !self.running.swap(true, Ordering::AcqRel) {
+            let me = std::sync::Arc::downgrade(self);
+            tokio::spawn(run(me));
+        }
+        // Later entries never expire before the front one: the task only
+        // needs waking when it was idle.
+        if was_empty {
+            self.wake.notify_one();
+        }
+    }
+}
+
+async fn run(deadlines: Weak<ConnectDeadlines>) {
+    loop {
+        let Some(d) = deadlines.upgrade() else { return };
+        let next = {
+            let mut q = d.queue.lock();
+            let now = Instant::now();
+            while let Some((at, _, _)) = q.front() {
+                if *at > now {
+                    break;
+                }
+                if let Some((_, session, client)) = q.pop_front() {
+                    if let Some(client) = client.upgrade() {
+                        if !client.joined.load(Ordering::Acquire) && !session.is_closed() {
+                            tracing::debug!(sid = %session.sid(), "no namespace joined in time, closing");
+                            client.close_with(DisconnectReason::ForcedServerClose);
+                        }
+                    }
+                }
+            }
+            q.front().map(|(at, _, _)| *at)
+        };
+        // Hold the queue only while waiting, and check now and then whether
+        // the server is still there (the task ends with it).
+        let idle_check = Instant::now() + Duration::from_secs(1);
+        let at = next.map_or(idle_check, |at| at.min(idle_check));
+        let wake = d.wake.notified();
+        tokio::select! {
+            _ = tokio::time::sleep_until(at) => {}
+            _ = wake => {}
+        }
+    }
+}

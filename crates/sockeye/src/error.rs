@@ -1,0 +1,64 @@
+//! Errors of the Socket.IO layer.
+
+use sockeye_proto::Sid;
+use sockeye_proto::sio::PayloadError;
+
+/// Why an emit failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EmitError {
+    /// The event name is reserved (`connect`, `connect_error`,
+    /// `disconnect`, `disconnecting`, `newListener`, `removeListener`).
+    #[error("{0:?} is a reserved event name")]
+    ReservedEvent(String),
+    /// The data could not be serialized.
+    #[error("could not encode the packet: {0}")]
+    Encode(#[from] PayloadError),
+    /// The socket is disconnected.
+    #[error("the socket is disconnected")]
+    Disconnected,
+    /// The socket's send queue was full; its connection was closed.
+    #[error("the send queue is full")]
+    QueueFull,
+}
+
+/// Why an acknowledgement did not arrive.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AckError {
+    /// The emit itself failed.
+    #[error(transparent)]
+    Emit(#[from] EmitError),
+    /// No answer in time (the reference's message).
+    #[error("operation has timed out")]
+    Timeout,
+    /// The answer did not deserialize into the requested type.
+    #[error("unexpected acknowledgement payload: {0}")]
+    Payload(#[from] PayloadError),
+    /// The socket disconnected before answering.
+    #[error("the socket disconnected before answering")]
+    Disconnected,
+    /// Too many acknowledgements are pending on this socket.
+    #[error("too many pending acknowledgements")]
+    TooManyPending,
+}
+
+/// A broadcast with acknowledgements that did not hear from every socket.
+#[derive(Debug, thiserror::Error)]
+#[error("operation has timed out ({} of {} answered)", responses.len(), responses.len() + missing.len())]
+#[non_exhaustive]
+pub struct BroadcastAckError<T> {
+    /// The answers that arrived, with the socket that sent each.
+    pub responses: Vec<(Sid, T)>,
+    /// The sockets that did not answer in time.
+    pub missing: Vec<Sid>,
+}
+
+/// Errors from building the server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An Engine.IO option is invalid.
+    #[error(transparent)]
+    Engine(#[from] sockeye_engine::EngineError),
+}

@@ -1,0 +1,60 @@
+//! Sockeye: a Socket.IO server for Rust.
+//!
+//! Namespaces, rooms, broadcasts and acknowledgements over Engine.IO
+//! (WebSocket and HTTP long-polling), compatible with the official
+//! JavaScript clients, on hyper and tower.
+//!
+//! ```no_run
+//! use sockeye::{AckSender, Data, SocketIo, Socket};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let io = SocketIo::builder().build()?;
+//! io.on_connection(|socket: Socket| async move {
+//!     socket.join("lobby");
+//!     socket.on("chat", |socket: Socket, Data(text): Data<String>| async move {
+//!         // To everyone else in the lobby.
+//!         let _ = socket.to("lobby").emit("chat", &text);
+//!     });
+//!     socket.on("echo", |_s: Socket, Data(v): Data<serde_json::Value>, ack: AckSender| async move {
+//!         let _ = ack.send(&v);
+//!     });
+//! });
+//! let server = sockeye::serve::Server::builder()
+//!     .listen("127.0.0.1:3000".parse()?)
+//!     .serve(io.service())
+//!     .await?;
+//! server.wait().await;
+//! # Ok(()) }
+//! ```
+
+mod ack;
+mod args;
+mod client;
+mod deadlines;
+mod error;
+mod handler;
+mod namespace;
+mod operators;
+mod reason;
+mod rooms;
+mod server;
+mod socket;
+
+pub use ack::{AckReply, AckSender};
+pub use args::IntoArgs;
+pub use error::{AckError, BroadcastAckError, EmitError, Error};
+pub use handler::{
+    Args, BoxFuture, Data, Event, EventHandler, EventParts, ExtractError, FromEvent,
+};
+pub use namespace::{ConnectError, Namespace};
+pub use operators::BroadcastOperator;
+pub use reason::DisconnectReason;
+pub use rooms::IntoRooms;
+pub use server::{ParentNamespace, SocketIo, SocketIoBuilder};
+pub use socket::{Handshake, Socket, SocketEmitter, SocketError};
+
+pub use sockeye_adapter as adapter;
+pub use sockeye_engine as engine;
+pub use sockeye_engine::serve;
+pub use sockeye_proto::sio::{Parser, Value};
+pub use sockeye_proto::{Sid, Str};

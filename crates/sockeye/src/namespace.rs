@@ -1,0 +1,255 @@
+//! [`Namespace`]: a channel of a server (`/`, `/chat`), with its sockets,
+//! connect middlewares and adapter.
+
+use crate::operators::BroadcastOperator;
+use crate::rooms::IntoRooms;
+use crate::server::Config;
+use crate::socket::Socket;
+use parking_lot::RwLock;
+use serde::Serialize;
+use sockeye_adapter::{Adapter, AdapterContext, BroadcastFlags, BroadcastPacket, LocalNamespace};
+use sockeye_proto::sio::Parser;
+use sockeye_proto::{Sid, Str};
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
+
+/// A boxed future.
+pub(crate) type Boxed<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+pub(crate) type ConnectionHandler = Arc<dyn Fn(Socket) -> Boxed<()> + Send + Sync>;
+pub(crate) type EmptyHook = Box<dyn Fn(&Namespace) + Send + Sync>;
+pub(crate) type Middleware = Arc<dyn Fn(Socket) -> Boxed<Result<(), ConnectError>> + Send + Sync>;
+
+/// A refusal from a connect middleware: the client receives it as a
+/// `connect_error` with `message` and `data`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct ConnectError {
+    /// The error message (`err.message` on the client).
+    pub message: String,
+    /// Extra data (`err.data` on the client).
+    pub data: Option<serde_json::Value>,
+}
+
+impl ConnectError {
+    /// A refusal with a message.
+    pub fn new(message: impl Into<String>) -> Self {
+        ConnectError {
+            message: message.into(),
+            data: None,
+        }
+    }
+
+    /// Adds `data` (any serializable value).
+    pub fn with_data<T: Serialize>(mut self, data: &T) -> Self {
+        self.data = serde_json::to_value(data).ok();
+        self
+    }
+}
+
+pub(crate) struct NsInner {
+    pub name: Str,
+    pub config: Arc<Config>,
+    adapter: OnceLock<Arc<dyn Adapter>>,
+    sockets: RwLock<HashMap<Sid, Socket>>,
+    pub on_connection: RwLock<Vec<ConnectionHandler>>,
+    pub middlewares: RwLock<Vec<Middleware>>,
+    next_ack: AtomicU64,
+    /// For a child of a dynamic namespace: called when it becomes empty.
+    pub on_empty: OnceLock<EmptyHook>,
+}
+
+/// A namespace. Cheap to clone.
+#[derive(Clone)]
+pub struct Namespace(pub(crate) Arc<NsInner>);
+
+impl fmt::Debug for Namespace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Namespace")
+            .field("name", &self.0.name)
+            .finish()
+    }
+}
+
+impl LocalNamespace for NsInner {
+    fn deliver(&self, sid: Sid, packet: &BroadcastPacket, flags: &BroadcastFlags) {
+        let socket = self.sockets.read().get(&sid).cloned();
+        if let Some(socket) = socket {
+            if flags.volatile && !socket.session().is_writable() {
+                return;
+            }
+            let _ = socket.send_encoded(packet);
+        }
+    }
+
+    fn disconnect(&self, sid: Sid, close: bool) {
+        let socket = self.sockets.read().get(&sid).cloned();
+        if let Some(socket) = socket {
+            if close {
+                socket.disconnect_all();
+            } else {
+                socket.disconnect();
+            }
+        }
+    }
+}
+
+impl Namespace {
+    pub(crate) fn new(name: Str, config: Arc<Config>) -> Namespace {
+        let ns = Namespace(Arc::new(NsInner {
+            name: name.clone(),
+            config: config.clone(),
+            adapter: OnceLock::new(),
+            sockets: RwLock::new(HashMap::new()),
+            on_connection: RwLock::new(Vec::new()),
+            middlewares: RwLock::new(Vec::new()),
+            next_ack: AtomicU64::new(0),
+            on_empty: OnceLock::new(),
+        }));
+        let local: Weak<dyn LocalNamespace> =
+            Arc::downgrade(&(ns.0.clone() as Arc<dyn LocalNamespace>));
+        let adapter = (config.adapter)(AdapterContext::new(name, local));
+        let _ = ns.0.adapter.set(adapter);
+        ns
+    }
+
+    /// The name (`/`, `/chat`).
+    pub fn name(&self) -> &Str {
+        &self.0.name
+    }
+
+    /// The adapter (rooms and broadcasts).
+    pub fn adapter(&self) -> &Arc<dyn Adapter> {
+        self.0
+            .adapter
+            .get()
+            .expect("the adapter is set when the namespace is built")
+    }
+
+    pub(crate) fn parser(&self) -> Parser {
+        self.0.config.parser
+    }
+
+    pub(crate) fn ack_timeout(&self) -> Duration {
+        self.0.config.ack_timeout
+    }
+
+    pub(crate) fn max_pending_acks(&self) -> usize {
+        self.0.config.max_pending_acks
+    }
+
+    pub(crate) fn next_ack_id(&self) -> u64 {
+        self.0.next_ack.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Sets the connection handler: an async closure called with each new
+    /// socket. Event handlers registered before its first `.await` are in
+    /// place before any event of the client is dispatched.
+    pub fn on_connection<F, Fut>(&self, handler: F) -> &Self
+    where
+        F: Fn(Socket) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.0
+            .on_connection
+            .write()
+            .push(Arc::new(move |s| Box::pin(handler(s))));
+        self
+    }
+
+    /// Adds a connect middleware, run in order before a socket connects;
+    /// `Err` refuses the connection with a `connect_error`.
+    pub fn use_middleware<F, Fut>(&self, middleware: F) -> &Self
+    where
+        F: Fn(Socket) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), ConnectError>> + Send + 'static,
+    {
+        self.0
+            .middlewares
+            .write()
+            .push(Arc::new(move |s| Box::pin(middleware(s))));
+        self
+    }
+
+    /// The connected sockets of this node.
+    pub fn sockets(&self) -> Vec<Socket> {
+        self.0.sockets.read().values().cloned().collect()
+    }
+
+    /// A connected socket of this node, by id.
+    pub fn socket(&self, id: Sid) -> Option<Socket> {
+        self.0.sockets.read().get(&id).cloned()
+    }
+
+    /// How many sockets are connected on this node.
+    pub fn socket_count(&self) -> usize {
+        self.0.sockets.read().len()
+    }
+
+    pub(crate) fn add_socket(&self, socket: &Socket) {
+        self.adapter()
+            .add_all(socket.id(), &socket.id().into_rooms());
+        self.0.sockets.write().insert(socket.id(), socket.clone());
+    }
+
+    pub(crate) fn remove_socket(&self, id: Sid) {
+        let empty = {
+            let mut sockets = self.0.sockets.write();
+            sockets.remove(&id);
+            sockets.is_empty()
+        };
+        if empty {
+            if let Some(f) = self.0.on_empty.get() {
+                f(self);
+            }
+        }
+    }
+
+    /// A broadcast to every socket of the namespace.
+    pub fn broadcast(&self) -> BroadcastOperator {
+        BroadcastOperator::new(self.clone())
+    }
+
+    /// A broadcast to rooms.
+    pub fn to(&self, rooms: impl IntoRooms) -> BroadcastOperator {
+        self.broadcast().to(rooms)
+    }
+
+    /// Same as [`Namespace::to`].
+    pub fn within(&self, rooms: impl IntoRooms) -> BroadcastOperator {
+        self.to(rooms)
+    }
+
+    /// A broadcast to every socket not in `rooms`.
+    pub fn except(&self, rooms: impl IntoRooms) -> BroadcastOperator {
+        self.broadcast().except(rooms)
+    }
+
+    /// A broadcast to this node's sockets only.
+    pub fn local(&self) -> BroadcastOperator {
+        self.broadcast().local()
+    }
+
+    /// A volatile broadcast.
+    pub fn volatile(&self) -> BroadcastOperator {
+        self.broadcast().volatile()
+    }
+
+    /// A broadcast with an acknowledgement timeout.
+    pub fn timeout(&self, timeout: Duration) -> BroadcastOperator {
+        self.broadcast().timeout(timeout)
+    }
+
+    /// Emits to every socket of the namespace.
+    pub fn emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), crate::EmitError> {
+        self.broadcast().emit(event, data)
+    }
+}

@@ -1,0 +1,201 @@
+//! [`BroadcastOperator`]: `to`, `except`, `local`, `volatile`, `timeout`,
+//! then `emit` once to many sockets.
+
+use crate::ack::AckSlot;
+use crate::args::IntoArgs;
+use crate::error::{BroadcastAckError, EmitError};
+use crate::namespace::Namespace;
+use crate::rooms::IntoRooms;
+use crate::socket::{Socket, encode_event};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sockeye_adapter::{BroadcastOptions, Room};
+use sockeye_proto::Sid;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// A selection of sockets and flags; each call returns a new operator, and
+/// `emit` encodes the packet once for every recipient.
+#[derive(Debug, Clone)]
+#[must_use = "an operator does nothing until you emit or apply it"]
+pub struct BroadcastOperator {
+    ns: Namespace,
+    opts: BroadcastOptions,
+}
+
+impl BroadcastOperator {
+    pub(crate) fn new(ns: Namespace) -> Self {
+        BroadcastOperator {
+            ns,
+            opts: BroadcastOptions::default(),
+        }
+    }
+
+    /// Adds target rooms (a union).
+    pub fn to(mut self, rooms: impl IntoRooms) -> Self {
+        for r in rooms.into_rooms() {
+            if !self.opts.rooms.contains(&r) {
+                self.opts.rooms.push(r);
+            }
+        }
+        self
+    }
+
+    /// Same as [`BroadcastOperator::to`].
+    pub fn within(self, rooms: impl IntoRooms) -> Self {
+        self.to(rooms)
+    }
+
+    /// Skips sockets in these rooms (or with these ids).
+    pub fn except(mut self, rooms: impl IntoRooms) -> Self {
+        for r in rooms.into_rooms() {
+            if !self.opts.except.contains(&r) {
+                self.opts.except.push(r);
+            }
+        }
+        self
+    }
+
+    /// This node only.
+    pub fn local(mut self) -> Self {
+        self.opts.flags.local = true;
+        self
+    }
+
+    /// Dropped for sockets that cannot take it now.
+    pub fn volatile(mut self) -> Self {
+        self.opts.flags.volatile = true;
+        self
+    }
+
+    /// Whether to compress (default true).
+    pub fn compress(mut self, compress: bool) -> Self {
+        self.opts.flags.compress = compress;
+        self
+    }
+
+    /// How long [`BroadcastOperator::emit_with_ack`] waits.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.opts.flags.timeout = Some(timeout);
+        self
+    }
+
+    /// The target rooms.
+    pub fn rooms(&self) -> &[Room] {
+        &self.opts.rooms
+    }
+
+    /// Emits an event with one argument.
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        self.emit_args(event, (data,))
+    }
+
+    /// Emits an event with several arguments (a tuple).
+    pub fn emit_args<A: IntoArgs>(&self, event: &str, args: A) -> Result<(), EmitError> {
+        let packet = encode_event(self.ns.parser(), self.ns.name(), event, &args, None)?;
+        self.ns.adapter().broadcast(&packet, &self.opts);
+        Ok(())
+    }
+
+    /// Emits and collects every recipient's acknowledgement (first argument
+    /// as `R`) within the timeout (the namespace's ack timeout unless set).
+    /// On timeout the error holds the answers received and the sockets that
+    /// did not answer.
+    pub async fn emit_with_ack<T: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<Vec<(Sid, R)>, BroadcastAckError<R>> {
+        let timeout = self
+            .opts
+            .flags
+            .timeout
+            .unwrap_or_else(|| self.ns.ack_timeout());
+        let id = self.ns.next_ack_id();
+        let Ok(packet) = encode_event(self.ns.parser(), self.ns.name(), event, &(data,), Some(id))
+        else {
+            return Err(BroadcastAckError {
+                responses: Vec::new(),
+                missing: Vec::new(),
+            });
+        };
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut targets = Vec::new();
+        let ns = self.ns.clone();
+        self.ns.adapter().for_each_local(&self.opts, &mut |sid| {
+            let Some(socket) = ns.socket(sid) else { return };
+            if self.opts.flags.volatile && !socket.session().is_writable() {
+                return;
+            }
+            socket.0.acks.lock().insert(id, AckSlot::Many(tx.clone()));
+            if socket.send_encoded(&packet).is_ok() {
+                targets.push(socket);
+            } else {
+                socket.0.acks.lock().remove(&id);
+            }
+        });
+        drop(tx);
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut responses: Vec<(Sid, R)> = Vec::with_capacity(targets.len());
+        let mut answered = std::collections::HashSet::new();
+        while answered.len() < targets.len() {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some((sid, reply))) => {
+                    answered.insert(sid);
+                    match reply.first::<R>() {
+                        Ok(v) => responses.push((sid, v)),
+                        Err(e) => {
+                            tracing::warn!(%sid, error = %e, "unexpected broadcast ack payload")
+                        }
+                    }
+                }
+                // Every remaining target disconnected.
+                Ok(None) => break,
+                Err(_) => break,
+            }
+        }
+        let missing: Vec<Sid> = targets
+            .iter()
+            .filter(|s| !answered.contains(&s.id()))
+            .map(|s: &Socket| {
+                s.0.acks.lock().remove(&id);
+                s.id()
+            })
+            .collect();
+        if missing.is_empty() {
+            Ok(responses)
+        } else {
+            Err(BroadcastAckError { responses, missing })
+        }
+    }
+
+    /// The selected sockets of this node.
+    pub fn sockets(&self) -> Vec<Socket> {
+        let mut out = Vec::new();
+        self.ns.adapter().for_each_local(&self.opts, &mut |sid| {
+            if let Some(s) = self.ns.socket(sid) {
+                out.push(s);
+            }
+        });
+        out
+    }
+
+    /// Makes the selected sockets join rooms.
+    pub fn sockets_join(&self, rooms: impl IntoRooms) {
+        self.ns
+            .adapter()
+            .add_sockets(&self.opts, &rooms.into_rooms());
+    }
+
+    /// Makes the selected sockets leave rooms.
+    pub fn sockets_leave(&self, rooms: impl IntoRooms) {
+        self.ns
+            .adapter()
+            .del_sockets(&self.opts, &rooms.into_rooms());
+    }
+
+    /// Disconnects the selected sockets (`close`: their whole connection).
+    pub fn disconnect_sockets(&self, close: bool) {
+        self.ns.adapter().disconnect_sockets(&self.opts, close);
+    }
+}

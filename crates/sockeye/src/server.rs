@@ -1,0 +1,448 @@
+//! [`SocketIo`]: the server handle, and its builder.
+
+use crate::client::SioHandler;
+use crate::deadlines::ConnectDeadlines;
+use crate::error::{EmitError, Error};
+use crate::namespace::{Boxed, ConnectError, Namespace};
+use crate::operators::BroadcastOperator;
+use crate::reason::DisconnectReason;
+use crate::rooms::IntoRooms;
+use crate::socket::Socket;
+use parking_lot::RwLock;
+use serde::Serialize;
+use sockeye_adapter::{AdapterFactory, LocalAdapter};
+use sockeye_engine::{Engine, EngineConfig, EngineLayer, EngineService};
+use sockeye_proto::Str;
+use sockeye_proto::sio::{DEFAULT_MAX_ATTACHMENTS, Parser, Value};
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+/// Options of the Socket.IO layer, shared by its namespaces.
+pub(crate) struct Config {
+    pub parser: Parser,
+    pub ack_timeout: Duration,
+    pub max_pending_acks: usize,
+    pub max_attachments: usize,
+    pub adapter: AdapterFactory,
+    pub cleanup_empty_child_namespaces: bool,
+}
+
+type Predicate = Arc<dyn Fn(&str, &Value) -> Boxed<bool> + Send + Sync>;
+
+enum Matcher {
+    Regex(regex::Regex),
+    Predicate(Predicate),
+}
+
+struct ParentInner {
+    matcher: Matcher,
+    template: Namespace,
+    children: RwLock<Vec<Namespace>>,
+}
+
+/// A dynamic namespace: a matcher whose children (`/room-1`, `/room-2`...)
+/// are created on first connect, each with the parent's connection handler
+/// and middlewares.
+#[derive(Clone)]
+pub struct ParentNamespace(Arc<ParentInner>);
+
+impl fmt::Debug for ParentNamespace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ParentNamespace")
+            .field("children", &self.0.children.read().len())
+            .finish()
+    }
+}
+
+impl ParentNamespace {
+    /// The connection handler of every child.
+    pub fn on_connection<F, Fut>(&self, handler: F) -> &Self
+    where
+        F: Fn(Socket) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.0.template.on_connection(handler);
+        self
+    }
+
+    /// A connect middleware of every child.
+    pub fn use_middleware<F, Fut>(&self, middleware: F) -> &Self
+    where
+        F: Fn(Socket) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), ConnectError>> + Send + 'static,
+    {
+        self.0.template.use_middleware(middleware);
+        self
+    }
+
+    /// The children created so far.
+    pub fn children(&self) -> Vec<Namespace> {
+        self.0.children.read().clone()
+    }
+
+    /// Emits to every socket of every child.
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        for child in self.children() {
+            child.emit(event, data)?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) struct ServerInner {
+    pub config: Arc<Config>,
+    namespaces: RwLock<HashMap<Str, Namespace>>,
+    parents: RwLock<Vec<ParentNamespace>>,
+    pub connect_deadlines: Arc<ConnectDeadlines>,
+    engine: OnceLock<Engine>,
+}
+
+impl ServerInner {
+    /// The namespace a CONNECT names: an existing one, or a new child of the
+    /// first dynamic parent that matches.
+    pub async fn namespace_for(self: &Arc<Self>, name: &Str, auth: &Value) -> Option<Namespace> {
+        if let Some(ns) = self.namespaces.read().get(name).cloned() {
+            return Some(ns);
+        }
+        let parents = self.parents.read().clone();
+        for parent in parents {
+            let matched = match &parent.0.matcher {
+                Matcher::Regex(re) => re.is_match(name),
+                Matcher::Predicate(p) => p(name, auth).await,
+            };
+            if matched {
+                return Some(self.create_child(&parent, name));
+            }
+        }
+        None
+    }
+
+    fn create_child(self: &Arc<Self>, parent: &ParentNamespace, name: &Str) -> Namespace {
+        let mut namespaces = self.namespaces.write();
+        if let Some(ns) = namespaces.get(name) {
+            return ns.clone();
+        }
+        let child = Namespace::new(name.clone(), self.config.clone());
+        *child.0.on_connection.write() = parent.0.template.0.on_connection.read().clone();
+        *child.0.middlewares.write() = parent.0.template.0.middlewares.read().clone();
+        if self.config.cleanup_empty_child_namespaces {
+            let server = Arc::downgrade(self);
+            let parent = parent.clone();
+            let _ = child.0.on_empty.set(Box::new(move |ns: &Namespace| {
+                if let Some(server) = server.upgrade() {
+                    server.namespaces.write().remove(ns.name());
+                }
+                parent.0.children.write().retain(|c| c.name() != ns.name());
+                ns.adapter().close();
+            }));
+        }
+        namespaces.insert(name.clone(), child.clone());
+        parent.0.children.write().push(child.clone());
+        child
+    }
+}
+
+/// The Socket.IO server: a cheap, clonable handle usable from any task.
+///
+/// The methods that emit or select sockets act on the main namespace `/`,
+/// as in the reference (`io.emit(...)` is `io.of("/").emit(...)`).
+#[derive(Clone)]
+pub struct SocketIo(pub(crate) Arc<ServerInner>);
+
+impl fmt::Debug for SocketIo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SocketIo")
+            .field("namespaces", &self.0.namespaces.read().len())
+            .finish()
+    }
+}
+
+impl SocketIo {
+    /// A builder with the reference's defaults (path `/socket.io/`, connect
+    /// timeout 45 s, JSON parser, in-memory adapter).
+    pub fn builder() -> SocketIoBuilder {
+        SocketIoBuilder::default()
+    }
+
+    /// The Engine.IO engine underneath.
+    pub fn engine(&self) -> &Engine {
+        self.0
+            .engine
+            .get()
+            .expect("the engine is set when the server is built")
+    }
+
+    /// A tower service answering the Socket.IO path, 404 elsewhere.
+    pub fn service(&self) -> EngineService {
+        EngineService::new(self.engine().clone())
+    }
+
+    /// A tower layer that puts the server in front of another service (an
+    /// axum `Router`, for example).
+    pub fn layer(&self) -> EngineLayer {
+        EngineLayer::new(self.engine().clone())
+    }
+
+    /// The namespace with this name, created if needed (a missing leading
+    /// `/` is added).
+    pub fn of(&self, name: &str) -> Namespace {
+        let name = if name.starts_with('/') {
+            Str::from(name.to_owned())
+        } else {
+            Str::from(format!("/{name}"))
+        };
+        if let Some(ns) = self.0.namespaces.read().get(&name) {
+            return ns.clone();
+        }
+        self.0
+            .namespaces
+            .write()
+            .entry(name.clone())
+            .or_insert_with(|| Namespace::new(name, self.0.config.clone()))
+            .clone()
+    }
+
+    /// A dynamic namespace for every name the regex matches.
+    pub fn of_regex(&self, regex: regex::Regex) -> ParentNamespace {
+        self.add_parent(Matcher::Regex(regex))
+    }
+
+    /// A dynamic namespace decided by an async predicate over the name and
+    /// the CONNECT auth payload.
+    pub fn of_fn<F, Fut>(&self, predicate: F) -> ParentNamespace
+    where
+        F: Fn(&str, &Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = bool> + Send + 'static,
+    {
+        self.add_parent(Matcher::Predicate(Arc::new(move |n, a| {
+            Box::pin(predicate(n, a))
+        })))
+    }
+
+    fn add_parent(&self, matcher: Matcher) -> ParentNamespace {
+        let n = self.0.parents.read().len();
+        let template = Namespace::new(Str::from(format!("/_{n}")), self.0.config.clone());
+        let parent = ParentNamespace(Arc::new(ParentInner {
+            matcher,
+            template,
+            children: RwLock::new(Vec::new()),
+        }));
+        self.0.parents.write().push(parent.clone());
+        parent
+    }
+
+    /// The connection handler of the main namespace.
+    pub fn on_connection<F, Fut>(&self, handler: F)
+    where
+        F: Fn(Socket) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.of("/").on_connection(handler);
+    }
+
+    /// A connect middleware of the main namespace.
+    pub fn use_middleware<F, Fut>(&self, middleware: F)
+    where
+        F: Fn(Socket) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), ConnectError>> + Send + 'static,
+    {
+        self.of("/").use_middleware(middleware);
+    }
+
+    /// Emits to every socket of the main namespace.
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        self.of("/").emit(event, data)
+    }
+
+    /// A broadcast on the main namespace.
+    pub fn broadcast(&self) -> BroadcastOperator {
+        self.of("/").broadcast()
+    }
+
+    /// A broadcast to rooms of the main namespace.
+    pub fn to(&self, rooms: impl IntoRooms) -> BroadcastOperator {
+        self.broadcast().to(rooms)
+    }
+
+    /// Same as [`SocketIo::to`].
+    pub fn within(&self, rooms: impl IntoRooms) -> BroadcastOperator {
+        self.to(rooms)
+    }
+
+    /// A broadcast skipping rooms.
+    pub fn except(&self, rooms: impl IntoRooms) -> BroadcastOperator {
+        self.broadcast().except(rooms)
+    }
+
+    /// A broadcast to this node only.
+    pub fn local(&self) -> BroadcastOperator {
+        self.broadcast().local()
+    }
+
+    /// A volatile broadcast.
+    pub fn volatile(&self) -> BroadcastOperator {
+        self.broadcast().volatile()
+    }
+
+    /// A broadcast with an acknowledgement timeout.
+    pub fn timeout(&self, timeout: Duration) -> BroadcastOperator {
+        self.broadcast().timeout(timeout)
+    }
+
+    /// Graceful shutdown: every socket is disconnected with `server
+    /// shutting down`, then the engine closes every connection; waits at
+    /// most `deadline`.
+    pub async fn close(&self, deadline: Duration) {
+        let namespaces: Vec<Namespace> = self.0.namespaces.read().values().cloned().collect();
+        for ns in &namespaces {
+            for socket in ns.sockets() {
+                socket.close(DisconnectReason::ServerShuttingDown);
+            }
+            ns.adapter().close();
+        }
+        self.engine().close(deadline).await;
+    }
+}
+
+/// Builds a [`SocketIo`].
+pub struct SocketIoBuilder {
+    engine: EngineConfig,
+    connect_timeout: Duration,
+    parser: Parser,
+    ack_timeout: Duration,
+    max_pending_acks: usize,
+    max_attachments: usize,
+    adapter: AdapterFactory,
+    cleanup_empty_child_namespaces: bool,
+}
+
+impl fmt::Debug for SocketIoBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SocketIoBuilder")
+            .field("engine", &self.engine)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("parser", &self.parser)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for SocketIoBuilder {
+    fn default() -> Self {
+        SocketIoBuilder {
+            engine: EngineConfig::default().with_path("/socket.io/"),
+            connect_timeout: Duration::from_secs(45),
+            parser: Parser::Json,
+            ack_timeout: Duration::from_secs(10),
+            max_pending_acks: 1024,
+            max_attachments: DEFAULT_MAX_ATTACHMENTS,
+            adapter: LocalAdapter::factory(),
+            cleanup_empty_child_namespaces: false,
+        }
+    }
+}
+
+impl SocketIoBuilder {
+    /// Changes the Engine.IO options (every option of [`EngineConfig`]).
+    pub fn engine(mut self, f: impl FnOnce(EngineConfig) -> EngineConfig) -> Self {
+        self.engine = f(self.engine);
+        self
+    }
+
+    /// The path (default `/socket.io/`).
+    pub fn path(self, path: impl Into<String>) -> Self {
+        self.engine(|c| c.with_path(path))
+    }
+
+    /// Heartbeat interval (default 25 s).
+    pub fn ping_interval(self, d: Duration) -> Self {
+        self.engine(|c| c.with_ping_interval(d))
+    }
+
+    /// Heartbeat timeout (default 20 s).
+    pub fn ping_timeout(self, d: Duration) -> Self {
+        self.engine(|c| c.with_ping_timeout(d))
+    }
+
+    /// Largest message in bytes (default 1,000,000).
+    pub fn max_payload(self, bytes: usize) -> Self {
+        self.engine(|c| c.with_max_payload(bytes))
+    }
+
+    /// How long a connection may stay without joining a namespace (default
+    /// 45 s; zero is replaced by the default, as in the reference).
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = if d.is_zero() {
+            Duration::from_secs(45)
+        } else {
+            d
+        };
+        self
+    }
+
+    /// The parser: JSON (default) or msgpack, as every client must use.
+    pub fn parser(mut self, parser: Parser) -> Self {
+        self.parser = parser;
+        self
+    }
+
+    /// Default wait for acknowledgements (default 10 s; the reference has
+    /// none, which lets pending acks pile up forever).
+    pub fn ack_timeout(mut self, d: Duration) -> Self {
+        self.ack_timeout = d;
+        self
+    }
+
+    /// Most acknowledgements one socket may wait for at once (default 1024).
+    pub fn max_pending_acks(mut self, n: usize) -> Self {
+        self.max_pending_acks = n.max(1);
+        self
+    }
+
+    /// Most binary attachments in one packet (default 10).
+    pub fn max_attachments(mut self, n: usize) -> Self {
+        self.max_attachments = n;
+        self
+    }
+
+    /// The adapter factory (default: in memory).
+    pub fn adapter(mut self, factory: AdapterFactory) -> Self {
+        self.adapter = factory;
+        self
+    }
+
+    /// Remove children of dynamic namespaces once their last socket left.
+    pub fn cleanup_empty_child_namespaces(mut self, cleanup: bool) -> Self {
+        self.cleanup_empty_child_namespaces = cleanup;
+        self
+    }
+
+    /// Builds the server (the main namespace `/` exists from the start).
+    pub fn build(self) -> Result<SocketIo, Error> {
+        let config = Arc::new(Config {
+            parser: self.parser,
+            ack_timeout: self.ack_timeout,
+            max_pending_acks: self.max_pending_acks,
+            max_attachments: self.max_attachments,
+            adapter: self.adapter,
+            cleanup_empty_child_namespaces: self.cleanup_empty_child_namespaces,
+        });
+        let inner = Arc::new(ServerInner {
+            config,
+            namespaces: RwLock::new(HashMap::new()),
+            parents: RwLock::new(Vec::new()),
+            connect_deadlines: Arc::new(ConnectDeadlines::new(self.connect_timeout)),
+            engine: OnceLock::new(),
+        });
+        let handler = SioHandler {
+            server: inner.clone(),
+        };
+        let engine = Engine::new(self.engine, handler)?;
+        let _ = inner.engine.set(engine);
+        let io = SocketIo(inner);
+        io.of("/");
+        Ok(io)
+    }
+}
