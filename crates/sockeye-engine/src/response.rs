@@ -97,10 +97,10 @@ pub(crate) fn empty(shared: &Shared, parts: &Parts, status: StatusCode) -> Engin
     )
 }
 
-/// The 204 answer to a CORS preflight.
+/// The answer to a CORS preflight (204 unless configured otherwise).
 pub(crate) fn preflight(cors: &CorsConfig, parts: &Parts) -> EngineResponse {
     let mut res = Response::new(Full::new(Bytes::new()));
-    *res.status_mut() = StatusCode::NO_CONTENT;
+    *res.status_mut() = cors.preflight_status();
     *res.headers_mut() = cors.preflight_headers(&parts.headers);
     res
 }
