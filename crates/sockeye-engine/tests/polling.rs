@@ -120,6 +120,35 @@ async fn aborted_get_closes_the_session_with_transport_error() {
 }
 
 #[tokio::test]
+async fn post_aborted_mid_body_closes_the_session_with_transport_error() {
+    let mut server = TestServer::start(EngineConfig::default()).await;
+    let client = Polling::open(server.addr).await;
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    let conn = tokio::spawn(conn);
+    let (tx, rx) = mpsc::unbounded_channel();
+    tx.send(Bytes::from_static(b"4half")).unwrap();
+    let request = req(Method::POST, &client.url("&t=cut"))
+        .body(ChannelBody(rx))
+        .unwrap();
+    let pending = tokio::spawn(async move { sender.send_request(request).await });
+    server.parked.wait("t=cut").await;
+    pending.abort();
+    conn.abort();
+    drop(tx);
+    assert_eq!(
+        server.events.closed(&client.sid).await,
+        CloseReason::TransportError
+    );
+    client
+        .get()
+        .await
+        .assert_error(400, 1, "Session ID unknown");
+}
+
+#[tokio::test]
 async fn second_concurrent_post_is_400_and_closes_the_session() {
     let mut server = TestServer::start(EngineConfig::default()).await;
     let client = Polling::open(server.addr).await;

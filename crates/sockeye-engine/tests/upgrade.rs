@@ -203,3 +203,26 @@ async fn closing_the_upgrading_socket_keeps_the_session() {
     assert_eq!(body, "4back");
     server.events.assert_open(&client.sid);
 }
+
+#[tokio::test]
+async fn v3_session_upgrades_too() {
+    let mut server = TestServer::start(EngineConfig::default().with_allow_eio3(true)).await;
+    let client = Arc::new(Polling::open_at(server.addr, "/engine.io/", 3).await);
+    let poll = tokio::spawn({
+        let client = client.clone();
+        async move { client.get_marked("pending").await }
+    });
+    server.parked.wait("t=pending").await;
+    let mut ws = probe(&client).await;
+    // The noop in v3 framing.
+    assert_eq!(poll.await.unwrap().text(), "1:6");
+    send_text(&mut ws, "5").await;
+    assert_ws_echo(&mut ws, "v3 upgraded").await;
+    // v3 WebSocket binary: type byte first.
+    send_binary(&mut ws, &[4, 9]).await;
+    assert_eq!(recv(&mut ws).await, WsMessage::binary(vec![4, 9]));
+    // And the client-driven heartbeat carries over.
+    send_text(&mut ws, "2").await;
+    assert_eq!(recv_text(&mut ws).await, "3");
+    server.events.assert_open(&client.sid);
+}
