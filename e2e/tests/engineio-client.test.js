@@ -12,6 +12,8 @@ import {
   TEST_TIMEOUT,
   Inbox,
   asciiText,
+  closeSocket,
+  defer,
   nextEvent,
   openSocket,
   pseudoRandomBytes,
@@ -252,7 +254,7 @@ describe("upgrade", () => {
     const server = await startServer(t);
     const socket = new Socket(server.url, { path: "/engine.io/" });
     const inbox = new Inbox(socket);
-    t.after(() => socket.close());
+    defer(t, () => closeSocket(socket));
     const upgraded = nextEvent(socket, "upgrade", { rejectOn: ["upgradeError", "close"] });
     await nextEvent(socket, "open", { rejectOn: ["error", "close"] });
     assert.equal(socket.transport.name, "polling");
@@ -267,7 +269,7 @@ describe("upgrade", () => {
     const server = await startServer(t);
     const socket = new Socket(server.url, { path: "/engine.io/" });
     const inbox = new Inbox(socket);
-    t.after(() => socket.close());
+    defer(t, () => closeSocket(socket));
     const upgraded = nextEvent(socket, "upgrade", { rejectOn: ["upgradeError", "close"] });
     await nextEvent(socket, "open", { rejectOn: ["error", "close"] });
     // Sent while still on polling; the echoes come back over polling and/or

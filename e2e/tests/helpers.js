@@ -24,8 +24,13 @@ export const TEST_TIMEOUT = 30_000;
 
 /** How long a started server may take to print its `listening on` line. */
 const STARTUP_TIMEOUT = 20_000;
-/** How long a server may take to exit after SIGTERM before we SIGKILL it. */
-const SHUTDOWN_TIMEOUT = 5_000;
+/**
+ * How long a server may take to exit after SIGTERM before we SIGKILL it and
+ * fail the test (generous: a graceful shutdown may drain connections).
+ */
+const SHUTDOWN_TIMEOUT = 10_000;
+/** Bound on a test's whole cleanup (closing clients, stopping servers). */
+const CLEANUP_TIMEOUT = 20_000;
 
 const LISTENING_RE = /^listening on (127\.0\.0\.1):(\d+)$/;
 
@@ -52,7 +57,7 @@ function serverCommand(mode, args) {
 // Servers still running when the test process exits (e.g. after a crash)
 // are killed so they never outlive the test run.
 const liveChildren = new Set();
-process.on("exit", () => {
+function killLiveChildren() {
   for (const child of liveChildren) {
     try {
       child.kill("SIGKILL");
@@ -60,7 +65,43 @@ process.on("exit", () => {
       // already gone
     }
   }
-});
+}
+process.on("exit", killLiveChildren);
+for (const [signal, code] of [
+  ["SIGINT", 130],
+  ["SIGTERM", 143],
+]) {
+  process.once(signal, () => {
+    killLiveChildren();
+    process.exit(code);
+  });
+}
+
+// Per-test cleanup stacks: cleanups run in reverse order of registration
+// (clients close before their server is killed), all of them even if one
+// fails; the first failure is rethrown.
+const cleanupStacks = new WeakMap();
+
+/** Run `fn` after the test `t`, before the cleanups registered earlier. */
+export function defer(t, fn) {
+  let stack = cleanupStacks.get(t);
+  if (!stack) {
+    stack = [];
+    cleanupStacks.set(t, stack);
+    t.after(async () => {
+      let failure;
+      while (stack.length > 0) {
+        try {
+          await stack.pop()();
+        } catch (err) {
+          failure ??= err;
+        }
+      }
+      if (failure) throw failure;
+    }, { timeout: CLEANUP_TIMEOUT });
+  }
+  stack.push(fn);
+}
 
 /**
  * Start a test server and wait until it prints `listening on HOST:PORT`.
@@ -103,9 +144,16 @@ export async function startServer(t, args = [], { mode = "engineio" } = {}) {
   });
 
   let killing;
+  let ready = false;
   const kill = () => {
     killing ??= (async () => {
-      if (hasExited) return;
+      if (hasExited) {
+        if (!ready) return; // startup failure, already reported
+        const { code, signal } = await exited;
+        throw new Error(
+          `server exited on its own during the test (code ${code}, signal ${signal}); stderr:\n${stderr}`,
+        );
+      }
       child.kill("SIGTERM");
       let timer;
       const timedOut = new Promise((resolve) => {
@@ -121,9 +169,9 @@ export async function startServer(t, args = [], { mode = "engineio" } = {}) {
     })();
     return killing;
   };
-  if (t) t.after(kill);
+  if (t) defer(t, kill);
 
-  const ready = new Promise((resolve, reject) => {
+  const listening = new Promise((resolve, reject) => {
     let buffered = "";
     let firstLineSeen = false;
     child.stdout.setEncoding("utf8");
@@ -163,7 +211,8 @@ export async function startServer(t, args = [], { mode = "engineio" } = {}) {
   });
   let address;
   try {
-    address = await Promise.race([ready, startupTimeout]);
+    address = await Promise.race([listening, startupTimeout]);
+    ready = true;
   } catch (err) {
     await kill().catch(() => {});
     throw err;
@@ -270,11 +319,17 @@ export async function openSocket(t, url, options = {}) {
   socket.on("handshake", (data) => {
     handshake = data;
   });
-  t.after(() => {
-    if (socket.readyState !== "closed") socket.close();
-  });
+  defer(t, () => closeSocket(socket));
   await nextEvent(socket, "open", { rejectOn: ["error", "close"] });
   return { socket, inbox, handshake };
+}
+
+/** Close an engine.io-client Socket (if still open) and wait for `close`. */
+export async function closeSocket(socket) {
+  if (socket.readyState === "closed") return;
+  const closed = nextEvent(socket, "close");
+  if (socket.readyState !== "closing") socket.close();
+  await closed;
 }
 
 /** Deterministic pseudo-random bytes (xorshift32), for binary payloads. */
