@@ -25,14 +25,76 @@
 //! * Rooms that become empty are deleted.
 
 mod local;
+mod recovery;
 
 pub use local::LocalAdapter;
+pub use recovery::{PersistedSession, RecoveryConfig, RestoredSession};
 
 use sockeye_proto::sio::Encoded;
 use sockeye_proto::{Sid, Str};
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
+
+/// A boxed, sendable future (adapter methods that may wait on other nodes).
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// What a cluster operation can fail with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdapterError {
+    /// Other nodes did not all answer in time.
+    #[error("timeout reached: only {received} responses received out of {expected}")]
+    Timeout {
+        /// Answers received.
+        received: usize,
+        /// Answers expected.
+        expected: usize,
+    },
+    /// The adapter cannot do this (for example `server_side_emit` on the
+    /// in-memory adapter, which has no other node to talk to).
+    #[error("this adapter does not support {0}")]
+    Unsupported(&'static str),
+    /// Talking to the cluster failed.
+    #[error("adapter transport error: {0}")]
+    Transport(String),
+}
+
+/// A socket as `fetch_sockets` describes it, local or on another node: the
+/// fields of the reference's `RemoteSocket` (and of the Redis adapter's
+/// FETCH_SOCKETS response).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct SocketInfo {
+    /// The socket id.
+    pub id: String,
+    /// The handshake (`headers`, `time`, `address`, `xdomain`, `secure`,
+    /// `issued`, `url`, `query`, `auth`).
+    pub handshake: serde_json::Value,
+    /// The rooms, its own included.
+    pub rooms: Vec<String>,
+    /// The socket's data store, serialized.
+    pub data: serde_json::Value,
+}
+
+impl SocketInfo {
+    /// A socket description.
+    pub fn new(
+        id: String,
+        handshake: serde_json::Value,
+        rooms: Vec<String>,
+        data: serde_json::Value,
+    ) -> Self {
+        SocketInfo {
+            id,
+            handshake,
+            rooms,
+            data,
+        }
+    }
+}
 
 /// A room name.
 pub type Room = Str;
@@ -111,6 +173,12 @@ pub trait LocalNamespace: Send + Sync + 'static {
     fn deliver(&self, sid: Sid, packet: &BroadcastPacket, flags: &BroadcastFlags);
     /// Disconnects a local socket (`close`: its whole connection).
     fn disconnect(&self, sid: Sid, close: bool);
+    /// Describes a local socket (for `fetch_sockets`).
+    fn socket_info(&self, sid: Sid) -> Option<SocketInfo>;
+    /// An event emitted by another node with `server_side_emit`.
+    fn on_server_side_emit(&self, args: Vec<serde_json::Value>) {
+        let _ = args;
+    }
 }
 
 /// What an adapter is built with.
@@ -190,6 +258,45 @@ pub trait Adapter: Send + Sync + 'static {
     /// How many servers share this namespace (1 for a single node).
     fn server_count(&self) -> usize {
         1
+    }
+    /// Describes the selected sockets, here and on the other nodes.
+    fn fetch_sockets(
+        &self,
+        opts: &BroadcastOptions,
+    ) -> BoxFuture<Result<Vec<SocketInfo>, AdapterError>>;
+    /// Sends an event to the other nodes' namespaces (not to clients).
+    fn server_side_emit(&self, args: Vec<serde_json::Value>) -> Result<(), AdapterError> {
+        let _ = args;
+        Err(AdapterError::Unsupported("server_side_emit"))
+    }
+    /// Sends an event to the other nodes and collects one answer per node.
+    fn server_side_emit_with_ack(
+        &self,
+        args: Vec<serde_json::Value>,
+        timeout: Duration,
+    ) -> BoxFuture<Result<Vec<serde_json::Value>, AdapterError>> {
+        let _ = (args, timeout);
+        Box::pin(async { Err(AdapterError::Unsupported("server_side_emit")) })
+    }
+    /// A new offset for a recoverable packet, when connection state
+    /// recovery is on (`None` otherwise).
+    fn next_offset(&self) -> Option<Str> {
+        None
+    }
+    /// Records a packet sent with an offset, so that a recovered session
+    /// can get what it missed.
+    fn record_packet(&self, offset: &Str, packet: &BroadcastPacket, opts: &BroadcastOptions) {
+        let _ = (offset, packet, opts);
+    }
+    /// Keeps a disconnected socket's state for recovery.
+    fn persist_session(&self, session: PersistedSession) {
+        let _ = session;
+    }
+    /// Gives back (once) a persisted session and the packets it missed
+    /// since `offset`; `None` if unknown, expired or the offset is unknown.
+    fn restore_session(&self, pid: &str, offset: &str) -> BoxFuture<Option<RestoredSession>> {
+        let _ = (pid, offset);
+        Box::pin(async { None })
     }
     /// Called when the namespace is removed or the server closes.
     fn close(&self) {}

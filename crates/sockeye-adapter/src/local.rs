@@ -1,8 +1,13 @@
 //! [`LocalAdapter`]: rooms in memory, for one process.
 
-use crate::{Adapter, AdapterContext, BroadcastOptions, BroadcastPacket, LocalNamespace, Room};
+use crate::recovery::RecoveryStore;
+use crate::{
+    Adapter, AdapterContext, AdapterError, BoxFuture, BroadcastOptions, BroadcastPacket,
+    LocalNamespace, PersistedSession, RecoveryConfig, RestoredSession, Room, SocketInfo,
+};
 use parking_lot::RwLock;
 use sockeye_proto::Sid;
+use sockeye_proto::Str;
 use std::collections::hash_map::{DefaultHasher, Entry};
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
@@ -26,6 +31,7 @@ type SidShard = RwLock<HashMap<Sid, Vec<Room>>>;
 /// that call back into the namespace hold one read lock at a time.
 pub struct LocalAdapter {
     local: Weak<dyn LocalNamespace>,
+    recovery: Option<RecoveryStore>,
     rooms: Box<[RoomShard]>,
     sids: Box<[SidShard]>,
 }
@@ -47,14 +53,29 @@ impl LocalAdapter {
     pub fn new(ctx: AdapterContext) -> Self {
         LocalAdapter {
             local: ctx.local,
+            recovery: None,
             rooms: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
             sids: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+        }
+    }
+
+    /// An adapter that also keeps what connection state recovery needs
+    /// (the reference's `SessionAwareAdapter`).
+    pub fn with_recovery(ctx: AdapterContext, config: RecoveryConfig) -> Self {
+        LocalAdapter {
+            recovery: Some(RecoveryStore::new(config)),
+            ..Self::new(ctx)
         }
     }
 
     /// The factory for [`crate::AdapterFactory`].
     pub fn factory() -> crate::AdapterFactory {
         Arc::new(|ctx| Arc::new(LocalAdapter::new(ctx)) as Arc<dyn Adapter>)
+    }
+
+    /// The factory of adapters with connection state recovery.
+    pub fn factory_with_recovery(config: RecoveryConfig) -> crate::AdapterFactory {
+        Arc::new(move |ctx| Arc::new(LocalAdapter::with_recovery(ctx, config)) as Arc<dyn Adapter>)
     }
 
     fn rooms_shard(&self, room: &Room) -> &RoomShard {
@@ -183,6 +204,40 @@ impl Adapter for LocalAdapter {
         self.rooms_shard(room).read().contains_key(room)
     }
 
+    fn fetch_sockets(
+        &self,
+        opts: &BroadcastOptions,
+    ) -> BoxFuture<Result<Vec<SocketInfo>, AdapterError>> {
+        let mut out = Vec::new();
+        if let Some(local) = self.local.upgrade() {
+            let mut sids = Vec::new();
+            self.for_each_local(opts, &mut |sid| sids.push(sid));
+            out.extend(sids.into_iter().filter_map(|sid| local.socket_info(sid)));
+        }
+        Box::pin(async move { Ok(out) })
+    }
+
+    fn next_offset(&self) -> Option<Str> {
+        self.recovery.as_ref().map(RecoveryStore::next_offset)
+    }
+
+    fn record_packet(&self, offset: &Str, packet: &BroadcastPacket, opts: &BroadcastOptions) {
+        if let Some(r) = &self.recovery {
+            r.record(offset, packet, opts);
+        }
+    }
+
+    fn persist_session(&self, session: PersistedSession) {
+        if let Some(r) = &self.recovery {
+            r.persist(session);
+        }
+    }
+
+    fn restore_session(&self, pid: &str, offset: &str) -> BoxFuture<Option<RestoredSession>> {
+        let restored = self.recovery.as_ref().and_then(|r| r.restore(pid, offset));
+        Box::pin(async move { restored })
+    }
+
     fn disconnect_sockets(&self, opts: &BroadcastOptions, close: bool) {
         let Some(local) = self.local.upgrade() else {
             return;
@@ -214,6 +269,14 @@ mod tests {
         }
         fn disconnect(&self, sid: Sid, close: bool) {
             self.gone.lock().push((sid, close));
+        }
+        fn socket_info(&self, sid: Sid) -> Option<SocketInfo> {
+            Some(SocketInfo {
+                id: sid.to_string(),
+                handshake: serde_json::Value::Null,
+                rooms: Vec::new(),
+                data: serde_json::Value::Null,
+            })
         }
     }
 

@@ -70,6 +70,23 @@ tuple_args!(4; A 0, B 1, C 2, D 3);
 tuple_args!(5; A 0, B 1, C 2, D 3, E 4);
 tuple_args!(6; A 0, B 1, C 2, D 3, E 4, F 5);
 
+/// Arguments followed by a recovery offset (connection state recovery
+/// appends it as the last argument, where the client reads it).
+pub(crate) struct WithOffset<'a, A: ?Sized> {
+    pub args: &'a A,
+    pub offset: &'a str,
+}
+
+impl<A: IntoArgs + ?Sized> IntoArgs for WithOffset<'_, A> {
+    fn serialize_args<S: SerializeSeq>(&self, seq: &mut S) -> Result<(), S::Error> {
+        self.args.serialize_args(seq)?;
+        seq.serialize_element(self.offset)
+    }
+    fn len(&self) -> usize {
+        self.args.len() + 1
+    }
+}
+
 /// `[event, ...args]`, serialized in one pass.
 pub(crate) struct EventArgs<'a, A: ?Sized> {
     pub event: &'a str,

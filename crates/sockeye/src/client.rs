@@ -185,19 +185,52 @@ impl Client {
         ns: Namespace,
         auth: Value,
     ) {
-        let id = if session.protocol() == ProtocolVersion::V3 {
-            // Socket.IO 2.x ids: the engine sid for `/`, `nsp#sid` elsewhere
-            // (only the `/` form fits a Sid; others get a fresh id).
-            if ns.name() == "/" {
-                session.sid()
-            } else {
-                Sid::generate()
+        // Connection state recovery: a known `pid` and `offset` in the auth
+        // bring the old socket back.
+        let mut restored = None;
+        if let Some(recovery) = ns.recovery() {
+            let pid = auth.get("pid").and_then(Value::as_str);
+            let offset = auth.get("offset").and_then(Value::as_str);
+            if let (Some(pid), Some(offset)) = (pid, offset) {
+                if let Some(r) = ns.adapter().restore_session(pid, offset).await {
+                    if let (Ok(sid), Ok(pid)) =
+                        (r.session.sid.parse::<Sid>(), r.session.pid.parse::<Sid>())
+                    {
+                        restored = Some((sid, pid, r, recovery.skip_middlewares));
+                    }
+                }
             }
-        } else {
-            Sid::generate()
+        }
+        let (id, recovery) = match &restored {
+            Some((sid, pid, r, _)) => (*sid, Some((Some(*pid), true, r.session.data.clone()))),
+            None => {
+                let id = if session.protocol() == ProtocolVersion::V3 && ns.name() == "/" {
+                    // Socket.IO 2.x: the socket id of `/` is the engine sid.
+                    session.sid()
+                } else {
+                    Sid::generate()
+                };
+                (
+                    id,
+                    ns.recovery()
+                        .map(|_| (Some(Sid::generate()), false, serde_json::Value::Null)),
+                )
+            }
         };
-        let socket = Socket::new(id, ns.clone(), session.clone(), Arc::downgrade(self), auth);
-        let middlewares = ns.0.middlewares.read().clone();
+        let socket = Socket::new(
+            id,
+            ns.clone(),
+            session.clone(),
+            Arc::downgrade(self),
+            auth,
+            recovery,
+        );
+        let skip_middlewares = restored.as_ref().is_some_and(|r| r.3);
+        let middlewares = if skip_middlewares {
+            Vec::new()
+        } else {
+            ns.0.middlewares.read().clone()
+        };
         for mw in middlewares {
             if let Err(e) = mw(socket.clone()).await {
                 self.remove_socket(ns.name());
@@ -219,12 +252,31 @@ impl Client {
             }
         }
         self.joined.store(true, Ordering::Release);
+        if let Some((_, _, r, _)) = restored {
+            let rooms: Vec<_> = r
+                .session
+                .rooms
+                .iter()
+                .filter(|room| room.as_str() != socket.id().as_str())
+                .cloned()
+                .collect();
+            socket.join(rooms);
+            // The reference sends the missed packets before the CONNECT.
+            for packet in &r.missed {
+                let _ = socket.send_encoded(packet);
+            }
+        }
         let reply = if session.protocol() == ProtocolVersion::V3 {
             Packet::new(PacketKind::Connect, ns.name().clone())
         } else {
-            let body = serde_json::json!({ "sid": socket.id().as_str() }).to_string();
+            let body = match socket.pid() {
+                Some(pid) => {
+                    serde_json::json!({ "sid": socket.id().as_str(), "pid": pid.as_str() })
+                }
+                None => serde_json::json!({ "sid": socket.id().as_str() }),
+            };
             Packet::new(PacketKind::Connect, ns.name().clone())
-                .with_data(Payload::Json(Str::from(body)))
+                .with_data(Payload::Json(Str::from(body.to_string())))
         };
         self.send(&session, &reply);
         // Run each connection handler up to its first `.await` before any

@@ -36,6 +36,7 @@ mod handler;
 mod namespace;
 mod operators;
 mod reason;
+mod remote;
 mod rooms;
 mod server;
 mod socket;
@@ -49,9 +50,11 @@ pub use handler::{
 pub use namespace::{ConnectError, Namespace};
 pub use operators::BroadcastOperator;
 pub use reason::DisconnectReason;
+pub use remote::RemoteSocket;
 pub use rooms::IntoRooms;
 pub use server::{ParentNamespace, SocketIo, SocketIoBuilder};
 pub use socket::{Handshake, Socket, SocketEmitter, SocketError};
+pub use sockeye_adapter::{AdapterError, RecoveryConfig};
 
 pub use sockeye_adapter as adapter;
 pub use sockeye_engine as engine;

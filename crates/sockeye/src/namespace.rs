@@ -1,13 +1,19 @@
 //! [`Namespace`]: a channel of a server (`/`, `/chat`), with its sockets,
 //! connect middlewares and adapter.
 
+use crate::args::{IntoArgs, WithOffset};
+use crate::error::EmitError;
 use crate::operators::BroadcastOperator;
 use crate::rooms::IntoRooms;
 use crate::server::Config;
 use crate::socket::Socket;
+use crate::socket::encode_event;
 use parking_lot::RwLock;
 use serde::Serialize;
-use sockeye_adapter::{Adapter, AdapterContext, BroadcastFlags, BroadcastPacket, LocalNamespace};
+use sockeye_adapter::{
+    Adapter, AdapterContext, BroadcastFlags, BroadcastOptions, BroadcastPacket, LocalNamespace,
+    SocketInfo,
+};
 use sockeye_proto::sio::Parser;
 use sockeye_proto::{Sid, Str};
 use std::collections::HashMap;
@@ -51,6 +57,8 @@ impl ConnectError {
     }
 }
 
+pub(crate) type ServerSideListener = Arc<dyn Fn(Vec<serde_json::Value>) + Send + Sync>;
+
 pub(crate) struct NsInner {
     pub name: Str,
     pub config: Arc<Config>,
@@ -61,6 +69,8 @@ pub(crate) struct NsInner {
     next_ack: AtomicU64,
     /// For a child of a dynamic namespace: called when it becomes empty.
     pub on_empty: OnceLock<EmptyHook>,
+    /// Listeners of events sent by other nodes with `server_side_emit`.
+    pub server_side: RwLock<HashMap<String, ServerSideListener>>,
 }
 
 /// A namespace. Cheap to clone.
@@ -96,6 +106,22 @@ impl LocalNamespace for NsInner {
             }
         }
     }
+
+    fn socket_info(&self, sid: Sid) -> Option<SocketInfo> {
+        let socket = self.sockets.read().get(&sid).cloned()?;
+        Some(socket.info())
+    }
+
+    fn on_server_side_emit(&self, args: Vec<serde_json::Value>) {
+        let Some(event) = args.first().and_then(|v| v.as_str()) else {
+            return;
+        };
+        let listener = self.server_side.read().get(event).cloned();
+        match listener {
+            Some(l) => l(args[1..].to_vec()),
+            None => tracing::debug!(event, "no listener for a server-side event"),
+        }
+    }
 }
 
 impl Namespace {
@@ -109,6 +135,7 @@ impl Namespace {
             middlewares: RwLock::new(Vec::new()),
             next_ack: AtomicU64::new(0),
             on_empty: OnceLock::new(),
+            server_side: RwLock::new(HashMap::new()),
         }));
         let local: Weak<dyn LocalNamespace> =
             Arc::downgrade(&(ns.0.clone() as Arc<dyn LocalNamespace>));
@@ -242,6 +269,61 @@ impl Namespace {
     /// A broadcast with an acknowledgement timeout.
     pub fn timeout(&self, timeout: Duration) -> BroadcastOperator {
         self.broadcast().timeout(timeout)
+    }
+
+    /// Listens to events that other nodes send with `server_side_emit`
+    /// (called with the event's arguments).
+    pub fn on_server_side(
+        &self,
+        event: impl Into<String>,
+        f: impl Fn(Vec<serde_json::Value>) + Send + Sync + 'static,
+    ) {
+        self.0.server_side.write().insert(event.into(), Arc::new(f));
+    }
+
+    /// Sends an event to this namespace on the other nodes of the cluster
+    /// (not to clients). The in-memory adapter has no other node and
+    /// returns [`sockeye_adapter::AdapterError::Unsupported`].
+    pub fn server_side_emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), sockeye_adapter::AdapterError> {
+        let data = serde_json::to_value(data).unwrap_or(serde_json::Value::Null);
+        self.adapter()
+            .server_side_emit(vec![serde_json::Value::from(event), data])
+    }
+
+    /// Whether connection state recovery is on.
+    pub(crate) fn recovery(&self) -> Option<sockeye_adapter::RecoveryConfig> {
+        self.0.config.recovery
+    }
+
+    /// Encodes once and broadcasts an event; with connection state
+    /// recovery, a non-volatile event gets an offset as last argument and is
+    /// recorded for sessions that will come back.
+    pub(crate) fn broadcast_event<A: IntoArgs + ?Sized>(
+        &self,
+        opts: &BroadcastOptions,
+        event: &str,
+        args: &A,
+    ) -> Result<(), EmitError> {
+        let adapter = self.adapter();
+        if !opts.flags.volatile && self.0.config.recovery.is_some() {
+            if let Some(offset) = adapter.next_offset() {
+                let with = WithOffset {
+                    args,
+                    offset: &offset,
+                };
+                let packet = encode_event(self.parser(), self.name(), event, &with, None)?;
+                adapter.record_packet(&offset, &packet, opts);
+                adapter.broadcast(&packet, opts);
+                return Ok(());
+            }
+        }
+        let packet = encode_event(self.parser(), self.name(), event, args, None)?;
+        adapter.broadcast(&packet, opts);
+        Ok(())
     }
 
     /// Emits to every socket of the namespace.

@@ -5,11 +5,12 @@ use crate::ack::AckSlot;
 use crate::args::IntoArgs;
 use crate::error::{BroadcastAckError, EmitError};
 use crate::namespace::Namespace;
+use crate::remote::RemoteSocket;
 use crate::rooms::IntoRooms;
 use crate::socket::{Socket, encode_event};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sockeye_adapter::{BroadcastOptions, Room};
+use sockeye_adapter::{AdapterError, BroadcastOptions, Room};
 use sockeye_proto::Sid;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -92,9 +93,7 @@ impl BroadcastOperator {
 
     /// Emits an event with several arguments (a tuple).
     pub fn emit_args<A: IntoArgs>(&self, event: &str, args: A) -> Result<(), EmitError> {
-        let packet = encode_event(self.ns.parser(), self.ns.name(), event, &args, None)?;
-        self.ns.adapter().broadcast(&packet, &self.opts);
-        Ok(())
+        self.ns.broadcast_event(&self.opts, event, &args)
     }
 
     /// Emits and collects every recipient's acknowledgement (first argument
@@ -178,6 +177,17 @@ impl BroadcastOperator {
             }
         });
         out
+    }
+
+    /// Describes the selected sockets, on this node and (with a cluster
+    /// adapter) on the others; each can be emitted to, moved between rooms
+    /// or disconnected.
+    pub async fn fetch_sockets(&self) -> Result<Vec<RemoteSocket>, AdapterError> {
+        let infos = self.ns.adapter().fetch_sockets(&self.opts).await?;
+        Ok(infos
+            .into_iter()
+            .map(|info| RemoteSocket::new(info, self.ns.clone()))
+            .collect())
     }
 
     /// Makes the selected sockets join rooms.

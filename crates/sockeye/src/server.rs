@@ -28,6 +28,7 @@ pub(crate) struct Config {
     pub max_attachments: usize,
     pub adapter: AdapterFactory,
     pub cleanup_empty_child_namespaces: bool,
+    pub recovery: Option<sockeye_adapter::RecoveryConfig>,
 }
 
 type Predicate = Arc<dyn Fn(&str, &Value) -> Boxed<bool> + Send + Sync>;
@@ -292,6 +293,25 @@ impl SocketIo {
         self.broadcast().timeout(timeout)
     }
 
+    /// Listens to events that other nodes send with
+    /// [`SocketIo::server_side_emit`] on the main namespace.
+    pub fn on_server_side(
+        &self,
+        event: impl Into<String>,
+        f: impl Fn(Vec<serde_json::Value>) + Send + Sync + 'static,
+    ) {
+        self.of("/").on_server_side(event, f);
+    }
+
+    /// Sends an event to the other nodes of the cluster (main namespace).
+    pub fn server_side_emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), sockeye_adapter::AdapterError> {
+        self.of("/").server_side_emit(event, data)
+    }
+
     /// Graceful shutdown: every socket is disconnected with `server
     /// shutting down`, then the engine closes every connection; waits at
     /// most `deadline`.
@@ -315,8 +335,9 @@ pub struct SocketIoBuilder {
     ack_timeout: Duration,
     max_pending_acks: usize,
     max_attachments: usize,
-    adapter: AdapterFactory,
+    adapter: Option<AdapterFactory>,
     cleanup_empty_child_namespaces: bool,
+    recovery: Option<sockeye_adapter::RecoveryConfig>,
 }
 
 impl fmt::Debug for SocketIoBuilder {
@@ -338,8 +359,9 @@ impl Default for SocketIoBuilder {
             ack_timeout: Duration::from_secs(10),
             max_pending_acks: 1024,
             max_attachments: DEFAULT_MAX_ATTACHMENTS,
-            adapter: LocalAdapter::factory(),
+            adapter: None,
             cleanup_empty_child_namespaces: false,
+            recovery: None,
         }
     }
 }
@@ -409,7 +431,16 @@ impl SocketIoBuilder {
 
     /// The adapter factory (default: in memory).
     pub fn adapter(mut self, factory: AdapterFactory) -> Self {
-        self.adapter = factory;
+        self.adapter = Some(factory);
+        self
+    }
+
+    /// Connection state recovery: a client that reconnects within the
+    /// configured duration gets its socket id, rooms and data back, and the
+    /// packets it missed. With the default adapter this switches to the
+    /// in-memory adapter that keeps those (as the reference does).
+    pub fn connection_state_recovery(mut self, config: sockeye_adapter::RecoveryConfig) -> Self {
+        self.recovery = Some(config);
         self
     }
 
@@ -426,8 +457,12 @@ impl SocketIoBuilder {
             ack_timeout: self.ack_timeout,
             max_pending_acks: self.max_pending_acks,
             max_attachments: self.max_attachments,
-            adapter: self.adapter,
+            adapter: self.adapter.unwrap_or_else(|| match self.recovery {
+                Some(r) => LocalAdapter::factory_with_recovery(r),
+                None => LocalAdapter::factory(),
+            }),
             cleanup_empty_child_namespaces: self.cleanup_empty_child_namespaces,
+            recovery: self.recovery,
         });
         let inner = Arc::new(ServerInner {
             config,

@@ -29,6 +29,21 @@ type DisconnectFn = Box<dyn FnOnce(Socket, DisconnectReason) + Send>;
 type ErrorFn = Arc<dyn Fn(&Socket, &SocketError) + Send + Sync>;
 type PacketMiddleware = Arc<dyn Fn(&Socket, &EventParts) -> Result<(), String> + Send + Sync>;
 type OutgoingFn = Arc<dyn Fn(&Socket, &str) + Send + Sync>;
+type ToJson = fn(&(dyn Any + Send + Sync)) -> serde_json::Value;
+
+/// The data store: the typed value and how to serialize it, or the JSON of
+/// a restored session.
+#[derive(Default)]
+struct DataSlot {
+    typed: Option<(Arc<dyn Any + Send + Sync>, ToJson)>,
+    json: serde_json::Value,
+}
+
+fn to_json<T: Serialize + 'static>(v: &(dyn Any + Send + Sync)) -> serde_json::Value {
+    v.downcast_ref::<T>()
+        .and_then(|t| serde_json::to_value(t).ok())
+        .unwrap_or(serde_json::Value::Null)
+}
 
 /// An error reported to a socket's error handlers ([`Socket::on_error`]).
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +88,11 @@ pub(crate) struct SocketInner {
     errors: RwLock<Vec<ErrorFn>>,
     pub(crate) acks: Mutex<HashMap<u64, AckSlot>>,
     pub(crate) connected: AtomicBool,
-    data: Mutex<Option<Arc<dyn Any + Send + Sync>>>,
+    data: Mutex<DataSlot>,
+    /// The private session id of connection state recovery.
+    pub(crate) pid: Option<Sid>,
+    /// Whether this socket was restored by connection state recovery.
+    pub(crate) recovered: bool,
     /// Events that arrived before the connection handlers registered
     /// theirs (`None` once ready).
     held: Mutex<Option<Vec<EventParts>>>,
@@ -109,7 +128,9 @@ impl Socket {
         session: Session,
         client: Weak<Client>,
         auth: Value,
+        recovery: Option<(Option<Sid>, bool, serde_json::Value)>,
     ) -> Socket {
+        let (pid, recovered, data) = recovery.unwrap_or((None, false, serde_json::Value::Null));
         Socket(Arc::new(SocketInner {
             id,
             ns,
@@ -128,7 +149,12 @@ impl Socket {
             errors: RwLock::new(Vec::new()),
             acks: Mutex::new(HashMap::new()),
             connected: AtomicBool::new(false),
-            data: Mutex::new(None),
+            data: Mutex::new(DataSlot {
+                typed: None,
+                json: data,
+            }),
+            pid,
+            recovered,
             held: Mutex::new(Some(Vec::new())),
         }))
     }
@@ -277,18 +303,108 @@ impl Socket {
 
     // ----- data -----------------------------------------------------------
 
-    /// Stores a value with the socket (replacing the previous one).
-    pub fn set_data<T: Send + Sync + 'static>(&self, value: T) {
-        *self.0.data.lock() = Some(Arc::new(value));
+    /// Stores a value with the socket (replacing the previous one). It must
+    /// serialize: `fetch_sockets` and connection state recovery carry it in
+    /// JSON.
+    pub fn set_data<T: Serialize + Send + Sync + 'static>(&self, value: T) {
+        self.0.data.lock().typed = Some((Arc::new(value), to_json::<T>));
     }
 
     /// The value stored with [`Socket::set_data`], if it has type `T`.
     pub fn data<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
-        self.0
-            .data
-            .lock()
-            .clone()
-            .and_then(|d| d.downcast::<T>().ok())
+        let slot = self.0.data.lock();
+        slot.typed
+            .as_ref()
+            .and_then(|(d, _)| d.clone().downcast::<T>().ok())
+    }
+
+    /// The data store as JSON (what `fetch_sockets` and recovery carry; for
+    /// a recovered socket, the restored data until `set_data` is called).
+    pub fn data_json(&self) -> serde_json::Value {
+        let slot = self.0.data.lock();
+        match &slot.typed {
+            Some((d, f)) => f(d.as_ref()),
+            None => slot.json.clone(),
+        }
+    }
+
+    /// Whether connection state recovery restored this socket (same id,
+    /// rooms and data as before, missed packets delivered).
+    pub fn recovered(&self) -> bool {
+        self.0.recovered
+    }
+
+    /// The request headers of the connection's first request.
+    pub fn headers(&self) -> &http::HeaderMap {
+        &self.request().headers
+    }
+
+    /// The decoded query parameters of the connection's first request.
+    pub fn query(&self) -> Vec<(String, String)> {
+        self.request().query_pairs()
+    }
+
+    /// The peer address.
+    pub fn address(&self) -> Option<std::net::SocketAddr> {
+        self.request().peer_addr
+    }
+
+    /// Whether the connection is TLS.
+    pub fn secure(&self) -> bool {
+        self.request().secure
+    }
+
+    /// Whether the request was cross-origin (it had an `Origin` header).
+    pub fn xdomain(&self) -> bool {
+        self.request().headers.contains_key(http::header::ORIGIN)
+    }
+
+    /// The handshake in the reference's JSON shape (`headers`, `time`,
+    /// `address`, `xdomain`, `secure`, `issued`, `url`, `query`, `auth`).
+    pub fn handshake_json(&self) -> serde_json::Value {
+        let req = self.request();
+        let headers: serde_json::Map<String, serde_json::Value> = req
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    serde_json::Value::from(String::from_utf8_lossy(v.as_bytes())),
+                )
+            })
+            .collect();
+        let query: serde_json::Map<String, serde_json::Value> = self
+            .query()
+            .into_iter()
+            .map(|(k, v)| (k, serde_json::Value::from(v)))
+            .collect();
+        let issued = self
+            .0
+            .handshake
+            .issued
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        serde_json::json!({
+            "headers": headers,
+            "time": httpdate::fmt_http_date(self.0.handshake.issued),
+            "address": self.address().map(|a| a.ip().to_string()),
+            "xdomain": self.xdomain(),
+            "secure": self.secure(),
+            "issued": issued,
+            "url": req.uri.to_string(),
+            "query": query,
+            "auth": serde_json::to_value(&self.0.handshake.auth).unwrap_or(serde_json::Value::Null),
+        })
+    }
+
+    pub(crate) fn info(&self) -> sockeye_adapter::SocketInfo {
+        sockeye_adapter::SocketInfo::new(
+            self.0.id.to_string(),
+            self.handshake_json(),
+            self.rooms().iter().map(|r| r.to_string()).collect(),
+            self.data_json(),
+        )
     }
 
     // ----- emitting -------------------------------------------------------
@@ -301,6 +417,16 @@ impl Socket {
     /// Emits an event with several arguments, given as a tuple (`()` for
     /// none).
     pub fn emit_args<A: IntoArgs>(&self, event: &str, args: A) -> Result<(), EmitError> {
+        if self.0.ns.recovery().is_some() {
+            // With recovery, a direct emit goes through the adapter to the
+            // socket's own room, so that it gets an offset and is recorded.
+            if !self.connected() {
+                return Err(EmitError::Disconnected);
+            }
+            let mut opts = sockeye_adapter::BroadcastOptions::default();
+            opts.rooms.push(Str::from(self.0.id.to_string()));
+            return self.0.ns.broadcast_event(&opts, event, &args);
+        }
         let packet = self.encode_event(event, &args, None)?;
         self.send_encoded(&packet)
     }
@@ -523,6 +649,15 @@ impl Socket {
         for f in disconnecting {
             f(self.clone(), reason);
         }
+        if let (Some(pid), true) = (self.0.pid, reason.is_recoverable()) {
+            let session = sockeye_adapter::PersistedSession::new(
+                self.0.id.to_string(),
+                pid.to_string(),
+                self.rooms(),
+                self.data_json(),
+            );
+            self.0.ns.adapter().persist_session(session);
+        }
         self.0.ns.adapter().del_all(self.0.id);
         self.0.ns.remove_socket(self.0.id);
         if let Some(client) = self.0.client.upgrade() {
@@ -558,6 +693,11 @@ impl Socket {
     }
 
     /// The connection handlers ran: dispatches what was held.
+    /// The private session id (connection state recovery), if any.
+    pub(crate) fn pid(&self) -> Option<Sid> {
+        self.0.pid
+    }
+
     pub(crate) fn mark_ready(&self) {
         let held = self.0.held.lock().take().unwrap_or_default();
         for parts in held {

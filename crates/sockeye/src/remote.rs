@@ -1,0 +1,90 @@
+//! [`RemoteSocket`]: a socket as `fetch_sockets` returns it, on this node
+//! or another one.
+
+use crate::error::{AckError, EmitError};
+use crate::namespace::Namespace;
+use crate::rooms::IntoRooms;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sockeye_adapter::SocketInfo;
+use sockeye_proto::Str;
+use std::time::Duration;
+
+/// A socket described by `fetch_sockets`: its id, handshake, rooms and
+/// data, and the operations that work wherever it is connected (they go
+/// through the adapter, so they reach other nodes too).
+#[derive(Debug, Clone)]
+pub struct RemoteSocket {
+    info: SocketInfo,
+    ns: Namespace,
+}
+
+impl RemoteSocket {
+    pub(crate) fn new(info: SocketInfo, ns: Namespace) -> Self {
+        RemoteSocket { info, ns }
+    }
+
+    /// The socket id.
+    pub fn id(&self) -> &str {
+        &self.info.id
+    }
+
+    /// The handshake, in the reference's shape.
+    pub fn handshake(&self) -> &serde_json::Value {
+        &self.info.handshake
+    }
+
+    /// The rooms, its own included.
+    pub fn rooms(&self) -> &[String] {
+        &self.info.rooms
+    }
+
+    /// The socket's data store, read as `T`.
+    pub fn data<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_value(self.info.data.clone())
+    }
+
+    fn room(&self) -> Str {
+        Str::from(self.info.id.clone())
+    }
+
+    /// Emits to this socket.
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        self.ns.to(self.room()).emit(event, data)
+    }
+
+    /// Emits and waits for this socket's acknowledgement.
+    pub async fn emit_with_ack<T: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        event: &str,
+        data: &T,
+        timeout: Duration,
+    ) -> Result<R, AckError> {
+        match self
+            .ns
+            .to(self.room())
+            .timeout(timeout)
+            .emit_with_ack::<T, R>(event, data)
+            .await
+        {
+            Ok(mut answers) if !answers.is_empty() => Ok(answers.remove(0).1),
+            Ok(_) => Err(AckError::Disconnected),
+            Err(_) => Err(AckError::Timeout),
+        }
+    }
+
+    /// Makes the socket join rooms.
+    pub fn join(&self, rooms: impl IntoRooms) {
+        self.ns.to(self.room()).sockets_join(rooms);
+    }
+
+    /// Makes the socket leave rooms.
+    pub fn leave(&self, rooms: impl IntoRooms) {
+        self.ns.to(self.room()).sockets_leave(rooms);
+    }
+
+    /// Disconnects the socket (`close`: its whole connection).
+    pub fn disconnect(&self, close: bool) {
+        self.ns.to(self.room()).disconnect_sockets(close);
+    }
+}
