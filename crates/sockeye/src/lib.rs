@@ -4,25 +4,32 @@
 //! (WebSocket and HTTP long-polling), compatible with the official
 //! JavaScript clients, on hyper and tower.
 //!
-//! ```no_run
-//! use sockeye::{AckSender, Data, SocketIo, Socket};
+//! An echo server with a room broadcast:
 //!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! ```
+//! use sockeye::{AckSender, Data, Socket, SocketIo};
+//! use sockeye::serve::Server;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let io = SocketIo::builder().build()?;
 //! io.on_connection(|socket: Socket| async move {
 //!     socket.join("lobby");
-//!     socket.on("chat", |socket: Socket, Data(text): Data<String>| async move {
-//!         // To everyone else in the lobby.
-//!         let _ = socket.to("lobby").emit("chat", &text);
-//!     });
+//!     // `socket.emit("echo", data, ack)` on the client: answer through the ack.
 //!     socket.on("echo", |_s: Socket, Data(v): Data<serde_json::Value>, ack: AckSender| async move {
 //!         let _ = ack.send(&v);
 //!     });
+//!     // Everyone else in the lobby gets the message.
+//!     socket.on("chat", |socket: Socket, Data(text): Data<String>| async move {
+//!         let _ = socket.to("lobby").emit("chat", &text);
+//!     });
 //! });
-//! let server = sockeye::serve::Server::builder()
-//!     .listen("127.0.0.1:3000".parse()?)
+//! let server = Server::builder()
+//!     .listen("127.0.0.1:0".parse()?)
 //!     .serve(io.service())
 //!     .await?;
+//! println!("listening on {}", server.local_addrs()[0].addr);
+//! # server.shutdown();
 //! server.wait().await;
 //! # Ok(()) }
 //! ```
