@@ -41,6 +41,16 @@ use std::time::Duration;
 /// A boxed, sendable future (adapter methods that may wait on other nodes).
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
+/// What another node reports about a broadcast with acknowledgements.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum RemoteAck {
+    /// A node sent the packet to this many of its clients.
+    ClientCount(usize),
+    /// One client's acknowledgement (its arguments).
+    Ack(Vec<serde_json::Value>),
+}
+
 /// What a cluster operation can fail with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -277,6 +287,20 @@ pub trait Adapter: Send + Sync + 'static {
     ) -> BoxFuture<Result<Vec<serde_json::Value>, AdapterError>> {
         let _ = (args, timeout);
         Box::pin(async { Err(AdapterError::Unsupported("server_side_emit")) })
+    }
+    /// Forwards a broadcast that expects acknowledgements to the other
+    /// nodes (unless `opts.flags.local`). The adapter reports, through
+    /// `events`, how many clients each other node sent it to and every
+    /// acknowledgement they return; the caller collects them with the local
+    /// ones until all arrived or the timeout passed. The in-memory adapter
+    /// has no other node and reports nothing.
+    fn broadcast_with_ack_remote(
+        &self,
+        packet: &BroadcastPacket,
+        opts: &BroadcastOptions,
+        events: tokio::sync::mpsc::UnboundedSender<RemoteAck>,
+    ) {
+        let _ = (packet, opts, events);
     }
     /// A new offset for a recoverable packet, when connection state
     /// recovery is on (`None` otherwise).

@@ -312,6 +312,22 @@ impl SocketIo {
         self.of("/").server_side_emit(event, data)
     }
 
+    /// Sends an event to the other nodes and collects one answer per node
+    /// within `timeout`.
+    pub async fn server_side_emit_with_ack<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+        timeout: Duration,
+    ) -> Result<Vec<serde_json::Value>, sockeye_adapter::AdapterError> {
+        let data = serde_json::to_value(data).unwrap_or(serde_json::Value::Null);
+        let args = vec![serde_json::Value::from(event), data];
+        self.of("/")
+            .adapter()
+            .server_side_emit_with_ack(args, timeout)
+            .await
+    }
+
     /// Graceful shutdown: every socket is disconnected with `server
     /// shutting down`, then the engine closes every connection; waits at
     /// most `deadline`.
