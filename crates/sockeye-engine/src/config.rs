@@ -258,6 +258,11 @@ impl EngineConfig {
         self
     }
 
+    /// The CORS options, when CORS is on.
+    pub fn cors(&self) -> Option<&CorsConfig> {
+        self.cors.as_ref()
+    }
+
     /// An enforced origin allowlist: handshakes and WebSocket requests from
     /// other origins are refused with 403 (off by default). This is the
     /// defence against cross-site WebSocket hijacking; see [`OriginPolicy`].

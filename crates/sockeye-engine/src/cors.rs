@@ -261,8 +261,10 @@ impl CorsConfig {
     }
 
     /// Adds the CORS headers of an actual (non-preflight) request with headers `req` to the
-    /// response headers `resp`; an existing `Vary` is extended, not replaced.
-    pub(crate) fn apply_actual(&self, req: &HeaderMap, resp: &mut HeaderMap) {
+    /// response headers `resp`; an existing `Vary` is extended, not replaced. The engine does
+    /// this for its own answers; services beside it (such as the Socket.IO layer's client
+    /// files) call it to answer with the same headers.
+    pub fn apply_actual(&self, req: &HeaderMap, resp: &mut HeaderMap) {
         self.put_origin(req, resp);
         self.put_credentials(resp);
         self.put_exposed(resp);

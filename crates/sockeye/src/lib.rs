@@ -37,6 +37,7 @@
 mod ack;
 mod args;
 mod client;
+mod client_files;
 mod deadlines;
 mod error;
 mod handler;
@@ -46,6 +47,7 @@ mod reason;
 mod remote;
 mod rooms;
 mod server;
+mod service;
 mod socket;
 
 pub use ack::{AckReply, AckSender};
@@ -60,6 +62,7 @@ pub use reason::DisconnectReason;
 pub use remote::RemoteSocket;
 pub use rooms::IntoRooms;
 pub use server::{ParentNamespace, SocketIo, SocketIoBuilder};
+pub use service::{SocketIoLayer, SocketIoService};
 pub use socket::{Handshake, Socket, SocketEmitter, SocketError};
 pub use sockeye_adapter::{AdapterError, RecoveryConfig};
 

@@ -1,22 +1,25 @@
 //! [`SocketIo`]: the server handle, and its builder.
 
 use crate::client::SioHandler;
+use crate::client_files::ClientFiles;
 use crate::deadlines::ConnectDeadlines;
 use crate::error::{EmitError, Error};
 use crate::namespace::{Boxed, ConnectError, Namespace};
 use crate::operators::BroadcastOperator;
 use crate::reason::DisconnectReason;
 use crate::rooms::IntoRooms;
+use crate::service::{SocketIoLayer, SocketIoService};
 use crate::socket::Socket;
 use parking_lot::RwLock;
 use serde::Serialize;
 use sockeye_adapter::{AdapterFactory, LocalAdapter};
-use sockeye_engine::{Engine, EngineConfig, EngineLayer, EngineService};
+use sockeye_engine::{Engine, EngineConfig, EngineError, EngineService};
 use sockeye_proto::Str;
 use sockeye_proto::sio::{DEFAULT_MAX_ATTACHMENTS, Parser, Value};
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -99,6 +102,7 @@ pub(crate) struct ServerInner {
     parents: RwLock<Vec<ParentNamespace>>,
     pub connect_deadlines: Arc<ConnectDeadlines>,
     engine: OnceLock<Engine>,
+    client_files: Option<Arc<ClientFiles>>,
 }
 
 impl ServerInner {
@@ -176,15 +180,19 @@ impl SocketIo {
             .expect("the engine is set when the server is built")
     }
 
-    /// A tower service answering the Socket.IO path, 404 elsewhere.
-    pub fn service(&self) -> EngineService {
-        EngineService::new(self.engine().clone())
+    /// A tower service answering the Socket.IO path (and the client files
+    /// with [`SocketIoBuilder::serve_client`]), 404 elsewhere.
+    pub fn service(&self) -> SocketIoService {
+        SocketIoService::new(
+            EngineService::new(self.engine().clone()),
+            self.0.client_files.clone(),
+        )
     }
 
     /// A tower layer that puts the server in front of another service (an
     /// axum `Router`, for example).
-    pub fn layer(&self) -> EngineLayer {
-        EngineLayer::new(self.engine().clone())
+    pub fn layer(&self) -> SocketIoLayer {
+        SocketIoLayer::new(self.engine().clone(), self.0.client_files.clone())
     }
 
     /// The namespace with this name, created if needed (a missing leading
@@ -354,6 +362,7 @@ pub struct SocketIoBuilder {
     adapter: Option<AdapterFactory>,
     cleanup_empty_child_namespaces: bool,
     recovery: Option<sockeye_adapter::RecoveryConfig>,
+    serve_client: Option<PathBuf>,
 }
 
 impl fmt::Debug for SocketIoBuilder {
@@ -378,6 +387,7 @@ impl Default for SocketIoBuilder {
             adapter: None,
             cleanup_empty_child_namespaces: false,
             recovery: None,
+            serve_client: None,
         }
     }
 }
@@ -460,6 +470,20 @@ impl SocketIoBuilder {
         self
     }
 
+    /// Serves the official client bundles, as the reference's `serveClient`:
+    /// `dist` is the `dist/` folder of the npm package `socket.io-client`
+    /// (for example `node_modules/socket.io-client/dist`). Its files are
+    /// read into memory when the server is built (a missing bundle or
+    /// package.json fails [`build`](Self::build)) and answered at
+    /// `<path>socket.io.js`, `socket.io.min.js`, `socket.io.esm.min.js`,
+    /// `socket.io.msgpack.min.js` and their `.map`s, with the package
+    /// version as ETag (304 on `If-None-Match`), `Cache-Control: public,
+    /// max-age=0`, gzip when accepted and the engine's CORS headers.
+    pub fn serve_client(mut self, dist: impl Into<PathBuf>) -> Self {
+        self.serve_client = Some(dist.into());
+        self
+    }
+
     /// Remove children of dynamic namespaces once their last socket left.
     pub fn cleanup_empty_child_namespaces(mut self, cleanup: bool) -> Self {
         self.cleanup_empty_child_namespaces = cleanup;
@@ -468,6 +492,13 @@ impl SocketIoBuilder {
 
     /// Builds the server (the main namespace `/` exists from the start).
     pub fn build(self) -> Result<SocketIo, Error> {
+        let client_files = match &self.serve_client {
+            Some(dist) => Some(Arc::new(
+                ClientFiles::load(dist, self.engine.path())
+                    .map_err(|e| EngineError::Config(e.to_string()))?,
+            )),
+            None => None,
+        };
         let config = Arc::new(Config {
             parser: self.parser,
             ack_timeout: self.ack_timeout,
@@ -486,6 +517,7 @@ impl SocketIoBuilder {
             parents: RwLock::new(Vec::new()),
             connect_deadlines: Arc::new(ConnectDeadlines::new(self.connect_timeout)),
             engine: OnceLock::new(),
+            client_files,
         });
         let handler = SioHandler {
             server: inner.clone(),
