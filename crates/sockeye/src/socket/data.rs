@@ -1,0 +1,111 @@
+//! A socket's data store and handshake facts.
+
+use super::*;
+
+impl Socket {
+    // ----- data -----------------------------------------------------------
+
+    /// Stores a value with the socket (replacing the previous one). It must
+    /// serialize: `fetch_sockets` and connection state recovery carry it in
+    /// JSON.
+    pub fn set_data<T: Serialize + Send + Sync + 'static>(&self, value: T) {
+        self.0.data.lock().typed = Some((Arc::new(value), to_json::<T>));
+    }
+
+    /// The value stored with [`Socket::set_data`], if it has type `T`.
+    pub fn data<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        let slot = self.0.data.lock();
+        slot.typed
+            .as_ref()
+            .and_then(|(d, _)| d.clone().downcast::<T>().ok())
+    }
+
+    /// The data store as JSON (what `fetch_sockets` and recovery carry; for
+    /// a recovered socket, the restored data until `set_data` is called).
+    pub fn data_json(&self) -> serde_json::Value {
+        let slot = self.0.data.lock();
+        match &slot.typed {
+            Some((d, f)) => f(d.as_ref()),
+            None => slot.json.clone(),
+        }
+    }
+
+    /// Whether connection state recovery restored this socket (same id,
+    /// rooms and data as before, missed packets delivered).
+    pub fn recovered(&self) -> bool {
+        self.0.recovered
+    }
+
+    /// The request headers of the connection's first request.
+    pub fn headers(&self) -> &http::HeaderMap {
+        &self.request().headers
+    }
+
+    /// The decoded query parameters of the connection's first request.
+    pub fn query(&self) -> Vec<(String, String)> {
+        self.request().query_pairs()
+    }
+
+    /// The peer address.
+    pub fn address(&self) -> Option<std::net::SocketAddr> {
+        self.request().peer_addr
+    }
+
+    /// Whether the connection is TLS.
+    pub fn secure(&self) -> bool {
+        self.request().secure
+    }
+
+    /// Whether the request was cross-origin (it had an `Origin` header).
+    pub fn xdomain(&self) -> bool {
+        self.request().headers.contains_key(http::header::ORIGIN)
+    }
+
+    /// The handshake in the reference's JSON shape (`headers`, `time`,
+    /// `address`, `xdomain`, `secure`, `issued`, `url`, `query`, `auth`).
+    pub fn handshake_json(&self) -> serde_json::Value {
+        let req = self.request();
+        let headers: serde_json::Map<String, serde_json::Value> = req
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    serde_json::Value::from(String::from_utf8_lossy(v.as_bytes())),
+                )
+            })
+            .collect();
+        let query: serde_json::Map<String, serde_json::Value> = self
+            .query()
+            .into_iter()
+            .map(|(k, v)| (k, serde_json::Value::from(v)))
+            .collect();
+        let issued = self
+            .0
+            .handshake
+            .issued
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        serde_json::json!({
+            "headers": headers,
+            "time": httpdate::fmt_http_date(self.0.handshake.issued),
+            "address": self.address().map(|a| a.ip().to_string()),
+            "xdomain": self.xdomain(),
+            "secure": self.secure(),
+            "issued": issued,
+            "url": req.uri.to_string(),
+            "query": query,
+            "auth": serde_json::to_value(&self.0.handshake.auth).unwrap_or(serde_json::Value::Null),
+        })
+    }
+
+    pub(crate) fn info(&self) -> sockeye_adapter::SocketInfo {
+        sockeye_adapter::SocketInfo::new(
+            self.0.id.to_string(),
+            self.handshake_json(),
+            self.rooms().iter().map(|r| r.to_string()).collect(),
+            self.data_json(),
+        )
+    }
+}

@@ -1,0 +1,162 @@
+//! Emitting from a socket, and waiting for acknowledgements.
+
+use super::*;
+
+impl Socket {
+    // ----- emitting -------------------------------------------------------
+
+    /// Emits an event with one argument.
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        self.emit_args(event, (data,))
+    }
+
+    /// Emits an event with several arguments, given as a tuple (`()` for
+    /// none).
+    pub fn emit_args<A: IntoArgs>(&self, event: &str, args: A) -> Result<(), EmitError> {
+        if self.0.ns.recovery().is_some() {
+            // With recovery, a direct emit goes through the adapter to the
+            // socket's own room, so that it gets an offset and is recorded.
+            if !self.connected() {
+                return Err(EmitError::Disconnected);
+            }
+            let mut opts = sockeye_adapter::BroadcastOptions::default();
+            opts.rooms.push(Str::from(self.0.id.to_string()));
+            return self.0.ns.broadcast_event(&opts, event, &args);
+        }
+        let packet = self.encode_event(event, &args, None)?;
+        self.send_encoded(&packet)
+    }
+
+    /// Emits an event and waits for the client's acknowledgement (first
+    /// argument read as `R`), for at most the namespace's ack timeout.
+    pub async fn emit_with_ack<T: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<R, AckError> {
+        let timeout = self.0.ns.ack_timeout();
+        self.timeout(timeout).emit_with_ack(event, data).await
+    }
+
+    /// Flags for the next emit: a timeout for its acknowledgement.
+    pub fn timeout(&self, timeout: Duration) -> SocketEmitter<'_> {
+        SocketEmitter {
+            socket: self,
+            timeout: Some(timeout),
+            volatile: false,
+        }
+    }
+
+    /// Flags for the next emit: dropped if the transport cannot take it now.
+    pub fn volatile(&self) -> SocketEmitter<'_> {
+        SocketEmitter {
+            socket: self,
+            timeout: None,
+            volatile: true,
+        }
+    }
+
+    /// Sends a `message` event (JavaScript's `socket.send`).
+    pub fn send<T: Serialize + ?Sized>(&self, data: &T) -> Result<(), EmitError> {
+        self.emit("message", data)
+    }
+
+    pub(crate) fn encode_event<A: IntoArgs + ?Sized>(
+        &self,
+        event: &str,
+        args: &A,
+        id: Option<u64>,
+    ) -> Result<BroadcastPacket, EmitError> {
+        encode_event(self.parser(), self.0.ns.name(), event, args, id)
+    }
+
+    pub(crate) fn send_encoded(&self, packet: &BroadcastPacket) -> Result<(), EmitError> {
+        if !self.connected() {
+            return Err(EmitError::Disconnected);
+        }
+        if !self.0.any_outgoing.read().is_empty() {
+            self.notify_outgoing(packet);
+        }
+        let head = match &packet.eio_text {
+            Some(text) => Frame::Encoded(text.clone()),
+            None => match &packet.encoded.head {
+                sockeye_proto::eio::Packet::Binary(b) => Frame::Binary(b.clone()),
+                other => Frame::Encoded(other.encode_text()),
+            },
+        };
+        let frames = std::iter::once(head).chain(
+            packet
+                .encoded
+                .attachments
+                .iter()
+                .cloned()
+                .map(Frame::Binary),
+        );
+        self.0.session.send_frames(frames).map_err(|e| match e {
+            SendError::QueueFull => EmitError::QueueFull,
+            _ => EmitError::Disconnected,
+        })
+    }
+
+    fn notify_outgoing(&self, packet: &BroadcastPacket) {
+        let mut decoder = self.parser().decoder();
+        let mut name = None;
+        for p in packet.encoded.eio_packets() {
+            if let Ok(Some(decoded)) = decoder.decode(p) {
+                name = decoded.event_name();
+            }
+        }
+        if let Some(name) = name {
+            let handlers = self.0.any_outgoing.read().clone();
+            for h in handlers {
+                h(self, &name);
+            }
+        }
+    }
+
+    pub(crate) async fn emit_with_ack_inner<A: IntoArgs + ?Sized, R: DeserializeOwned>(
+        &self,
+        event: &str,
+        args: &A,
+        timeout: Duration,
+    ) -> Result<R, AckError> {
+        let id = self.0.ns.next_ack_id();
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut acks = self.0.acks.lock();
+            if acks.len() >= self.0.ns.max_pending_acks() {
+                return Err(AckError::TooManyPending);
+            }
+            acks.insert(id, AckSlot::One(tx));
+        }
+        let sent = self
+            .encode_event(event, args, Some(id))
+            .and_then(|p| self.send_encoded(&p));
+        if let Err(e) = sent {
+            self.0.acks.lock().remove(&id);
+            return Err(e.into());
+        }
+        let reply = match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(_)) => return Err(AckError::Disconnected),
+            Err(_) => {
+                self.0.acks.lock().remove(&id);
+                return Err(AckError::Timeout);
+            }
+        };
+        reply.first()
+    }
+
+    pub(crate) fn on_ack(&self, id: u64, reply: AckReply) {
+        let slot = self.0.acks.lock().remove(&id);
+        match slot {
+            Some(AckSlot::One(tx)) => {
+                let _ = tx.send(reply);
+            }
+            Some(AckSlot::Many(tx)) => {
+                let _ = tx.send((self.0.id, reply));
+            }
+            None => tracing::debug!(sid = %self.0.id, id, "ack for an unknown id ignored"),
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! Registering a socket's handlers: events, catch-alls, middlewares,
+//! disconnect and error handlers.
+
+use super::*;
+
+impl Socket {
+    // ----- handlers -------------------------------------------------------
+
+    /// Registers the handler of an event (replacing an earlier one).
+    pub fn on<H, T>(&self, event: impl Into<String>, handler: H)
+    where
+        H: EventHandler<T>,
+        T: 'static,
+    {
+        self.0
+            .handlers
+            .write()
+            .insert(event.into(), handler::erase(handler));
+    }
+
+    /// Removes the handler of an event.
+    pub fn off(&self, event: &str) {
+        self.0.handlers.write().remove(event);
+    }
+
+    /// Adds a catch-all handler, called for every incoming event before its
+    /// own handler (take [`crate::Event`] and [`crate::Args`] to read it).
+    pub fn on_any<H, T>(&self, handler: H)
+    where
+        H: EventHandler<T>,
+        T: 'static,
+    {
+        self.0.any.write().push(handler::erase(handler));
+    }
+
+    /// Adds a catch-all handler before the others.
+    pub fn prepend_any<H, T>(&self, handler: H)
+    where
+        H: EventHandler<T>,
+        T: 'static,
+    {
+        self.0.any.write().insert(0, handler::erase(handler));
+    }
+
+    /// Removes every catch-all handler.
+    pub fn off_any(&self) {
+        self.0.any.write().clear();
+    }
+
+    /// Adds a catch-all for outgoing events (direct emits and broadcasts
+    /// reaching this socket), called with the event name.
+    pub fn on_any_outgoing(&self, f: impl Fn(&Socket, &str) + Send + Sync + 'static) {
+        self.0.any_outgoing.write().push(Arc::new(f));
+    }
+
+    /// Removes every outgoing catch-all.
+    pub fn off_any_outgoing(&self) {
+        self.0.any_outgoing.write().clear();
+    }
+
+    /// Adds a per-packet middleware: it sees every incoming event before
+    /// its handlers and may refuse it (`Err(message)`); a refused event is
+    /// dropped and reported to the error handlers.
+    pub fn use_middleware(
+        &self,
+        f: impl Fn(&Socket, &EventParts) -> Result<(), String> + Send + Sync + 'static,
+    ) {
+        self.0.middlewares.write().push(Arc::new(f));
+    }
+
+    /// Called when the socket is about to disconnect, while it is still in
+    /// its rooms.
+    pub fn on_disconnecting(&self, f: impl FnOnce(&Socket, DisconnectReason) + Send + 'static) {
+        self.0
+            .disconnecting
+            .lock()
+            .push(Box::new(move |s, r| f(&s, r)));
+    }
+
+    /// Called once the socket has disconnected (rooms left). An async
+    /// closure runs on its own task.
+    pub fn on_disconnect<F, Fut>(&self, f: F)
+    where
+        F: FnOnce(Socket, DisconnectReason) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.0.disconnect.lock().push(Box::new(move |s, r| {
+            tokio::spawn(f(s, r));
+        }));
+    }
+
+    /// Adds an error handler (payload mismatches, refused packets).
+    pub fn on_error(&self, f: impl Fn(&Socket, &SocketError) + Send + Sync + 'static) {
+        self.0.errors.write().push(Arc::new(f));
+    }
+
+    pub(crate) fn report_error(&self, error: SocketError) {
+        let handlers = self.0.errors.read().clone();
+        for h in handlers {
+            h(self, &error);
+        }
+    }
+}
