@@ -1,0 +1,198 @@
+//! `sockeye-chat`: the Sockeye chat server. See `sockeye-chat --help` and
+//! examples/chat/README.md.
+
+mod chat;
+mod cli;
+mod state;
+mod web;
+
+use clap::Parser as _;
+use cli::{Cli, SameSiteArg};
+use sockeye::SocketIo;
+use sockeye::engine::{
+    AllowedOrigins, CookieConfig, CorsConfig, OriginPolicy, SameSite, Transports,
+};
+use sockeye::serve::{Server, TlsConfig};
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::time::Duration;
+use tower_layer::Layer as _;
+use tracing::{info, warn};
+
+/// How long the Socket.IO layer waits for clients to collect their
+/// disconnect at shutdown, and then the HTTP server for open requests.
+const SOCKETS_GRACE: Duration = Duration::from_secs(2);
+const HTTP_GRACE: Duration = Duration::from_secs(2);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => fail(&message),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("sockeye-chat: error: {message}");
+    ExitCode::FAILURE
+}
+
+/// The cookie options of the command line, `None` without `--cookie`.
+fn cookie_config(cli: &Cli) -> Option<CookieConfig> {
+    let name = cli.cookie.as_ref()?;
+    let mut cookie = CookieConfig::default()
+        .with_name(name.clone())
+        .with_secure(cli.cookie_secure)
+        .with_partitioned(cli.cookie_partitioned)
+        .with_http_only(!cli.no_cookie_http_only);
+    if let Some(path) = &cli.cookie_path {
+        cookie = cookie.with_path(Some(path.clone()));
+    }
+    if let Some(domain) = &cli.cookie_domain {
+        cookie = cookie.with_domain(domain.clone());
+    }
+    if let Some(same_site) = cli.cookie_same_site {
+        cookie = cookie.with_same_site(Some(match same_site {
+            SameSiteArg::Strict => SameSite::Strict,
+            SameSiteArg::Lax => SameSite::Lax,
+            SameSiteArg::None => SameSite::None,
+        }));
+    }
+    if let Some(secs) = cli.cookie_max_age {
+        cookie = cookie.with_max_age(Duration::from_secs(secs));
+    }
+    Some(cookie)
+}
+
+/// The certificate of the HTTPS listeners: the given files, or a fresh
+/// self-signed one for localhost.
+fn tls_config(cli: &Cli) -> Result<TlsConfig, String> {
+    if let (Some(cert), Some(key)) = (&cli.tls_cert, &cli.tls_key) {
+        return TlsConfig::from_pem_files(cert, key).map_err(|e| e.to_string());
+    }
+    let names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
+    let generated = rcgen::generate_simple_self_signed(names)
+        .map_err(|e| format!("cannot generate a self-signed certificate: {e}"))?;
+    warn!(
+        "no --tls-cert given: generated a self-signed certificate for localhost, 127.0.0.1 \
+         and ::1 (browsers will warn about it; pass --tls-cert and --tls-key to use your own)"
+    );
+    TlsConfig::from_pem(
+        generated.cert.pem().as_bytes(),
+        generated.signing_key.serialize_pem().as_bytes(),
+    )
+    .map_err(|e| e.to_string())
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let path = cli::normalize_path(&cli.path)?;
+    let transports =
+        Transports::parse(&cli.transports).map_err(|e| format!("--transports: {e}"))?;
+    let transport_names: Vec<&str> = [
+        (transports.polling, "polling"),
+        (transports.websocket, "websocket"),
+    ]
+    .into_iter()
+    .filter_map(|(on, name)| on.then_some(name))
+    .collect();
+    for origin in &cli.allowed_origin {
+        cli::check_origin(origin)?;
+    }
+    let cookie = cookie_config(&cli);
+    let (cors, origin_policy) = if cli.allowed_origin.is_empty() {
+        (None, None)
+    } else {
+        let origins = || AllowedOrigins::list(cli.allowed_origin.iter().cloned());
+        (
+            // Credentials, so that the cookie works on cross-origin polling.
+            Some(CorsConfig::new(origins()).with_credentials(true)),
+            Some(OriginPolicy::new(origins()).with_allow_missing(true)),
+        )
+    };
+
+    let io = SocketIo::builder()
+        .path(path.clone())
+        .serve_client(&cli.client_dist)
+        .engine(|c| {
+            c.with_transports(transports)
+                .with_cookie(cookie)
+                .with_cors(cors)
+                .with_origin_policy(origin_policy)
+        })
+        .build()
+        .map_err(|e| {
+            let mut message = e.to_string();
+            if message.contains("serve_client") && !cli.client_dist.exists() {
+                message.push_str(
+                    "; run `npm ci` in e2e/ (scripts/chat does it) or pass --client-dist DIR",
+                );
+            }
+            message
+        })?;
+    chat::install(&io);
+
+    let mut builder = Server::builder().shutdown_timeout(HTTP_GRACE);
+    for addr in &cli.listen {
+        builder = builder.listen(*addr);
+    }
+    if !cli.tls_listen.is_empty() {
+        let tls = tls_config(&cli)?;
+        for addr in &cli.tls_listen {
+            builder = builder.listen_tls(*addr, tls.clone());
+        }
+    }
+    let service = io.layer().layer(web::Web::new(&path, &transport_names));
+    let server = builder.serve(service).await.map_err(|e| e.to_string())?;
+
+    {
+        let mut out = std::io::stdout().lock();
+        for bound in server.local_addrs() {
+            let scheme = if bound.tls { "https" } else { "http" };
+            let _ = writeln!(out, "listening on {scheme}://{}", bound.addr);
+        }
+        let _ = out.flush();
+    }
+    info!(
+        path = %path,
+        transports = %transport_names.join(","),
+        cookie = cli.cookie.as_deref().unwrap_or("off"),
+        allowed_origins = %if cli.allowed_origin.is_empty() { "any".to_owned() } else { cli.allowed_origin.join(",") },
+        "chat ready: open the address above in two browser tabs"
+    );
+
+    let signal = shutdown_signal().await?;
+    info!("{signal}: shutting down (telling connected clients)");
+    io.close(SOCKETS_GRACE).await;
+    server.shutdown();
+    let outcome = server.wait().await;
+    info!(?outcome, "stopped");
+    Ok(())
+}
+
+/// Waits for SIGINT or SIGTERM and names it.
+async fn shutdown_signal() -> Result<&'static str, String> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}
