@@ -102,6 +102,9 @@ fn tls_config(cli: &Cli) -> Result<TlsConfig, String> {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
+    // Before anything is printed: a signal that comes right after the
+    // `listening on` lines must find the handlers in place.
+    let signals = Signals::install()?;
     let path = cli::normalize_path(&cli.path)?;
     let transports =
         Transports::parse(&cli.transports).map_err(|e| format!("--transports: {e}"))?;
@@ -177,7 +180,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         "chat ready: open the address above in two browser tabs"
     );
 
-    let signal = shutdown_signal().await?;
+    let signal = signals.recv().await;
     info!("{signal}: shutting down (telling connected clients)");
     io.close(SOCKETS_GRACE).await;
     server.shutdown();
@@ -186,13 +189,27 @@ async fn run(cli: Cli) -> Result<(), String> {
     Ok(())
 }
 
-/// Waits for SIGINT or SIGTERM and names it.
-async fn shutdown_signal() -> Result<&'static str, String> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
-    Ok(tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    })
+/// SIGINT and SIGTERM, caught from the moment they are installed.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Self, String> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let err = |e: std::io::Error| format!("cannot install the signal handlers: {e}");
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).map_err(err)?,
+            int: signal(SignalKind::interrupt()).map_err(err)?,
+        })
+    }
+
+    /// Waits for either and names it.
+    async fn recv(mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
 }
