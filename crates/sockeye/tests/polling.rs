@@ -1,0 +1,79 @@
+//! Socket.IO over HTTP long-polling: CONNECT, events, acks and binary
+//! attachments (`b<base64>` packets), several packets per request, and the
+//! upgrade of a connected socket to WebSocket.
+
+mod common;
+
+use common::*;
+use sockeye::Socket;
+use sockeye::engine::TransportKind;
+
+#[tokio::test]
+async fn polling_connect_events_and_acks() {
+    let io = echo_io();
+    let srv = serve(io).await;
+    let p = Polling::open(srv.addr).await;
+    p.post(&["40", "40/custom,"]).await;
+    let replies = within_two(&p).await;
+    connect_reply_sid(&replies[0], "/");
+    connect_reply_sid(&replies[1], "/custom");
+    p.post(&[
+        r#"42["message",1]"#,
+        r#"42/custom,5["message-with-ack","x"]"#,
+    ])
+    .await;
+    let mut got = within_two(&p).await;
+    got.sort();
+    assert_eq!(got, [r#"42["message-back",1]"#, r#"43/custom,5["x"]"#]);
+}
+
+/// Polls until two packets arrived (they may come in one or two
+/// responses).
+async fn within_two(p: &Polling) -> Vec<String> {
+    let mut got = p.get().await;
+    if got.len() < 2 {
+        got.extend(p.get().await);
+    }
+    assert_eq!(got.len(), 2, "{got:?}");
+    got
+}
+
+#[tokio::test]
+async fn polling_binary_attachments_both_ways() {
+    let srv = serve(echo_io()).await;
+    let p = Polling::open(srv.addr).await;
+    p.post(&["40"]).await;
+    connect_reply_sid(&p.get().await[0], "/");
+    let header = format!("451-[\"message\",{}]", placeholder(0));
+    p.post(&[&header, "bAQID"]).await;
+    let mut got = p.get().await;
+    if got.len() < 2 {
+        got.extend(p.get().await);
+    }
+    assert_eq!(
+        got,
+        [
+            format!("451-[\"message-back\",{}]", placeholder(0)),
+            "bAQID".to_owned()
+        ]
+    );
+}
+
+#[tokio::test]
+async fn connected_socket_survives_the_upgrade_to_websocket() {
+    let io = echo_io();
+    let mut sockets = capture(&io.of("/"));
+    let srv = serve(io).await;
+    let p = Polling::open(srv.addr).await;
+    p.post(&["40"]).await;
+    let sid = connect_reply_sid(&p.get().await[0], "/");
+    let socket: Socket = next(&mut sockets, "the socket").await;
+    assert_eq!(socket.transport(), TransportKind::Polling);
+
+    let mut ws = WsClient::upgrade(srv.addr, &p.sid).await;
+    // Once the upgrade is done, packets go over the WebSocket.
+    ws.assert_echo("/", "upgraded").await;
+    assert_eq!(socket.transport(), TransportKind::WebSocket);
+    socket.emit("direct", &sid).unwrap();
+    assert_eq!(ws.recv().await, format!("42[\"direct\",\"{sid}\"]"));
+}
