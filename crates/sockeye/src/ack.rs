@@ -20,11 +20,16 @@ use tokio::sync::{mpsc, oneshot};
 pub struct AckSender {
     socket: Socket,
     id: Option<u64>,
+    acked: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AckSender {
-    pub(crate) fn new(socket: Socket, id: Option<u64>) -> Self {
-        AckSender { socket, id }
+    pub(crate) fn new(
+        socket: Socket,
+        id: Option<u64>,
+        acked: Arc<std::sync::atomic::AtomicBool>,
+    ) -> Self {
+        AckSender { socket, id, acked }
     }
 
     /// Whether the client is waiting for an answer.
@@ -40,6 +45,10 @@ impl AckSender {
     /// Answers with several arguments, given as a tuple.
     pub fn send_args<A: IntoArgs>(self, args: A) -> Result<(), EmitError> {
         let Some(id) = self.id else { return Ok(()) };
+        if self.acked.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            // Another handler of this event answered already.
+            return Ok(());
+        }
         let nsp = self.socket.namespace().name().clone();
         let encoded = self.socket.parser().encode_with(
             PacketKind::Ack,

@@ -147,34 +147,35 @@ impl Client {
             let ns = server.namespace_for(&nsp, &auth).await;
             let Some(ns) = ns else {
                 client.remove_socket(&nsp);
-                client.connect_error(&session, &nsp, "Invalid namespace", None);
+                client.connect_error(&session, &nsp, "Invalid namespace", None, false);
                 return;
             };
             client.join(&server, session, ns, auth).await;
         });
     }
 
+    /// Sends CONNECT_ERROR. The reference sends `{"message", "data"}` (keys
+    /// in that order), except that a Socket.IO 2.x client gets a
+    /// middleware's refusal as a JSON string (`data` or the message).
     fn connect_error(
         &self,
         session: &Session,
         nsp: &Str,
         message: &str,
         data: Option<serde_json::Value>,
+        from_middleware: bool,
     ) {
-        let packet = if session.protocol() == ProtocolVersion::V3 {
-            let text = data
-                .map(|d| d.to_string())
-                .unwrap_or_else(|| serde_json::Value::from(message).to_string());
-            Packet::new(PacketKind::ConnectError, nsp.clone())
-                .with_data(Payload::Json(Str::from(text)))
+        let message_json = serde_json::Value::from(message).to_string();
+        let text = if session.protocol() == ProtocolVersion::V3 && from_middleware {
+            data.map(|d| d.to_string()).unwrap_or(message_json)
         } else {
-            let mut body = serde_json::json!({ "message": message });
-            if let Some(d) = data {
-                body["data"] = d;
+            match data {
+                Some(d) => format!("{{\"message\":{message_json},\"data\":{d}}}"),
+                None => format!("{{\"message\":{message_json}}}"),
             }
-            Packet::new(PacketKind::ConnectError, nsp.clone())
-                .with_data(Payload::Json(Str::from(body.to_string())))
         };
+        let packet = Packet::new(PacketKind::ConnectError, nsp.clone())
+            .with_data(Payload::Json(Str::from(text)));
         self.send(session, &packet);
     }
 
@@ -234,7 +235,7 @@ impl Client {
         for mw in middlewares {
             if let Err(e) = mw(socket.clone()).await {
                 self.remove_socket(ns.name());
-                self.connect_error(&session, ns.name(), &e.message, e.data);
+                self.connect_error(&session, ns.name(), &e.message, e.data, true);
                 return;
             }
         }
@@ -311,6 +312,7 @@ fn dispatch_event(socket: &Socket, packet: Packet) {
                 args,
                 attachments: packet.attachments.into(),
                 ack_id: packet.id,
+                acked: Default::default(),
             };
             socket.dispatch_or_hold(parts);
         }

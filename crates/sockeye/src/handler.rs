@@ -40,6 +40,9 @@ pub struct EventParts {
     pub attachments: Arc<[Bytes]>,
     /// The acknowledgement id, when the client asked for one.
     pub ack_id: Option<u64>,
+    /// Set once any handler answered the ack: every handler of one event
+    /// shares it, so the client's callback runs at most once.
+    pub(crate) acked: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl EventParts {
@@ -99,7 +102,11 @@ pub use crate::ack::AckSender;
 
 impl FromEvent for AckSender {
     fn from_event(socket: &Socket, parts: &EventParts) -> Result<Self, ExtractError> {
-        Ok(AckSender::new(socket.clone(), parts.ack_id))
+        Ok(AckSender::new(
+            socket.clone(),
+            parts.ack_id,
+            parts.acked.clone(),
+        ))
     }
 }
 

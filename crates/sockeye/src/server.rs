@@ -206,6 +206,17 @@ impl SocketIo {
         if let Some(ns) = self.0.namespaces.read().get(&name) {
             return ns.clone();
         }
+        // A name a regex parent matches becomes its child, as in the
+        // reference (predicate parents are async and only consulted on
+        // CONNECT).
+        let parents = self.0.parents.read().clone();
+        for parent in parents {
+            if let Matcher::Regex(re) = &parent.0.matcher {
+                if re.is_match(&name) {
+                    return self.0.create_child(&parent, &name);
+                }
+            }
+        }
         self.0
             .namespaces
             .write()

@@ -161,7 +161,6 @@ async fn connect_middleware_refusal_sends_message_and_data() {
 }
 
 #[tokio::test]
-#[ignore = "bug: CONNECT_ERROR keys are sorted (`data` before `message`), the reference writes {message, data}"]
 async fn connect_error_payload_keys_in_reference_order() {
     let io = echo_io();
     io.use_middleware(|_s: Socket| async move {

@@ -206,7 +206,6 @@ async fn empty_children_are_kept_without_cleanup() {
 }
 
 #[tokio::test]
-#[ignore = "bug: io.of(name) ignores regex parents; the reference creates the namespace as a child of the first matching regex parent"]
 async fn of_a_name_matching_a_regex_parent_creates_a_child() {
     let io = SocketIo::builder().build().unwrap();
     let parent = io.of_regex(regex(r"^/dyn-\d+$"));

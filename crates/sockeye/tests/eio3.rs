@@ -81,7 +81,6 @@ async fn eio3_connect_error_is_a_json_string_or_the_data() {
 }
 
 #[tokio::test]
-#[ignore = "bug: an unknown namespace gives an EIO3 client `44/random,\"Invalid namespace\"`; the reference sends the object `{\"message\":\"Invalid namespace\"}` to every protocol"]
 async fn eio3_unknown_namespace_error_is_the_reference_object() {
     let srv = serve(eio3_io()).await;
     let mut c = WsClient::open_eio3(srv.addr).await;

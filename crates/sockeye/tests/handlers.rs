@@ -164,7 +164,6 @@ async fn on_any_sees_every_event_before_its_handler() {
 }
 
 #[tokio::test]
-#[ignore = "bug: every handler of an event (on_any and on) gets its own AckSender, so one client ack id can be answered twice; the reference shares one ack function that sends once"]
 async fn an_ack_is_sent_once_even_with_catch_all_handlers() {
     let io = SocketIo::builder().build().unwrap();
     io.on_connection(|socket: Socket| async move {

@@ -359,7 +359,6 @@ async fn volatile_packets_are_dropped_when_the_transport_is_not_writable() {
 }
 
 #[tokio::test]
-#[ignore = "bug: Socket::join after the socket disconnected adds it to the room again; the room is never deleted (the reference turns join into a no-op)"]
 async fn join_after_disconnect_does_not_leak_a_room() {
     let io = rooms_io();
     let mut sockets = capture(&io.of("/"));

@@ -92,6 +92,8 @@ pub(crate) struct SocketInner {
     errors: RwLock<Vec<ErrorFn>>,
     pub(crate) acks: Mutex<HashMap<u64, AckSlot>>,
     pub(crate) connected: AtomicBool,
+    /// Set once the disconnect cleanup ran (joins are no-ops afterwards).
+    gone: AtomicBool,
     data: Mutex<DataSlot>,
     /// The private session id of connection state recovery.
     pub(crate) pid: Option<Sid>,
@@ -153,6 +155,7 @@ impl Socket {
             errors: RwLock::new(Vec::new()),
             acks: Mutex::new(HashMap::new()),
             connected: AtomicBool::new(false),
+            gone: AtomicBool::new(false),
             data: Mutex::new(DataSlot {
                 typed: None,
                 json: data,
@@ -212,6 +215,11 @@ impl Socket {
 
     /// Joins rooms.
     pub fn join(&self, rooms: impl IntoRooms) {
+        // After the disconnect cleanup a join would leave a room nobody
+        // removes: it does nothing, as in the reference.
+        if self.0.gone.load(Ordering::Acquire) {
+            return;
+        }
         self.0.ns.adapter().add_all(self.0.id, &rooms.into_rooms());
     }
 
@@ -289,6 +297,7 @@ impl Socket {
         if !self.0.connected.swap(false, Ordering::AcqRel) {
             return;
         }
+        self.0.gone.store(true, Ordering::Release);
         let disconnecting: Vec<DisconnectFn> = std::mem::take(&mut *self.0.disconnecting.lock());
         for f in disconnecting {
             f(self.clone(), reason);
