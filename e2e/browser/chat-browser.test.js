@@ -351,3 +351,34 @@ test("a custom --path works end to end", opts, async (t) => {
   assert.ok(requested.some((p) => p === "/chat/realtime/"), requested.join(" "));
   assert.ok(!requested.some((p) => p.startsWith("/socket.io/")), requested.join(" "));
 });
+
+test("reconnection: after the connection drops, the page logs in again under the same nickname", opts, async (t) => {
+  const chat = await startChat(t);
+  const ctxA = await newContext(t);
+  const ctxB = await newContext(t);
+  const a = await join(t, ctxA, `${chat.url}/`, "Ada");
+  const b = await join(t, ctxB, `${chat.url}/`, "Grace");
+  await userItem(b, "Ada").waitFor();
+  await send(a, "before the drop");
+  await bubble(b, "before the drop").waitFor();
+
+  // Drop Ada's connection underneath the client (as a network failure
+  // would): socket.io-client reconnects by itself, and the page logs in
+  // again.
+  const oldSid = await a.evaluate(() => window.chatSocket.io.engine.id);
+  await a.evaluate(() => window.chatSocket.io.engine.close());
+  await notice(b, "Ada left").waitFor();
+  await notice(a, "Connection lost").waitFor();
+  await notice(a, "Reconnected").waitFor();
+  await notice(b, "Ada joined").waitFor();
+  await a.locator('#status[data-state="connected"]').waitFor();
+  assert.notEqual(await a.evaluate(() => window.chatSocket.io.engine.id), oldSid);
+  assert.equal(await a.locator("#me").textContent(), "you are Ada");
+  // The history did not come twice.
+  assert.equal(await bubble(a, "before the drop").count(), 1);
+
+  await send(a, "after the drop");
+  await bubble(b, "after the drop").waitFor();
+  await bubble(a, "after the drop").and(a.locator(".msg.own.delivered")).waitFor();
+  await userItem(b, "Ada").waitFor();
+});
