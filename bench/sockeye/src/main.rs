@@ -1,0 +1,65 @@
+//! Sockeye bench server: one worker thread (`current_thread` runtime).
+//!
+//! Behaviour shared by every bench server:
+//! - event `echo`: the payload comes back by ack;
+//! - event `bcast` `{n, size}`: n events `tick` with a `size`-byte string
+//!   are emitted to every socket of `/`, back to back (one handler run);
+//! - prints `listening on ADDR` once ready; `--port P` (default 0).
+
+use sockeye::serve::Server;
+use sockeye::{AckSender, Data, Socket, SocketIo};
+use std::io::Write;
+
+#[derive(serde::Deserialize)]
+struct Bcast {
+    n: u32,
+    #[serde(default = "default_size")]
+    size: usize,
+}
+
+fn default_size() -> usize {
+    32
+}
+
+fn port_arg() -> u16 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == "--port")
+        .and_then(|i| args.get(i + 1))
+        .map(|p| p.parse().expect("--port takes a number"))
+        .unwrap_or(0)
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let io = SocketIo::builder().build().expect("socket.io server");
+        io.on_connection(|socket: Socket| async move {
+            socket.on(
+                "echo",
+                |_s: Socket, Data(v): Data<serde_json::Value>, ack: AckSender| async move {
+                    let _ = ack.send(&v);
+                },
+            );
+            socket.on("bcast", |s: Socket, Data(cmd): Data<Bcast>| async move {
+                let payload = "x".repeat(cmd.size);
+                let ns = s.namespace().clone();
+                for _ in 0..cmd.n {
+                    let _ = ns.emit("tick", &payload);
+                }
+            });
+        });
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port_arg()));
+        let server = Server::builder()
+            .listen(addr)
+            .serve(io.service())
+            .await
+            .expect("bind");
+        println!("listening on {}", server.local_addrs()[0].addr);
+        let _ = std::io::stdout().flush();
+        server.wait().await;
+    });
+}
