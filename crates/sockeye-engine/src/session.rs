@@ -97,7 +97,7 @@ pub(crate) struct State {
     pub linger_until: Option<Instant>,
     pub heartbeat: Heartbeat,
     /// A WebSocket handed from the upgrade to the session task.
-    pub ws_slot: Option<WsConn>,
+    pub ws_slot: Option<Box<WsConn>>,
     /// A v3 client that asked for base64 binary (`b64`).
     pub b64: bool,
 }

@@ -27,7 +27,7 @@ pub(crate) async fn run_session(session: Session, ws: Option<WsConn>) {
             }
             let handed_over = session.0.state.lock().ws_slot.take();
             if let Some(conn) = handed_over {
-                ws::run(&session, conn).await;
+                ws::run(&session, *conn).await;
                 break;
             }
             let deadline = on_timer(&session, now);

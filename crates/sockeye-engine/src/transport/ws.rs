@@ -211,7 +211,7 @@ async fn finish_upgrade(session: &Session, result: Result<WsConn, Option<WsConn>
             st.upgrade = Upgrade::Idle;
             if st.closed.is_none() {
                 st.transport = TransportKind::WebSocket;
-                st.ws_slot = Some(conn);
+                st.ws_slot = Some(Box::new(conn));
             }
         }
         Err(conn) => {
