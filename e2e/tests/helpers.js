@@ -18,6 +18,12 @@ import { Socket } from "engine.io-client";
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const E2E_DIR = path.resolve(here, "..");
 export const REFERENCE_ENGINEIO_SERVER = path.join(E2E_DIR, "reference", "engineio-server.mjs");
+export const REFERENCE_SOCKETIO_APP = path.join(E2E_DIR, "reference", "socketio-app.mjs");
+/** The Node reference server of each mode. */
+const REFERENCE_SERVERS = {
+  engineio: REFERENCE_ENGINEIO_SERVER,
+  "socketio-app": REFERENCE_SOCKETIO_APP,
+};
 
 /** Per-test timeout (ms); generous because debug builds and CI are slow. */
 export const TEST_TIMEOUT = 30_000;
@@ -48,8 +54,9 @@ function serverCommand(mode, args) {
     );
   }
   if (target === "node-reference") {
-    if (mode !== "engineio") throw new Error(`no Node reference server for mode ${mode}`);
-    return { command: process.execPath, argv: [REFERENCE_ENGINEIO_SERVER, mode, ...args] };
+    const script = REFERENCE_SERVERS[mode];
+    if (!script) throw new Error(`no Node reference server for mode ${mode}`);
+    return { command: process.execPath, argv: [script, mode, ...args] };
   }
   return { command: target, argv: [mode, ...args] };
 }

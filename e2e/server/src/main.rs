@@ -10,6 +10,11 @@
 //! suite: on connection to `/` or `/custom` it emits `auth` with the
 //! handshake auth; on `/`, `message` is echoed as `message-back` with all its
 //! arguments and `message-with-ack` is acknowledged with its arguments.
+//!
+//! `sockeye-testserver socketio-app` runs the application of the Socket.IO
+//! e2e tests (see `app.rs`).
+
+mod app;
 
 use clap::{Parser, Subcommand};
 use sockeye::{AckSender, Socket, SocketIo, Value};
@@ -71,6 +76,8 @@ enum Mode {
     Engineio,
     /// Socket.IO server of the protocol test suite.
     Socketio,
+    /// Socket.IO application of the e2e tests (every feature behind an event).
+    SocketioApp,
 }
 
 /// Echoes messages; `__close__` closes the session.
@@ -130,6 +137,7 @@ async fn main() {
     let engine = match args.mode {
         Mode::Engineio => Engine::new(config, Echo).map_err(|e| e.to_string()),
         Mode::Socketio => socketio(&args, config).map_err(|e| e.to_string()),
+        Mode::SocketioApp => app::build(&args, config).map_err(|e| e.to_string()),
     };
     let engine = match engine {
         Ok(e) => e,
