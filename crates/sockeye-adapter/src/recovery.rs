@@ -178,8 +178,12 @@ impl RecoveryStore {
         self.expire(&mut st, now);
         while st.sessions.len() >= self.config.max_sessions {
             match st.order.pop_front() {
-                Some((_, pid)) => {
-                    st.sessions.remove(&pid);
+                // An entry of a session restored (and maybe persisted again
+                // since) is stale: only the current one may evict it.
+                Some((at, pid)) => {
+                    if st.sessions.get(&pid).is_some_and(|(t, _)| *t == at) {
+                        st.sessions.remove(&pid);
+                    }
                 }
                 None => break,
             }

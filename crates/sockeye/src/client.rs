@@ -270,14 +270,14 @@ impl Client {
         let reply = if session.protocol() == ProtocolVersion::V3 {
             Packet::new(PacketKind::Connect, ns.name().clone())
         } else {
+            // `sid` then `pid`, as the reference writes them (ids are
+            // base64url, nothing to escape).
             let body = match socket.pid() {
-                Some(pid) => {
-                    serde_json::json!({ "sid": socket.id().as_str(), "pid": pid.as_str() })
-                }
-                None => serde_json::json!({ "sid": socket.id().as_str() }),
+                Some(pid) => format!(r#"{{"sid":"{}","pid":"{}"}}"#, socket.id(), pid),
+                None => format!(r#"{{"sid":"{}"}}"#, socket.id()),
             };
             Packet::new(PacketKind::Connect, ns.name().clone())
-                .with_data(Payload::Json(Str::from(body.to_string())))
+                .with_data(Payload::Json(Str::from(body)))
         };
         self.send(&session, &reply);
         // Run each connection handler up to its first `.await` before any

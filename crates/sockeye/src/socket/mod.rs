@@ -421,8 +421,13 @@ impl SocketEmitter<'_> {
 
     /// Emits an event with several arguments.
     pub fn emit_args<A: IntoArgs>(self, event: &str, args: A) -> Result<(), EmitError> {
-        if self.volatile && !self.socket.0.session.is_writable() {
-            return Ok(());
+        if self.volatile {
+            if !self.socket.0.session.is_writable() {
+                return Ok(());
+            }
+            // Not recoverable: sent as is, without a recovery offset.
+            let packet = self.socket.encode_event(event, &args, None)?;
+            return self.socket.send_encoded(&packet);
         }
         self.socket.emit_args(event, args)
     }

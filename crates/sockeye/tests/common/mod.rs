@@ -23,6 +23,8 @@ use sockeye::{AckSender, Args, DisconnectReason, Namespace, Sid, Socket, SocketI
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
+pub use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+pub use tokio_tungstenite::tungstenite::handshake::client::Request as WsRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// Any free port on the loopback interface.
@@ -195,9 +197,15 @@ impl WsClient {
 
     /// Opens `url` and reads the Engine.IO open packet.
     pub async fn open_url(url: &str) -> Self {
+        Self::open_request(url.into_client_request().expect("a websocket URL")).await
+    }
+
+    /// Opens a WebSocket request (with extra headers, say) and reads the
+    /// Engine.IO open packet.
+    pub async fn open_request(request: WsRequest) -> Self {
         let (ws, _) = within(
             "the websocket handshake",
-            tokio_tungstenite::connect_async(url),
+            tokio_tungstenite::connect_async(request),
         )
         .await
         .expect("websocket accepted");
