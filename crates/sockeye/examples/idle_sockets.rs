@@ -16,14 +16,27 @@ use tokio_tungstenite::tungstenite::Message;
 
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap_or("0");
-    line.trim().trim_end_matches("kB").trim().parse().unwrap_or(0)
+    let line = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .unwrap_or("0");
+    line.trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap_or(0)
 }
 
 fn serve() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async {
-        let io = SocketIo::builder().ping_interval(Duration::from_secs(600)).build().expect("server");
+        let io = SocketIo::builder()
+            .ping_interval(Duration::from_secs(600))
+            .build()
+            .expect("server");
         io.on_connection(|socket: Socket| async move {
             socket.on("ping", |s: Socket| async move {
                 let _ = s.emit("pong", &());
@@ -55,12 +68,21 @@ fn main() {
     }
     let n: usize = first.and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let exe = std::env::current_exe().expect("own path");
-    let mut child = Command::new(exe).arg("--serve").stdout(Stdio::piped()).spawn().expect("spawn server");
+    let mut child = Command::new(exe)
+        .arg("--serve")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn server");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("address");
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("address");
     let url = format!("ws://{}/socket.io/?EIO=4&transport=websocket", line.trim());
     let pid = child.id();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async move {
         let mut warm = Vec::new();
         for _ in 0..100 {

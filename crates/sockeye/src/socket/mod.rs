@@ -139,7 +139,11 @@ impl Socket {
         let (pid, recovered, data) = recovery.unwrap_or((None, false, serde_json::Value::Null));
         // The reference's `socket.data` starts as `{}`; Node servers sharing
         // a cluster read fields of it without checking for null.
-        let data = if data.is_null() { serde_json::Value::Object(Default::default()) } else { data };
+        let data = if data.is_null() {
+            serde_json::Value::Object(Default::default())
+        } else {
+            data
+        };
         Socket(Arc::new(SocketInner {
             id,
             ns,
