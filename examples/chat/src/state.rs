@@ -2,7 +2,7 @@
 //! public messages. Transport-free, so it is tested on its own.
 
 use serde::Serialize;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Longest nickname, in characters (after trimming).
@@ -112,6 +112,9 @@ pub struct Chat<K> {
     users: HashMap<K, User>,
     /// Folded nickname → connection.
     names: HashMap<String, K>,
+    /// Login sequence number → nickname: the user list in login order,
+    /// listed in O(users).
+    order: BTreeMap<u64, String>,
     history: VecDeque<PublicMessage>,
     /// Makes ids unique across restarts of the server.
     epoch: u64,
@@ -146,6 +149,7 @@ impl<K: Clone + Eq + std::hash::Hash> Chat<K> {
         Chat {
             users: HashMap::new(),
             names: HashMap::new(),
+            order: BTreeMap::new(),
             history: VecDeque::with_capacity(HISTORY),
             epoch: now_ms(),
             next_id: 0,
@@ -177,9 +181,7 @@ impl<K: Clone + Eq + std::hash::Hash> Chat<K> {
 
     /// The nicknames, in login order.
     pub fn users(&self) -> Vec<String> {
-        let mut users: Vec<&User> = self.users.values().collect();
-        users.sort_by_key(|u| u.seq);
-        users.into_iter().map(|u| u.name.clone()).collect()
+        self.order.values().cloned().collect()
     }
 
     /// Logs a connection in: `Ok((nickname, login))` with the trimmed name.
@@ -194,6 +196,7 @@ impl<K: Clone + Eq + std::hash::Hash> Chat<K> {
         }
         self.next_seq += 1;
         self.names.insert(folded, key.clone());
+        self.order.insert(self.next_seq, name.clone());
         self.users.insert(
             key,
             User {
@@ -214,6 +217,7 @@ impl<K: Clone + Eq + std::hash::Hash> Chat<K> {
     pub fn remove_user(&mut self, key: &K) -> Option<(String, usize)> {
         let user = self.users.remove(key)?;
         self.names.remove(&fold(&user.name));
+        self.order.remove(&user.seq);
         Some((user.name, self.users.len()))
     }
 

@@ -321,6 +321,8 @@
 
   ui.loginForm.addEventListener("submit", (e) => {
     e.preventDefault();
+    // One attempt at a time (a double click must not log in twice).
+    if (pending !== null || username !== null) return;
     const name = ui.nickname.value.trim();
     if (!name) {
       ui.loginError.textContent = "Pick a nickname.";
