@@ -93,3 +93,152 @@ impl<S> Layer<S> for SocketIoLayer {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::SocketIo;
+    use bytes::Bytes;
+    use http::{Request, Response, StatusCode};
+    use http_body_util::{BodyExt as _, Full};
+    use std::convert::Infallible;
+    use std::path::PathBuf;
+    use tower_layer::Layer as _;
+    use tower_service::Service;
+
+    /// A fake socket.io-client package, removed on drop.
+    struct Package(PathBuf);
+
+    impl Package {
+        fn new(tag: &str) -> Self {
+            let root = std::env::temp_dir().join(format!(
+                "sockeye-service-{tag}-{}-{:?}",
+                std::process::id(),
+                std::thread::current().id()
+            ));
+            let _ = std::fs::remove_dir_all(&root);
+            std::fs::create_dir_all(root.join("dist")).unwrap();
+            std::fs::write(root.join("package.json"), r#"{"version":"9.9.9"}"#).unwrap();
+            for bundle in crate::client_files::BUNDLES {
+                std::fs::write(root.join("dist").join(bundle), format!("// {bundle}")).unwrap();
+            }
+            Package(root)
+        }
+
+        fn dist(&self) -> PathBuf {
+            self.0.join("dist")
+        }
+    }
+
+    impl Drop for Package {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    async fn call<S, B>(svc: &mut S, uri: &str) -> (StatusCode, http::HeaderMap, Bytes)
+    where
+        S: Service<Request<Full<Bytes>>, Response = Response<B>>,
+        S::Error: std::fmt::Debug,
+        B: http_body::Body<Data = Bytes>,
+        B::Error: std::fmt::Debug,
+    {
+        std::future::poll_fn(|cx| svc.poll_ready(cx)).await.unwrap();
+        let res = svc
+            .call(Request::get(uri).body(Full::new(Bytes::new())).unwrap())
+            .await
+            .unwrap();
+        let (parts, body) = res.into_parts();
+        (
+            parts.status,
+            parts.headers,
+            body.collect().await.unwrap().to_bytes(),
+        )
+    }
+
+    #[tokio::test]
+    async fn service_serves_the_client_then_the_engine_then_404() {
+        let pkg = Package::new("service");
+        let io = SocketIo::builder()
+            .serve_client(pkg.dist())
+            .build()
+            .unwrap();
+        let mut svc = io.service();
+        let (status, headers, body) = call(&mut svc, "/socket.io/socket.io.min.js").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers[http::header::ETAG], "\"9.9.9\"");
+        assert_eq!(body, "// socket.io.min.js");
+        let (status, _, body) = call(&mut svc, "/socket.io/?EIO=4&transport=polling").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.starts_with(b"0{\"sid\":"));
+        let (status, _, _) = call(&mut svc, "/socket.io/other.js").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let (status, _, _) = call(&mut svc, "/").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn without_serve_client_the_files_go_to_the_engine() {
+        let io = SocketIo::builder().build().unwrap();
+        let mut svc = io.service();
+        let (status, _, _) = call(&mut svc, "/socket.io/socket.io.js").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+
+    #[tokio::test]
+    async fn layer_in_front_of_an_inner_service() {
+        let pkg = Package::new("layer");
+        let io = SocketIo::builder()
+            .path("/rt")
+            .serve_client(pkg.dist())
+            .build()
+            .unwrap();
+        let inner = tower_service_fn(|_req: Request<Full<Bytes>>| async {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"inner"))))
+        });
+        let mut svc = io.layer().layer(inner);
+        assert_eq!(
+            call(&mut svc, "/rt/socket.io.esm.min.js").await.2,
+            "// socket.io.esm.min.js"
+        );
+        assert_eq!(call(&mut svc, "/index.html").await.2, "inner");
+        assert_eq!(svc.engine().config().path(), "/rt");
+    }
+
+    #[test]
+    fn a_missing_dist_fails_the_build() {
+        let err = SocketIo::builder()
+            .serve_client("/nonexistent/dist")
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("serve_client"), "{err}");
+    }
+
+    /// A tiny `service_fn`, to avoid a dependency on `tower` for one test.
+    fn tower_service_fn<F>(f: F) -> FnService<F> {
+        FnService(f)
+    }
+
+    #[derive(Clone)]
+    struct FnService<F>(F);
+
+    impl<F, Fut, Req, Res> Service<Req> for FnService<F>
+    where
+        F: FnMut(Req) -> Fut,
+        Fut: std::future::Future<Output = Result<Res, Infallible>>,
+    {
+        type Response = Res;
+        type Error = Infallible;
+        type Future = Fut;
+
+        fn poll_ready(
+            &mut self,
+            _cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), Infallible>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, req: Req) -> Fut {
+            (self.0)(req)
+        }
+    }
+}
