@@ -89,16 +89,11 @@ for (const [mode, transport] of Object.entries(MODES)) {
       assert.equal(hs.id, socket.id);
     });
 
-    // Sockeye bug (polling only): Session::close() puts the Engine.IO close
-    // packet in the same poll response as the queued DISCONNECT packets
-    // (`41\x1e1`); the reference sends the close packet in the next poll
-    // response (engine.io waits for `drain`, then buffers the close).
-    // socket.io-client dispatches packets on nextTick, so it first sees the
-    // transport close: reason `transport close`, and it reconnects.
-    const closeAllTodo =
-      mode === "polling" &&
-      "sockeye-engine: over polling the close packet shares the poll response with the DISCONNECT packets; the client reports `transport close` and reconnects";
-    test("server-side disconnect of the whole connection: every namespace gets `io server disconnect`", { ...opts, todo: closeAllTodo }, async (t) => {
+    // Over polling the close packet must come in the poll after the queued
+    // DISCONNECT packets (as engine.io, which waits for `drain`):
+    // socket.io-client dispatches packets on nextTick, so a `41\x1e1` poll
+    // would make it see the transport close first and reconnect.
+    test("server-side disconnect of the whole connection: every namespace gets `io server disconnect`", opts, async (t) => {
       const server = await startApp(t);
       const w = await watcher(t, server.url, transport);
       const m = manager(t, server.url, transport);
@@ -107,7 +102,6 @@ for (const [mode, transport] of Object.entries(MODES)) {
       root.connect();
       admin.connect();
       await Promise.all([connected(root), connected(admin)]);
-      // Deterministic transport: the polling case is the todo above.
       if (mode === "upgrade") await upgraded(m.engine);
       const rootId = root.id;
       const engineClosed = nextEvent(m.engine, "close");

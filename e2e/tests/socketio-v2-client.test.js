@@ -117,7 +117,7 @@ for (const [mode, transport] of Object.entries(MODES)) {
     // `err.data || err.message` for Socket.IO 2.x clients.
     test(
       "an unknown namespace: `error` event `{message: \"Invalid namespace\"}`",
-      { ...opts, todo: "sockeye sends Socket.IO 2.x clients `44/nope,\"Invalid namespace\"` (a bare string), the reference `44/nope,{\"message\":\"Invalid namespace\"}`" },
+      opts,
       async (t) => {
         const server = await startApp(t, eio3);
         const socket = clientV2(t, `${server.url}/nope`, transport);

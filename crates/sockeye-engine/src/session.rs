@@ -306,7 +306,10 @@ impl Session {
                     CloseReason::TransportClose => Packet::Noop,
                     _ => Packet::Close,
                 }));
-                last_poll = !st.get_active;
+                // Queued data goes out before the close packet, in its own
+                // poll (as the reference, whose client handles a poll's
+                // packets a tick late): then a later GET collects the `1`.
+                last_poll = !st.get_active || (reason.is_server_initiated() && st.queue.len() > 1);
             }
             linger = last_poll;
             if linger {

@@ -115,6 +115,16 @@ pub(crate) async fn get(session: &Session, parts: &Parts) -> EngineResponse {
             let mut st = inner.state.lock();
             if st.closed.is_some() {
                 let mut items: Vec<Out> = st.queue.drain(..).collect();
+                let data_then_close = items.len() > 1
+                    && matches!(items.last(), Some(Out::Packet(Packet::Close)))
+                    && st.linger_until.is_some();
+                if data_then_close {
+                    // This poll takes the data; the next one the close packet.
+                    if let Some(close) = items.pop() {
+                        st.queue.push_back(close);
+                    }
+                    break (items, st.b64, false);
+                }
                 if items.is_empty() {
                     items.push(Out::Packet(Packet::Close));
                 }
