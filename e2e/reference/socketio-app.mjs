@@ -8,7 +8,7 @@
 // Contract:
 //   socketio-app.mjs socketio-app [--host 127.0.0.1] [--port 0]
 //     [--path /socket.io/] [--ping-interval MS] [--ping-timeout MS]
-//     [--max-payload BYTES] [--connect-timeout MS] [--msgpack]
+//     [--max-payload BYTES] [--connect-timeout MS] [--msgpack] [--recovery]
 //     [--allow-eio3] [--cors-any] [--transports polling,websocket]
 // - prints exactly one first line `listening on <host>:<port>` once ready;
 // - exits on SIGTERM.
@@ -23,7 +23,7 @@ function usage(message) {
     `error: ${message}\n` +
       "usage: socketio-app.mjs socketio-app [--host H] [--port P] [--path P]\n" +
       "         [--ping-interval MS] [--ping-timeout MS] [--max-payload BYTES]\n" +
-      "         [--connect-timeout MS] [--msgpack] [--allow-eio3] [--cors-any]\n" +
+      "         [--connect-timeout MS] [--msgpack] [--recovery] [--allow-eio3] [--cors-any]\n" +
       "         [--transports polling,websocket]\n",
   );
   process.exit(2);
@@ -68,6 +68,9 @@ function parseArgs(argv) {
         break;
       case "--connect-timeout":
         config.options.connectTimeout = parseNonNegativeInt(flag, value());
+        break;
+      case "--recovery":
+        config.options.connectionStateRecovery = {};
         break;
       case "--msgpack":
         config.options.parser = msgpackParser;

@@ -25,7 +25,8 @@
 //! | `close-transport` | | closes the Engine.IO session (the client sees `transport close`) |
 //!
 //! When a socket disconnects, `left` `{id, nsp, reason}` goes to the room
-//! `watchers` of its namespace.
+//! `watchers` of its namespace. `--recovery` turns on connection state
+//! recovery.
 
 use serde_json::json;
 use sockeye::{AckSender, Args, ConnectError, Data, Socket, SocketIo, Value};
@@ -46,6 +47,9 @@ pub(crate) fn build(
     }
     if args.msgpack {
         builder = builder.parser(sockeye::Parser::MsgPack);
+    }
+    if args.recovery {
+        builder = builder.connection_state_recovery(sockeye::RecoveryConfig::default());
     }
     let io = builder.build()?;
 

@@ -68,6 +68,9 @@ struct Args {
     /// Use the msgpack parser (socket.io-msgpack-parser clients).
     #[arg(long, global = true)]
     msgpack: bool,
+    /// Turn on connection state recovery (socketio-app mode).
+    #[arg(long, global = true)]
+    recovery: bool,
 }
 
 #[derive(Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
