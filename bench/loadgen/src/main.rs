@@ -11,8 +11,9 @@
 //! - `smoke`: a few connections and messages over every transport; exits
 //!   non-zero unless all of them work.
 //!
-//! Connects go in waves of at most `--in-flight` (200). Connections beyond
-//! what one source address's ephemeral ports allow come from 127.0.0.2, ...
+//! Connects go in waves of at most `--in-flight` (200). Connections come
+//! from 127.0.0.B (`--src-base B`, default 2), and from 127.0.0.B+1, ...
+//! beyond what one source address's ephemeral ports allow.
 
 mod poll;
 mod procfs;
@@ -41,19 +42,21 @@ struct Ctx {
     per_addr: usize,
     /// Connections made so far (to choose source addresses).
     made: Cell<usize>,
+    /// The last byte of the first source address (127.0.0.B).
+    src_base: usize,
     ticks: Rc<Cell<u64>>,
 }
 
 impl Ctx {
-    /// The source address of the next connection: the default one for the
-    /// first `per_addr`, then 127.0.0.2, 127.0.0.3, ...
+    /// The source address of the next connection: 127.0.0.B for the first
+    /// `per_addr`, then 127.0.0.B+1, ... The orchestrator gives every run
+    /// its own B, so that no run meets the TIME_WAIT ports of the one
+    /// before (their search made connects slow once a range was mostly used).
     fn next_src(&self) -> Option<Ipv4Addr> {
         let i = self.made.get();
         self.made.set(i + 1);
-        match i / self.per_addr {
-            0 => None,
-            k => Some(Ipv4Addr::new(127, 0, 0, (1 + k).min(254) as u8)),
-        }
+        let last = (self.src_base + i / self.per_addr).clamp(2, 254);
+        Some(Ipv4Addr::new(127, 0, 0, last as u8))
     }
 
     fn rss(&self) -> Option<u64> {
@@ -658,8 +661,11 @@ fn main() {
         target: SocketAddr::from((host, port)),
         pid: args.get("server-pid").and_then(|p| p.parse().ok()),
         in_flight: arg(&args, "in-flight", 200),
-        per_addr: arg(&args, "per-addr", ports.saturating_sub(1000).max(1000)),
+        // A quarter of the range per address: connect()'s search for a free
+        // port slows down sharply as an address's range fills up.
+        per_addr: arg(&args, "per-addr", (ports / 4).max(1000)),
         made: Cell::new(0),
+        src_base: arg(&args, "src-base", 2),
         ticks: Rc::new(Cell::new(0)),
     };
     let rt = tokio::runtime::Builder::new_current_thread()

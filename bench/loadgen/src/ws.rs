@@ -16,11 +16,30 @@ pub async fn tcp_connect(target: SocketAddr, src: Option<Ipv4Addr>) -> io::Resul
     let sock = TcpSocket::new_v4()?;
     if let Some(ip) = src {
         sock.set_reuseaddr(true)?;
+        bind_address_no_port(&sock);
         sock.bind(SocketAddr::from((ip, 0)))?;
     }
     let s = sock.connect(target).await?;
     s.set_nodelay(true)?;
     Ok(s)
+}
+
+/// IP_BIND_ADDRESS_NO_PORT: the port of a socket bound to an address is
+/// chosen at connect time, by the whole 4-tuple, so the ports still in
+/// TIME_WAIT towards earlier servers do not have to be searched past.
+fn bind_address_no_port(sock: &TcpSocket) {
+    use std::os::fd::AsRawFd;
+    let one: libc::c_int = 1;
+    // SAFETY: setsockopt on a socket we own, with a c_int option value.
+    unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
 }
 
 pub struct Ws {

@@ -128,16 +128,19 @@ pub fn describe(bench: &Path) -> Value {
         .unwrap_or(0);
     let lock = read(&bench.join("Cargo.lock").to_string_lossy());
     let repo = bench.parent().unwrap_or(bench);
-    let commit = cmd(
-        "git",
-        &[
-            "-C",
-            &repo.to_string_lossy(),
-            "rev-parse",
-            "--short",
-            "HEAD",
-        ],
-    );
+    // A run from an exported tree (no .git) names its commit by hand.
+    let commit = std::env::var("BENCH_SOCKEYE_COMMIT").ok().or_else(|| {
+        cmd(
+            "git",
+            &[
+                "-C",
+                &repo.to_string_lossy(),
+                "rev-parse",
+                "--short",
+                "HEAD",
+            ],
+        )
+    });
     let dirty = cmd(
         "git",
         &[

@@ -279,7 +279,15 @@ fn collect(doc: &Value) -> Table<'_> {
     };
     let runs = doc["runs"].as_array().map(Vec::as_slice).unwrap_or(&[]);
     // Phase order: as the scenarios ran.
-    for run in runs.iter().filter(|r| r["chosen"] == true) {
+    // Rows follow the scenarios' order, whichever round was chosen.
+    let order = ["idle", "broadcast", "echo", "polling", "upgrade"];
+    let rank = |r: &Value| {
+        let sc = r["scenario"].as_str().unwrap_or("");
+        order.iter().position(|o| *o == sc).unwrap_or(order.len())
+    };
+    let mut chosen: Vec<&Value> = runs.iter().filter(|r| r["chosen"] == true).collect();
+    chosen.sort_by_key(|r| rank(r));
+    for run in chosen {
         let server = run["server"].as_str().unwrap_or("?").to_owned();
         if run["ok"] != true {
             t.errors.push(format!(
@@ -576,7 +584,7 @@ pub fn markdown(doc: &Value) -> String {
     );
     let _ = writeln!(
         md,
-        "| server | scenario | attempts: load / others (cores) | server peak RSS (MiB) |\n|---|---|---|---:|"
+        "| server | scenario | rounds: load / others (cores) | server peak RSS (MiB) |\n|---|---|---|---:|"
     );
     let runs = doc["runs"].as_array().map(Vec::as_slice).unwrap_or(&[]);
     let mut keys: Vec<(String, String)> = Vec::new();
@@ -694,12 +702,12 @@ fn panel(
         .margin(12)
         .x_label_area_size(30)
         .y_label_area_size(60)
-        .build_cartesian_2d((0..n).into_segmented(), 0f64..max * 1.18)
+        .build_cartesian_2d((0..n - 1).into_segmented(), 0f64..max * 1.18)
         .map_err(err)?;
     chart
         .configure_mesh()
         .disable_x_mesh()
-        .x_labels(n + 1)
+        .x_labels(n)
         .y_desc(unit)
         .x_label_formatter(&|v| match v {
             SegmentValue::CenterOf(i) => bars
@@ -954,7 +962,16 @@ fn update_readme(results: &Path, md: &str) -> Result<(), String> {
                 true
             }
         })
-        .map(|l| l.replacen("# Sockeye benchmark results", "### Latest results", 1) + "\n")
+        .map(|l| {
+            let l = l.replacen("# Sockeye benchmark results", "### Latest results", 1);
+            // The results' sections sit below the README's own headings.
+            let l = if l.starts_with("## ") {
+                format!("##{l}")
+            } else {
+                l
+            };
+            l + "\n"
+        })
         .collect();
     let new = format!(
         "{}{start}\n{body}\nMore charts and the full JSON: [results/](results/).\n{}",

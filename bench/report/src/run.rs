@@ -39,6 +39,7 @@ struct Opts {
     scenarios: Option<Vec<String>>,
     merge: bool,
     rerun: bool,
+    no_nice: bool,
 }
 
 fn parse(args: &[String]) -> Opts {
@@ -49,6 +50,7 @@ fn parse(args: &[String]) -> Opts {
         scenarios: None,
         merge: false,
         rerun: true,
+        no_nice: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -58,6 +60,7 @@ fn parse(args: &[String]) -> Opts {
             "--smoke" => o.smoke = true,
             "--merge" => o.merge = true,
             "--no-rerun" => o.rerun = false,
+            "--no-nice" => o.no_nice = true,
             "--servers" => o.servers = list(it.next()),
             "--scenarios" => o.scenarios = list(it.next()),
             other => eprintln!("bench-report run: ignoring unknown option {other}"),
@@ -89,15 +92,17 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-fn pinned(core: usize, program: &[String], pin: bool) -> Command {
-    let mut c;
-    if pin {
-        c = Command::new("taskset");
-        c.arg("-c").arg(core.to_string()).args(program);
-    } else {
-        c = Command::new(&program[0]);
-        c.args(&program[1..]);
+fn pinned(core: usize, program: &[String], env: &Env) -> Command {
+    let mut full: Vec<String> = Vec::new();
+    if env.nice {
+        full.extend(["nice".into(), "-n".into(), "-10".into()]);
     }
+    if env.pin {
+        full.extend(["taskset".into(), "-c".into(), core.to_string()]);
+    }
+    full.extend(program.iter().cloned());
+    let mut c = Command::new(&full[0]);
+    c.args(&full[1..]);
     c
 }
 
@@ -130,6 +135,18 @@ struct Env {
     bin: PathBuf,
     tmp: PathBuf,
     pin: bool,
+    /// Raise the bench processes' priority over other work (`nice -n -10`).
+    nice: bool,
+    runs: std::cell::Cell<usize>,
+}
+
+impl Env {
+    /// Every run gets its own block of four source addresses 127.0.0.B...
+    fn next_src_base(&self) -> usize {
+        let n = self.runs.get();
+        self.runs.set(n + 1);
+        2 + (n * 4) % 248
+    }
 }
 
 /// Runs one scenario against a fresh server.
@@ -142,7 +159,7 @@ fn run_one(env: &Env, server: &Server, scenario: &Scenario, attempt: u32) -> Val
     let log = std::fs::File::create(&log_path).expect("server log");
     let mut program = server.program.clone();
     program.extend(["--port".to_owned(), port.to_string()]);
-    let mut cmd = pinned(0, &program, env.pin);
+    let mut cmd = pinned(0, &program, env);
     cmd.stdout(Stdio::piped()).stderr(log).stdin(Stdio::null());
     for (k, v) in &server.env {
         cmd.env(k, v);
@@ -202,7 +219,8 @@ fn run_one(env: &Env, server: &Server, scenario: &Scenario, attempt: u32) -> Val
         pid.to_string(),
     ]);
     gen_prog.extend(scenario.args.iter().cloned());
-    let mut gen_cmd = pinned(1, &gen_prog, env.pin);
+    gen_prog.extend(["--src-base".to_owned(), env.next_src_base().to_string()]);
+    let mut gen_cmd = pinned(1, &gen_prog, env);
     gen_cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -372,17 +390,28 @@ pub fn main(args: &[String]) -> i32 {
             "not pinning (taskset: {taskset}, cores: {cores}): figures are less stable"
         ));
     }
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let nice = root
+        && !opts.no_nice
+        && Command::new("nice")
+            .arg("true")
+            .status()
+            .is_ok_and(|s| s.success());
     let env = Env {
         bin: bin.clone(),
         tmp,
         pin,
+        nice,
+        runs: std::cell::Cell::new(0),
     };
 
     // Limits.
     let (soft, hard) = machine::nofile();
     let (lo, hi) = machine::port_range();
     let ports = hi.saturating_sub(lo) + 1;
-    let per_addr = ports.saturating_sub(1000).max(1000);
+    // As the load generator does: a quarter of the range per source address.
+    let per_addr = (ports / 4).max(1000);
     // Room for the runtime's own descriptors and the connect window.
     let max_conns = soft.saturating_sub(1000).max(100) as usize;
     let addrs = max_conns.div_ceil(per_addr as usize);
@@ -391,12 +420,7 @@ pub fn main(args: &[String]) -> i32 {
             "open files: soft {soft}, hard {hard} (soft raised to hard): at most {max_conns} connections per process"
         ),
         format!(
-            "local port range {lo}-{hi} ({ports} ports): {per_addr} connections per source address, {addrs} address(es) (127.0.0.1{}) for {max_conns}",
-            if addrs > 1 {
-                format!(", 127.0.0.2..127.0.0.{addrs}")
-            } else {
-                String::new()
-            }
+            "local port range {lo}-{hi} ({ports} ports): {per_addr} connections per loopback source address (a quarter of the range: connect()'s port search slows down as a range fills), so {addrs} source addresses for {max_conns}; every run uses its own (127.0.0.B, B+1, ...), away from the TIME_WAIT ports of the runs before"
         ),
     ];
     let mut shrunk = Vec::new();
@@ -655,7 +679,11 @@ pub fn main(args: &[String]) -> i32 {
         "date_unix": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
         "duration_s": elapsed,
         "machine": machine::describe(&bench),
-        "pinning": if pin { "server: taskset -c 0; load generator: taskset -c 1" } else { "none" },
+        "pinning": format!(
+            "{}{}",
+            if pin { "server: taskset -c 0; load generator: taskset -c 1" } else { "none" },
+            if env.nice { "; both at nice -10 (ahead of other work on the machine)" } else { "" }
+        ),
         "busy_threshold_cores": BUSY_CORES,
         "limits": {"nofile_soft": soft, "nofile_hard": hard, "port_range": [lo, hi], "max_connections": max_conns, "source_addresses": addrs},
         "notes": notes,
