@@ -37,6 +37,8 @@ pub(crate) struct Shared {
     count: AtomicUsize,
     pub closing: AtomicBool,
     all_closed: Notify,
+    /// Drives the heartbeats of polling sessions.
+    pub polling_timer: crate::timer::PollingTimer,
 }
 
 impl Shared {
@@ -108,6 +110,7 @@ impl Engine {
             count: AtomicUsize::new(0),
             closing: AtomicBool::new(false),
             all_closed: Notify::new(),
+            polling_timer: Default::default(),
         })))
     }
 
@@ -292,16 +295,20 @@ impl Engine {
     }
 }
 
-/// Puts a new session in the table and tells the handler. The caller runs
-/// the session's task, which ends with [`finish_session`].
+/// Puts a new session in the table and tells the handler. The session ends
+/// with [`finish_session`].
 pub(crate) fn open_session(shared: &Arc<Shared>, session: &Session) {
     shared.count.fetch_add(1, Ordering::AcqRel);
     shared.insert(session);
     shared.handler.on_open(session);
 }
 
-/// Called once when a session's task ends.
+/// Ends a session (once; later calls do nothing): out of the table, and
+/// no longer counted by [`Engine::session_count`].
 pub(crate) fn finish_session(session: &Session) {
+    if session.0.finished.swap(true, Ordering::AcqRel) {
+        return;
+    }
     let shared = &session.0.shared;
     shared.remove(&session.sid());
     if shared.count.fetch_sub(1, Ordering::AcqRel) == 1 {

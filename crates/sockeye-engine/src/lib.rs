@@ -46,6 +46,7 @@ mod response;
 pub mod serve;
 mod service;
 mod session;
+mod timer;
 mod transport;
 
 pub use config::{AllowRequest, BoxFuture, EngineConfig, HeadersHook, HttpCompression, Transports};

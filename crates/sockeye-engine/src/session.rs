@@ -13,7 +13,6 @@ use crate::error::SendError;
 use crate::handler::{CloseReason, Message};
 use crate::heartbeat::Heartbeat;
 use crate::request::HandshakeRequest;
-use crate::transport::ws::WsConn;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use sockeye_proto::eio::{Packet, ProtocolVersion};
@@ -96,10 +95,10 @@ pub(crate) struct State {
     /// When a closed polling session stops waiting for its last GET.
     pub linger_until: Option<Instant>,
     pub heartbeat: Heartbeat,
-    /// A WebSocket handed from the upgrade to the session task.
-    pub ws_slot: Option<Box<WsConn>>,
     /// A v3 client that asked for base64 binary (`b64`).
     pub b64: bool,
+    /// The deadline of this session's entry in the shared polling timer.
+    pub timer_due: Option<Instant>,
 }
 
 pub(crate) struct SessionInner {
@@ -110,8 +109,10 @@ pub(crate) struct SessionInner {
     pub state: Mutex<State>,
     /// Wakes the active writer (pending GET or WebSocket loop).
     pub writer: Notify,
-    /// Wakes the session task (heartbeat change, upgrade hand-over, close).
+    /// Wakes the WebSocket I/O loop (heartbeat change, close).
     pub driver: Notify,
+    /// Set once the session has ended (see `engine::finish_session`).
+    pub finished: std::sync::atomic::AtomicBool,
     data: OnceLock<Box<dyn Any + Send + Sync>>,
 }
 
@@ -153,11 +154,12 @@ impl Session {
                 closed: None,
                 linger_until: None,
                 heartbeat,
-                ws_slot: None,
                 b64,
+                timer_due: None,
             }),
             writer: Notify::new(),
             driver: Notify::new(),
+            finished: std::sync::atomic::AtomicBool::new(false),
             data: OnceLock::new(),
         }))
     }
@@ -289,8 +291,10 @@ impl Session {
     /// a server close, `6` after a client `close`, `1` otherwise.
     pub(crate) fn close_with(&self, reason: CloseReason) {
         let linger;
+        let polling;
         {
             let mut st = self.0.state.lock();
+            polling = st.transport == TransportKind::Polling;
             if st.closed.is_some() {
                 return;
             }
@@ -325,6 +329,11 @@ impl Session {
         self.0.writer.notify_waiters();
         self.0.driver.notify_waiters();
         self.0.shared.handler.on_close(self, reason);
+        // A polling session has no I/O loop to end it: unless it waits for
+        // a last poll, it ends now (a WebSocket session ends with its loop).
+        if polling && !linger {
+            crate::engine::finish_session(self);
+        }
     }
 
     /// Whether the session task may end: closed, and nothing left for a
@@ -347,12 +356,23 @@ impl Session {
             Packet::Message(text) => self.dispatch(Message::Text(text)),
             Packet::Binary(data) => self.dispatch(Message::Binary(data)),
             Packet::Pong(_) if self.0.protocol == ProtocolVersion::V4 => {
-                self.0
-                    .state
-                    .lock()
-                    .heartbeat
-                    .on_pong(Instant::now(), &self.0.shared.config);
-                self.0.driver.notify_waiters();
+                let (polling, next) = {
+                    let mut st = self.0.state.lock();
+                    st.heartbeat.on_pong(Instant::now(), &self.0.shared.config);
+                    (
+                        st.transport == TransportKind::Polling,
+                        st.heartbeat.deadline(),
+                    )
+                };
+                if polling {
+                    // The next ping may now be due before the timer's entry.
+                    self.0
+                        .shared
+                        .polling_timer
+                        .schedule(&self.0.shared, self, next);
+                } else {
+                    self.0.driver.notify_waiters();
+                }
             }
             Packet::Ping(data) if self.0.protocol == ProtocolVersion::V3 => {
                 self.0

@@ -1,42 +1,34 @@
-//! The two transports and the task each session runs.
+//! The two transports, and what drives each session: its WebSocket I/O
+//! loop, or for polling the engine's shared timer.
 
 pub(crate) mod polling;
 pub(crate) mod ws;
 
 use crate::engine::finish_session;
 use crate::heartbeat::Due;
-use crate::session::{Out, Session};
+use crate::session::{Out, Session, TransportKind};
 use sockeye_proto::eio::Packet;
 use tokio::time::Instant;
 use ws::WsConn;
 
-/// The one task of a session. On polling it only keeps the heartbeat and
-/// waits for an upgrade; once a WebSocket is there it becomes that socket's
-/// I/O loop.
-pub(crate) async fn run_session(session: Session, ws: Option<WsConn>) {
-    if let Some(conn) = ws {
-        ws::run(&session, conn).await;
-    } else {
-        loop {
-            let notified = session.0.driver.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let now = Instant::now();
-            if session.is_finished(now) {
-                break;
-            }
-            let handed_over = session.0.state.lock().ws_slot.take();
-            if let Some(conn) = handed_over {
-                ws::run(&session, *conn).await;
-                break;
-            }
-            let deadline = on_timer(&session, now);
-            tokio::select! {
-                _ = tokio::time::sleep_until(deadline) => {}
-                _ = &mut notified => {}
-            }
-        }
+/// The polling side of a session, run by the shared timer: heartbeat and
+/// close grace. Returns when to look again, or `None` once the session
+/// needs no more polling ticks (finished, or moved to WebSocket, whose I/O
+/// loop keeps its own heartbeat).
+pub(crate) fn polling_tick(session: &Session, now: Instant) -> Option<Instant> {
+    if session.transport() != TransportKind::Polling {
+        return None;
     }
+    if session.is_finished(now) {
+        finish_session(session);
+        return None;
+    }
+    Some(on_timer(session, now))
+}
+
+/// A WebSocket session's task: its I/O loop, then the end of the session.
+pub(crate) async fn run_websocket(session: Session, conn: WsConn) {
+    ws::run(&session, conn).await;
     finish_session(&session);
 }
 

@@ -7,7 +7,6 @@ use crate::handler::CloseReason;
 use crate::request::HandshakeRequest;
 use crate::response::{self, EngineResponse, Hooks};
 use crate::session::{Out, Session, TransportKind, Upgrade};
-use crate::transport::run_session;
 use bytes::{Bytes, BytesMut};
 use http::StatusCode;
 use http::header::{self, HeaderMap, HeaderValue};
@@ -58,7 +57,8 @@ pub(crate) fn handshake(
         );
     }
     open_session(shared, &session);
-    tokio::spawn(run_session(session, None));
+    let first = session.0.state.lock().heartbeat.deadline();
+    shared.polling_timer.schedule(shared, &session, first);
     response::finish(
         shared,
         parts,
@@ -143,9 +143,8 @@ pub(crate) async fn get(session: &Session, parts: &Parts) -> EngineResponse {
     active.answered = true;
     drop(active);
     if finished {
-        // The last poll of a closed session: let its task end.
-        inner.driver.notify_waiters();
-        shared.remove(&inner.sid);
+        // The last poll of a closed session: it ends here.
+        crate::engine::finish_session(session);
     }
     let (body, content_type) = encode(inner.protocol, b64, &items);
     let mut headers = base_headers(parts, content_type);

@@ -11,7 +11,7 @@ use crate::handler::CloseReason;
 use crate::request::HandshakeRequest;
 use crate::response::{self, EngineResponse, Hooks};
 use crate::session::{Out, Session, TransportKind, Upgrade};
-use crate::transport::{on_timer, run_session};
+use crate::transport::{on_timer, run_websocket};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use http::StatusCode;
@@ -146,7 +146,7 @@ pub(crate) fn handshake(
             let _ = session.push(Out::Packet(Packet::Message(initial.clone())));
         }
         open_session(&shared, &session);
-        run_session(session, Some(conn)).await;
+        run_websocket(session, conn).await;
     });
     switching_protocols(&shared, parts, accept, Hooks::Handshake)
 }
@@ -207,23 +207,31 @@ async fn finish_upgrade(session: &Session, result: Result<WsConn, Option<WsConn>
     let inner = &session.0;
     match result {
         Ok(conn) => {
-            let mut st = inner.state.lock();
-            st.upgrade = Upgrade::Idle;
-            if st.closed.is_none() {
-                st.transport = TransportKind::WebSocket;
-                st.ws_slot = Some(Box::new(conn));
+            let switched = {
+                let mut st = inner.state.lock();
+                st.upgrade = Upgrade::Idle;
+                let open = st.closed.is_none();
+                if open {
+                    st.transport = TransportKind::WebSocket;
+                }
+                open
+            };
+            // Release a pending poll (it answers `noop`).
+            inner.writer.notify_waiters();
+            if switched {
+                // This task becomes the session's WebSocket I/O loop; the
+                // shared polling timer lets go of it on its next tick.
+                run_websocket(session.clone(), conn).await;
             }
         }
         Err(conn) => {
             inner.state.lock().upgrade = Upgrade::Idle;
+            inner.writer.notify_waiters();
             if let Some(mut conn) = conn {
                 let _ = tokio::time::timeout(Duration::from_secs(1), conn.close(None)).await;
             }
         }
     }
-    // Release a pending poll (it answers `noop`) and hand the socket over.
-    inner.writer.notify_waiters();
-    inner.driver.notify_waiters();
 }
 
 /// The probe exchange; true once the client sent `5` after `2probe`.
