@@ -9,7 +9,7 @@ use crate::server::ServerInner;
 use crate::socket::Socket;
 use parking_lot::Mutex;
 use sockeye_adapter::BroadcastPacket;
-use sockeye_engine::{CloseReason, EngineHandler, Frame, Message, Session};
+use sockeye_engine::{CloseReason, EngineHandler, Message, Session};
 use sockeye_proto::eio::ProtocolVersion;
 use sockeye_proto::sio::{Decoder, Packet, PacketKind, Payload, Value, v4};
 use sockeye_proto::{Sid, Str};
@@ -71,14 +71,7 @@ impl Client {
         match server.config.parser.encode(packet) {
             Ok(encoded) => {
                 let p = BroadcastPacket::new(encoded);
-                let head = match &p.eio_text {
-                    Some(t) => Frame::Encoded(t.clone()),
-                    None => match &p.encoded.head {
-                        sockeye_proto::eio::Packet::Binary(b) => Frame::Binary(b.clone()),
-                        other => Frame::Encoded(other.encode_text()),
-                    },
-                };
-                let _ = session.send_frames(std::iter::once(head));
+                let _ = session.send_frames(crate::socket::frames(&p));
             }
             Err(e) => tracing::warn!(error = %e, "could not encode a control packet"),
         }

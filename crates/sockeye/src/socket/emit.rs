@@ -77,25 +77,13 @@ impl Socket {
         if !self.0.any_outgoing.read().is_empty() {
             self.notify_outgoing(packet);
         }
-        let head = match &packet.eio_text {
-            Some(text) => Frame::Encoded(text.clone()),
-            None => match &packet.encoded.head {
-                sockeye_proto::eio::Packet::Binary(b) => Frame::Binary(b.clone()),
-                other => Frame::Encoded(other.encode_text()),
-            },
-        };
-        let frames = std::iter::once(head).chain(
-            packet
-                .encoded
-                .attachments
-                .iter()
-                .cloned()
-                .map(Frame::Binary),
-        );
-        self.0.session.send_frames(frames).map_err(|e| match e {
-            SendError::QueueFull => EmitError::QueueFull,
-            _ => EmitError::Disconnected,
-        })
+        self.0
+            .session
+            .send_frames(frames(packet))
+            .map_err(|e| match e {
+                SendError::QueueFull => EmitError::QueueFull,
+                _ => EmitError::Disconnected,
+            })
     }
 
     fn notify_outgoing(&self, packet: &BroadcastPacket) {
@@ -159,4 +147,24 @@ impl Socket {
             None => tracing::debug!(sid = %self.0.id, id, "ack for an unknown id ignored"),
         }
     }
+}
+
+/// The Engine.IO frames of an encoded packet, in order: the head (the
+/// shared `4`-prefixed text, or the msgpack binary), then its attachments.
+pub(crate) fn frames(packet: &BroadcastPacket) -> impl Iterator<Item = Frame> + '_ {
+    let head = match &packet.eio_text {
+        Some(text) => Frame::Encoded(text.clone()),
+        None => match &packet.encoded.head {
+            sockeye_proto::eio::Packet::Binary(b) => Frame::Binary(b.clone()),
+            other => Frame::Encoded(other.encode_text()),
+        },
+    };
+    std::iter::once(head).chain(
+        packet
+            .encoded
+            .attachments
+            .iter()
+            .cloned()
+            .map(Frame::Binary),
+    )
 }

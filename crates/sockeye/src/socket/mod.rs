@@ -2,6 +2,7 @@
 
 mod data;
 mod emit;
+pub(crate) use emit::frames;
 mod handlers;
 
 use crate::ack::{AckReply, AckSlot};
