@@ -196,7 +196,8 @@ async fn idle(ctx: &Ctx, args: &Args) -> Value {
         "cpu_per_connect_us": m.server_cpu * 1e6 / ok.max(1) as f64,
         "measure": measured(&m),
     })];
-    if max > n + warm {
+    // The maximum phase only when it adds a meaningful number of connections.
+    if max >= n + warm + 1000 {
         let more = max - n - warm;
         let meter = Meter::start(ctx.pid);
         let (ok2, failed2, err2) = connect_and_hold(ctx, more).await;

@@ -443,7 +443,10 @@ pub fn main(args: &[String]) -> i32 {
     for s in &shrunk {
         notes.push(format!(
             "shrunk {}: {} -> {} connections ({})",
-            s["scenario"], s["wanted"], s["ran"], s["why"]
+            s["scenario"].as_str().unwrap_or(""),
+            s["wanted"],
+            s["ran"],
+            s["why"].as_str().unwrap_or("")
         ));
     }
     if !q {
