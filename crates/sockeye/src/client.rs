@@ -31,7 +31,8 @@ pub(crate) struct Client {
 }
 
 impl Client {
-    fn session(&self) -> Option<Session> {
+    /// The connection's Engine.IO session, until it closes.
+    pub(crate) fn session(&self) -> Option<Session> {
         self.session.lock().clone()
     }
 
@@ -344,9 +345,7 @@ impl EngineHandler for SioHandler {
                 Packet::new(PacketKind::Connect, Str::from_static("/")),
             );
         } else {
-            server
-                .connect_deadlines
-                .push(session.clone(), Arc::downgrade(&client));
+            server.connect_deadlines.push(Arc::downgrade(&client));
         }
     }
 

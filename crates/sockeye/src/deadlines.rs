@@ -8,7 +8,6 @@
 use crate::client::Client;
 use crate::reason::DisconnectReason;
 use parking_lot::Mutex;
-use sockeye_engine::Session;
 use std::collections::VecDeque;
 use std::sync::Weak;
 use std::sync::atomic::Ordering;
@@ -19,7 +18,9 @@ use tokio::time::Instant;
 #[derive(Default)]
 pub(crate) struct ConnectDeadlines {
     timeout: Duration,
-    queue: Mutex<VecDeque<(Instant, Session, Weak<Client>)>>,
+    /// Only a weak handle per connection: a connection that ended must not
+    /// be kept alive until its deadline.
+    queue: Mutex<VecDeque<(Instant, Weak<Client>)>>,
     wake: Notify,
     running: std::sync::atomic::AtomicBool,
 }
@@ -33,10 +34,10 @@ impl ConnectDeadlines {
     }
 
     /// Registers a new session; starts the timer task on first use.
-    pub fn push(self: &std::sync::Arc<Self>, session: Session, client: Weak<Client>) {
+    pub fn push(self: &std::sync::Arc<Self>, client: Weak<Client>) {
         let was_empty = {
             let mut q = self.queue.lock();
-            q.push_back((Instant::now() + self.timeout, session, client));
+            q.push_back((Instant::now() + self.timeout, client));
             q.len() == 1
         };
         if !self.running.swap(true, Ordering::AcqRel) {
@@ -57,20 +58,25 @@ async fn run(deadlines: Weak<ConnectDeadlines>) {
         let next = {
             let mut q = d.queue.lock();
             let now = Instant::now();
-            while let Some((at, _, _)) = q.front() {
+            while let Some((at, _)) = q.front() {
                 if *at > now {
                     break;
                 }
-                if let Some((_, session, client)) = q.pop_front() {
-                    if let Some(client) = client.upgrade() {
-                        if !client.joined.load(Ordering::Acquire) && !session.is_closed() {
+                if let Some((_, client)) = q.pop_front() {
+                    let client = client.upgrade();
+                    let open = client
+                        .as_ref()
+                        .and_then(|c| c.session())
+                        .filter(|s| !s.is_closed());
+                    if let (Some(client), Some(session)) = (client, open) {
+                        if !client.joined.load(Ordering::Acquire) {
                             tracing::debug!(sid = %session.sid(), "no namespace joined in time, closing");
                             client.close_with(DisconnectReason::ForcedServerClose);
                         }
                     }
                 }
             }
-            q.front().map(|(at, _, _)| *at)
+            q.front().map(|(at, _)| *at)
         };
         // Hold the queue only while waiting, and check now and then whether
         // the server is still there (the task ends with it).
