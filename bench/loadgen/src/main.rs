@@ -11,6 +11,9 @@
 //! - `smoke`: a few connections and messages over every transport; exits
 //!   non-zero unless all of them work.
 //!
+//! `--phase-hook CMD` runs `CMD start` / `CMD stop` around the measured part
+//! of the broadcast and echo phases, e.g. `callgrind_control -i on|off`.
+//!
 //! Connects go in waves of at most `--in-flight` (200). Connections come
 //! from 127.0.0.B (`--src-base B`, default 2), and from 127.0.0.B+1, ...
 //! beyond what one source address's ephemeral ports allow.
@@ -44,6 +47,9 @@ struct Ctx {
     made: Cell<usize>,
     /// The last byte of the first source address (127.0.0.B).
     src_base: usize,
+    /// `--phase-hook CMD`: run `CMD start` before and `CMD stop` after each
+    /// measured phase (outside the timing), e.g. to switch a profiler on.
+    phase_hook: Option<String>,
     ticks: Rc<Cell<u64>>,
 }
 
@@ -57,6 +63,15 @@ impl Ctx {
         self.made.set(i + 1);
         let last = (self.src_base + i / self.per_addr).clamp(2, 254);
         Some(Ipv4Addr::new(127, 0, 0, last as u8))
+    }
+
+    fn hook(&self, what: &str) {
+        if let Some(cmd) = &self.phase_hook {
+            let _ = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("{cmd} {what}"))
+                .status();
+        }
     }
 
     fn rss(&self) -> Option<u64> {
@@ -241,6 +256,7 @@ async fn broadcast_phase(
 ) -> Value {
     let per_round = batch * conns as u64;
     let cmd = format!("42[\"bcast\",{{\"n\":{batch},\"size\":32}}]");
+    ctx.hook("start");
     ctx.ticks.set(0);
     let meter = Meter::start(ctx.pid);
     let t0 = Instant::now();
@@ -280,6 +296,7 @@ async fn broadcast_phase(
         }
     }
     let m = meter.stop_at(last_complete);
+    ctx.hook("stop");
     let got = ctx.ticks.get();
     let expected = issued * per_round;
     json!({
@@ -363,6 +380,7 @@ async fn echo_phase(
     let lat = Rc::new(RefCell::new(Vec::new()));
     let errors = Rc::new(Cell::new(0));
     let n = active.len();
+    ctx.hook("start");
     let meter = Meter::start(ctx.pid);
     let deadline = Instant::now() + duration;
     let tasks: Vec<_> = active
@@ -373,6 +391,7 @@ async fn echo_phase(
         let _ = t.await;
     }
     let m = meter.stop();
+    ctx.hook("stop");
     let mut l = std::mem::take(&mut *lat.borrow_mut());
     l.sort_unstable();
     let count = l.len();
@@ -667,6 +686,7 @@ fn main() {
         per_addr: arg(&args, "per-addr", (ports / 4).max(1000)),
         made: Cell::new(0),
         src_base: arg(&args, "src-base", 2),
+        phase_hook: args.get("phase-hook").cloned(),
         ticks: Rc::new(Cell::new(0)),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
