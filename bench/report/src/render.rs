@@ -365,7 +365,7 @@ pub struct GoalResult {
     pub met: Option<bool>,
 }
 
-fn evaluate(t: &Table<'_>, phase: &str, key: &str) -> Option<GoalResult> {
+fn evaluate(t: &Table<'_>, phase: &str, key: &str, scale: f64) -> Option<GoalResult> {
     let conns = t.value("sockeye", phase, "connections").unwrap_or(0.0);
     let checks = goals(phase, key, conns);
     if checks.is_empty() {
@@ -376,7 +376,11 @@ fn evaluate(t: &Table<'_>, phase: &str, key: &str) -> Option<GoalResult> {
     let mut all: Option<bool> = Some(true);
     for c in checks {
         let (desc, ok) = match c {
-            Check::AtMost(x) => (format!("≤ {}", fmt_num(x, 0)), s.map(|v| v <= x)),
+            Check::AtMost(x) => (
+                // In the unit the row shows (p99 in ms, say).
+                format!("≤ {}", fmt_num(x * scale, if scale < 1.0 { 1 } else { 0 })),
+                s.map(|v| v <= x),
+            ),
             Check::RatioAtMost(o, x) => {
                 let r = ratio(s, t.value(o, phase, key));
                 (
@@ -529,7 +533,7 @@ pub fn markdown(doc: &Value) -> String {
                     }
                 })
                 .collect();
-            let goal = evaluate(&t, phase, metric.key);
+            let goal = evaluate(&t, phase, metric.key, metric.scale);
             if let Some(g) = &goal {
                 let line = format!("{phase} {}: {}", metric.label, g.text);
                 match g.met {
