@@ -1,6 +1,7 @@
 //! [`Str`]: UTF-8 text over shared bytes.
 
 use bytes::Bytes;
+use bytestring::ByteString;
 use std::fmt;
 use std::ops::Deref;
 
@@ -9,42 +10,40 @@ use std::ops::Deref;
 /// Cloning is a reference-count increment and slicing shares the buffer, so a
 /// text frame received from a socket can be split into packets and handed to
 /// many readers without copying. The invariant (valid UTF-8) is checked once,
-/// when the value is built.
+/// when the value is built; reading the text costs nothing afterwards (the
+/// `bytestring` crate holds the invariant, so this crate needs no `unsafe`).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct Str(Bytes);
+pub struct Str(ByteString);
 
 impl Str {
     /// An empty string.
     pub const fn new() -> Self {
-        Str(Bytes::new())
+        Str(ByteString::new())
     }
 
     /// Wraps a static string without copying it.
     pub const fn from_static(s: &'static str) -> Self {
-        Str(Bytes::from_static(s.as_bytes()))
+        Str(ByteString::from_static(s))
     }
 
     /// Checks that `bytes` is UTF-8 and wraps it.
     pub fn from_utf8(bytes: Bytes) -> Result<Self, std::str::Utf8Error> {
-        std::str::from_utf8(&bytes)?;
-        Ok(Str(bytes))
+        ByteString::try_from(bytes).map(Str)
     }
 
     /// The text.
     pub fn as_str(&self) -> &str {
-        // The constructor checked the invariant; re-checking is cheap
-        // (SIMD-accelerated) and keeps this crate free of `unsafe`.
-        std::str::from_utf8(&self.0).unwrap_or_default()
+        &self.0
     }
 
     /// The underlying bytes.
     pub fn as_bytes(&self) -> &Bytes {
-        &self.0
+        self.0.as_bytes()
     }
 
     /// Gives back the underlying bytes.
     pub fn into_bytes(self) -> Bytes {
-        self.0
+        self.0.into_bytes()
     }
 
     /// A sub-string sharing this buffer; `start..end` must fall on character
@@ -53,13 +52,12 @@ impl Str {
     /// # Panics
     /// If the range is out of bounds or not on character boundaries.
     pub fn slice(&self, start: usize, end: usize) -> Str {
-        assert!(self.as_str().is_char_boundary(start) && self.as_str().is_char_boundary(end));
-        Str(self.0.slice(start..end))
+        Str(self.0.slice_ref(&self.0[start..end]))
     }
 
     /// The sub-string from `start` to the end (see [`Str::slice`]).
     pub fn slice_from(&self, start: usize) -> Str {
-        self.slice(start, self.0.len())
+        self.slice(start, self.0.as_bytes().len())
     }
 }
 
@@ -84,7 +82,7 @@ impl fmt::Display for Str {
 
 impl From<String> for Str {
     fn from(s: String) -> Self {
-        Str(Bytes::from(s))
+        Str(ByteString::from(s))
     }
 }
 
@@ -96,7 +94,7 @@ impl From<&'static str> for Str {
 
 impl From<Str> for Bytes {
     fn from(s: Str) -> Bytes {
-        s.0
+        s.0.into_bytes()
     }
 }
 
