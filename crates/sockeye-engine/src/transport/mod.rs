@@ -3,6 +3,7 @@
 
 pub(crate) mod polling;
 pub(crate) mod ws;
+pub(crate) mod ws_io;
 
 use crate::engine::finish_session;
 use crate::heartbeat::Due;

@@ -1,9 +1,10 @@
 //! WebSocket: direct handshakes, upgrades from polling, and the I/O loop.
 //!
-//! The WebSocket codec is tokio-tungstenite, configured for many idle
+//! tokio-tungstenite reads the client's frames, configured for many idle
 //! connections: a 4 KiB read buffer (its default of 128 KiB would dominate
-//! per-session memory), frames capped at `max_payload`. Everything about the
-//! crate stays in this file.
+//! per-session memory), frames capped at `max_payload`. Data frames are
+//! written by [`WsIo`](super::ws_io) (why: see there). Everything about the
+//! crate stays in these two files.
 
 use crate::engine::{Engine, Shared, open_session};
 use crate::error::{ErrorCode, Refusal};
@@ -11,6 +12,7 @@ use crate::handler::CloseReason;
 use crate::request::HandshakeRequest;
 use crate::response::{self, EngineResponse, Hooks};
 use crate::session::{Out, Session, TransportKind, Upgrade};
+use crate::transport::ws_io::WsIo;
 use crate::transport::{on_timer, run_websocket};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
@@ -20,7 +22,7 @@ use http::request::Parts;
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use sockeye_proto::Str;
-use sockeye_proto::eio::{OpenPacket, Packet, ProtocolVersion, WsFrame};
+use sockeye_proto::eio::{OpenPacket, Packet, ProtocolVersion};
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
@@ -30,7 +32,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage, Utf8Bytes};
 
 /// An accepted WebSocket connection.
-pub(crate) type WsConn = WebSocketStream<TokioIo<Upgraded>>;
+pub(crate) type WsConn = WebSocketStream<WsIo<TokioIo<Upgraded>>>;
 
 /// Whether the request asks for a WebSocket upgrade.
 pub(crate) fn is_websocket_request(headers: &HeaderMap) -> bool {
@@ -80,7 +82,7 @@ fn ws_config(shared: &Shared) -> WebSocketConfig {
     let max = shared.config.max_payload;
     WebSocketConfig::default()
         .read_buffer_size(shared.config.ws_read_buffer_size)
-        .write_buffer_size(16 * 1024)
+        .write_buffer_size(0)
         .max_message_size(Some(max))
         .max_frame_size(Some(max))
 }
@@ -89,7 +91,7 @@ async fn accept_socket(shared: &Shared, on_upgrade: OnUpgrade) -> Option<WsConn>
     match on_upgrade.await {
         Ok(upgraded) => Some(
             WebSocketStream::from_raw_socket(
-                TokioIo::new(upgraded),
+                WsIo::new(TokioIo::new(upgraded)),
                 Role::Server,
                 Some(ws_config(shared)),
             )
@@ -263,56 +265,44 @@ async fn probe(session: &Session, conn: &mut WsConn) -> bool {
     false
 }
 
-fn to_message(out: Out, protocol: ProtocolVersion) -> Option<WsMessage> {
-    let frame = match out {
-        Out::Encoded(s) => WsFrame::Text(s),
-        Out::Packet(p) => p.to_ws_frame(protocol),
-    };
-    match frame {
-        WsFrame::Text(s) => Utf8Bytes::try_from(s.into_bytes())
-            .ok()
-            .map(WsMessage::Text),
-        WsFrame::Binary(b) => Some(WsMessage::Binary(b)),
-    }
-}
-
-async fn write_batch(
-    conn: &mut WsConn,
-    protocol: ProtocolVersion,
-    batch: Vec<Out>,
-) -> Result<(), WsError> {
-    for out in batch {
-        if let Some(msg) = to_message(out, protocol) {
-            conn.feed(msg).await?;
-        }
-    }
-    conn.flush().await
-}
-
-/// The WebSocket I/O loop of a session: reads frames, flushes the queue in
+/// The WebSocket I/O loop of a session: reads frames, writes the queue in
 /// batches, runs the heartbeat timer, and closes the socket once the session
-/// is closed and its queue is flushed.
+/// is closed and its queue is written.
+///
+/// The loop keeps one `Notified` per wake-up source and one `Sleep` for the
+/// heartbeat for its whole life, re-arming a `Notified` only once it fired
+/// (always before the queue is looked at, so no wake-up is lost) and
+/// resetting the `Sleep` only when the deadline moved.
 pub(crate) async fn run(session: &Session, mut conn: WsConn) {
     let inner = &session.0;
     let protocol = inner.protocol;
     let config = &inner.shared.config;
     // A peer that stops reading must not hold its session forever.
     let write_deadline = config.ping_interval + config.ping_timeout;
+    let writer = inner.writer.notified();
+    let driver = inner.driver.notified();
+    tokio::pin!(writer, driver);
+    writer.as_mut().enable();
+    driver.as_mut().enable();
+    let mut deadline = on_timer(session, Instant::now());
+    let heartbeat = tokio::time::sleep_until(deadline);
+    tokio::pin!(heartbeat);
     loop {
-        let writer = inner.writer.notified();
-        let driver = inner.driver.notified();
-        tokio::pin!(writer, driver);
-        writer.as_mut().enable();
-        driver.as_mut().enable();
-        let (batch, closed) = {
+        let closed = {
             let mut st = inner.state.lock();
-            let batch: Vec<Out> = st.queue.drain(..).collect();
-            st.writing = !batch.is_empty();
-            (batch, st.closed)
+            let io = conn.get_mut();
+            for out in st.queue.drain(..) {
+                io.push(out, protocol);
+            }
+            st.writing = io.has_pending();
+            st.closed
         };
-        if !batch.is_empty() {
-            let written =
-                tokio::time::timeout(write_deadline, write_batch(&mut conn, protocol, batch)).await;
+        if conn.get_ref().has_pending() {
+            let written = tokio::time::timeout(
+                write_deadline,
+                std::future::poll_fn(|cx| conn.get_mut().poll_drain(cx)),
+            )
+            .await;
             inner.state.lock().writing = false;
             match written {
                 Ok(Ok(())) => continue,
@@ -332,10 +322,12 @@ pub(crate) async fn run(session: &Session, mut conn: WsConn) {
             let _ = tokio::time::timeout(Duration::from_secs(1), conn.close(None)).await;
             return;
         }
-        let deadline = on_timer(session, Instant::now());
-        tokio::select! {
+        let timer_due = tokio::select! {
             msg = conn.next() => match msg {
-                Some(Ok(msg)) => on_frame(session, msg),
+                Some(Ok(msg)) => {
+                    on_frame(session, msg);
+                    false
+                }
                 Some(Err(WsError::Capacity(e))) => {
                     tracing::debug!(sid = %inner.sid, error = %e, "websocket message too big");
                     session.close_with(CloseReason::TransportError);
@@ -353,9 +345,24 @@ pub(crate) async fn run(session: &Session, mut conn: WsConn) {
                     return;
                 }
             },
-            _ = &mut writer => {}
-            _ = &mut driver => {}
-            _ = tokio::time::sleep_until(deadline) => {}
+            _ = &mut writer => {
+                writer.set(inner.writer.notified());
+                writer.as_mut().enable();
+                false
+            }
+            _ = &mut driver => {
+                driver.set(inner.driver.notified());
+                driver.as_mut().enable();
+                true
+            }
+            _ = &mut heartbeat => true,
+        };
+        if timer_due {
+            let next = on_timer(session, Instant::now());
+            if next != deadline || heartbeat.is_elapsed() {
+                deadline = next;
+                heartbeat.as_mut().reset(deadline);
+            }
         }
     }
 }
