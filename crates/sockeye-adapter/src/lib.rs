@@ -181,6 +181,16 @@ pub trait LocalNamespace: Send + Sync + 'static {
     /// Sends a packet to one local socket (dropped when the flags say
     /// volatile and the socket cannot take it now).
     fn deliver(&self, sid: Sid, packet: &BroadcastPacket, flags: &BroadcastFlags);
+    /// Sends a packet to several local sockets: what a broadcast calls, so
+    /// that the namespace can look its sockets up once for all of them.
+    ///
+    /// Called with no adapter lock held: delivering may close a socket
+    /// whose queue is full, and its cleanup calls back into the adapter.
+    fn deliver_all(&self, sids: &[Sid], packet: &BroadcastPacket, flags: &BroadcastFlags) {
+        for sid in sids {
+            self.deliver(*sid, packet, flags);
+        }
+    }
     /// Disconnects a local socket (`close`: its whole connection).
     fn disconnect(&self, sid: Sid, close: bool);
     /// Describes a local socket (for `fetch_sockets`).

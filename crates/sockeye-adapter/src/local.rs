@@ -6,19 +6,19 @@ use crate::{
     LocalNamespace, PersistedSession, RecoveryConfig, RestoredSession, Room, SocketInfo,
 };
 use parking_lot::RwLock;
-use sockeye_proto::Sid;
 use sockeye_proto::Str;
+use sockeye_proto::{BuildSidHasher, Sid, SidMap, SidSet};
+use std::collections::HashMap;
 use std::collections::hash_map::{DefaultHasher, Entry};
-use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::{Arc, Weak};
 
 const SHARDS: usize = 16;
 
 /// One shard of the room index: room to its sockets.
-type RoomShard = RwLock<HashMap<Room, HashSet<Sid>>>;
+type RoomShard = RwLock<HashMap<Room, SidSet>>;
 /// One shard of the socket index: socket to its rooms.
-type SidShard = RwLock<HashMap<Sid, Vec<Room>>>;
+type SidShard = RwLock<SidMap<Vec<Room>>>;
 
 /// The in-memory adapter.
 ///
@@ -55,7 +55,9 @@ impl LocalAdapter {
             local: ctx.local,
             recovery: None,
             rooms: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
-            sids: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            sids: (0..SHARDS)
+                .map(|_| RwLock::new(SidMap::default()))
+                .collect(),
         }
     }
 
@@ -83,7 +85,8 @@ impl LocalAdapter {
     }
 
     fn sids_shard(&self, sid: &Sid) -> &SidShard {
-        &self.sids[shard_of(sid)]
+        let h = BuildSidHasher::default().hash_one(sid);
+        &self.sids[(h >> 32) as usize % SHARDS]
     }
 
     fn remove_from_room(&self, sid: Sid, room: &Room) {
@@ -96,8 +99,8 @@ impl LocalAdapter {
         }
     }
 
-    fn excluded(&self, opts: &BroadcastOptions) -> HashSet<Sid> {
-        let mut out = HashSet::new();
+    fn excluded(&self, opts: &BroadcastOptions) -> SidSet {
+        let mut out = SidSet::default();
         for room in &opts.except {
             if let Some(members) = self.rooms_shard(room).read().get(room) {
                 out.extend(members.iter().copied());
@@ -165,7 +168,7 @@ impl Adapter for LocalAdapter {
                 }
             }
         } else {
-            let mut seen = HashSet::new();
+            let mut seen = SidSet::default();
             for room in &opts.rooms {
                 if let Some(members) = self.rooms_shard(room).read().get(room) {
                     for sid in members {
@@ -182,7 +185,11 @@ impl Adapter for LocalAdapter {
         let Some(local) = self.local.upgrade() else {
             return;
         };
-        self.for_each_local(opts, &mut |sid| local.deliver(sid, packet, &opts.flags));
+        // Collected first: delivering can close a socket (full queue),
+        // whose cleanup takes this adapter's write locks.
+        let mut sids = Vec::new();
+        self.for_each_local(opts, &mut |sid| sids.push(sid));
+        local.deliver_all(&sids, packet, &opts.flags);
     }
 
     fn socket_rooms(&self, sid: Sid) -> Vec<Room> {

@@ -13,9 +13,8 @@ use crate::transport::{polling, ws};
 use http::{Method, Request};
 use http_body::Body;
 use parking_lot::RwLock;
-use sockeye_proto::Sid;
 use sockeye_proto::eio::ProtocolVersion;
-use std::collections::HashMap;
+use sockeye_proto::{Sid, SidMap};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -33,7 +32,7 @@ pub(crate) struct Shared {
     pub handler: Arc<dyn EngineHandler>,
     /// The session table, sharded by sid so that handshakes and lookups on
     /// different sessions rarely meet on one lock.
-    sessions: Box<[RwLock<HashMap<Sid, Session>>]>,
+    sessions: Box<[RwLock<SidMap<Session>>]>,
     count: AtomicUsize,
     pub closing: AtomicBool,
     all_closed: Notify,
@@ -42,7 +41,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    fn shard(&self, sid: &Sid) -> &RwLock<HashMap<Sid, Session>> {
+    fn shard(&self, sid: &Sid) -> &RwLock<SidMap<Session>> {
         // Sids are random: their first byte spreads evenly.
         let b = sid.as_str().as_bytes()[0] as usize;
         &self.sessions[b % SHARDS]
@@ -106,7 +105,9 @@ impl Engine {
         Ok(Engine(Arc::new(Shared {
             config,
             handler,
-            sessions: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            sessions: (0..SHARDS)
+                .map(|_| RwLock::new(SidMap::default()))
+                .collect(),
             count: AtomicUsize::new(0),
             closing: AtomicBool::new(false),
             all_closed: Notify::new(),

@@ -24,9 +24,11 @@
 pub mod eio;
 mod error;
 mod sid;
+mod sid_hash;
 pub mod sio;
 mod str;
 
 pub use error::DecodeError;
 pub use sid::Sid;
+pub use sid_hash::{BuildSidHasher, SidHasher, SidMap, SidSet};
 pub use str::Str;

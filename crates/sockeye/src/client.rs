@@ -302,7 +302,7 @@ fn dispatch_event(socket: &Socket, packet: Packet) {
     match data.split_event() {
         Ok((name, args)) => {
             let parts = EventParts {
-                event: name.to_string(),
+                event: name,
                 args,
                 attachments: packet.attachments.into(),
                 ack_id: packet.id,

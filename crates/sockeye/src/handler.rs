@@ -21,6 +21,7 @@
 use crate::socket::Socket;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
+use sockeye_proto::Str;
 use sockeye_proto::sio::{Payload, PayloadError, Value, from_value};
 use std::future::Future;
 use std::pin::Pin;
@@ -32,8 +33,8 @@ pub type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 /// What a received event carries, before extraction.
 #[derive(Debug, Clone)]
 pub struct EventParts {
-    /// The event name.
-    pub event: String,
+    /// The event name (shares the packet's buffer).
+    pub event: Str,
     /// The arguments after the event name, still in wire format.
     pub args: Vec<Payload>,
     /// Binary attachments referenced by the arguments.
@@ -94,7 +95,7 @@ pub struct Event(pub String);
 
 impl FromEvent for Event {
     fn from_event(_socket: &Socket, parts: &EventParts) -> Result<Self, ExtractError> {
-        Ok(Event(parts.event.clone()))
+        Ok(Event(parts.event.to_string()))
     }
 }
 
@@ -176,17 +177,29 @@ pub(crate) fn erase<H: EventHandler<T>, T: 'static>(handler: H) -> Arc<dyn Erase
     })
 }
 
-/// Runs a handler's future on the runtime (a slow handler never holds up
-/// other sockets or later packets).
+/// Runs a handler: its future is polled once here, and spawned on the
+/// runtime only if it has to wait (a slow handler never holds up other
+/// sockets or later packets, and one that finishes at once, as most do,
+/// costs no task).
+///
+/// The first poll uses a no-op waker: a future that returns `Pending` is
+/// polled again by its task right away, and by the `Future` contract only
+/// the waker of the latest poll counts.
 pub(crate) fn run(handler: &dyn ErasedHandler, socket: Socket, parts: EventParts) {
     let event = parts.event.clone();
     match handler.call(socket.clone(), parts) {
-        Ok(fut) => {
-            tokio::spawn(fut);
+        Ok(mut fut) => {
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            if fut.as_mut().poll(&mut cx).is_pending() {
+                tokio::spawn(fut);
+            }
         }
         Err(e) => {
             tracing::warn!(sid = %socket.id(), event = %event, error = %e, "event payload does not match the handler");
-            socket.report_error(crate::socket::SocketError::Payload { event, error: e });
+            socket.report_error(crate::socket::SocketError::Payload {
+                event: event.to_string(),
+                error: e,
+            });
         }
     }
 }

@@ -15,7 +15,7 @@ use sockeye_adapter::{
     SocketInfo,
 };
 use sockeye_proto::sio::Parser;
-use sockeye_proto::{Sid, Str};
+use sockeye_proto::{Sid, SidMap, Str};
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
@@ -63,7 +63,7 @@ pub(crate) struct NsInner {
     pub name: Str,
     pub config: Arc<Config>,
     adapter: OnceLock<Arc<dyn Adapter>>,
-    sockets: RwLock<HashMap<Sid, Socket>>,
+    sockets: RwLock<SidMap<Socket>>,
     pub on_connection: RwLock<Vec<ConnectionHandler>>,
     pub middlewares: RwLock<Vec<Middleware>>,
     next_ack: AtomicU64,
@@ -91,6 +91,24 @@ impl LocalNamespace for NsInner {
         if let Some(socket) = socket {
             if flags.volatile && !socket.session().is_writable() {
                 return;
+            }
+            let _ = socket.send_encoded(packet);
+        }
+    }
+
+    fn deliver_all(&self, sids: &[Sid], packet: &BroadcastPacket, flags: &BroadcastFlags) {
+        // One read lock for the whole broadcast. The sockets are cloned out
+        // of it: a send may close a socket (full queue), and its cleanup
+        // takes this map's write lock.
+        let targets: Vec<Socket> = {
+            let sockets = self.sockets.read();
+            sids.iter()
+                .filter_map(|sid| sockets.get(sid).cloned())
+                .collect()
+        };
+        for socket in &targets {
+            if flags.volatile && !socket.session().is_writable() {
+                continue;
             }
             let _ = socket.send_encoded(packet);
         }
@@ -130,7 +148,7 @@ impl Namespace {
             name: name.clone(),
             config: config.clone(),
             adapter: OnceLock::new(),
-            sockets: RwLock::new(HashMap::new()),
+            sockets: RwLock::new(SidMap::default()),
             on_connection: RwLock::new(Vec::new()),
             middlewares: RwLock::new(Vec::new()),
             next_ack: AtomicU64::new(0),

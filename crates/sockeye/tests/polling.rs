@@ -5,8 +5,8 @@
 mod common;
 
 use common::*;
-use sockeye::Socket;
 use sockeye::engine::TransportKind;
+use sockeye::{DisconnectReason, Socket, SocketIo};
 
 #[tokio::test]
 async fn polling_connect_events_and_acks() {
@@ -76,4 +76,34 @@ async fn connected_socket_survives_the_upgrade_to_websocket() {
     assert_eq!(socket.transport(), TransportKind::WebSocket);
     socket.emit("direct", &sid).unwrap();
     assert_eq!(ws.recv().await, format!("42[\"direct\",\"{sid}\"]"));
+}
+
+/// A broadcast that overflows one client's send queue closes that client
+/// (`transport error`) from inside the fan-out; the fan-out must not hold
+/// the adapter's or the namespace's locks while it does, and the other
+/// clients get every packet.
+#[tokio::test]
+async fn a_broadcast_overflowing_one_queue_closes_only_that_client() {
+    let io = SocketIo::builder()
+        .engine(|e| e.with_max_buffered_packets(8))
+        .build()
+        .expect("build");
+    let mut gone = disconnects(&io.of("/"));
+    let srv = serve(io.clone()).await;
+    // Never polls again after its CONNECT reply: its queue fills up.
+    let stuck = Polling::open(srv.addr).await;
+    stuck.post(&["40"]).await;
+    let stuck_sid = connect_reply_sid(&stuck.get().await[0], "/");
+    let mut ws = WsClient::open(srv.addr).await;
+    ws.connect("/").await;
+    // One at a time, so that only the stuck queue grows: the 9th
+    // broadcast overflows it.
+    for i in 0..20 {
+        io.emit("n", &i).expect("emit");
+        assert_eq!(ws.recv().await, format!("42[\"n\",{i}]"));
+    }
+    let (sid, reason) = next(&mut gone, "the overflowing client's disconnect").await;
+    assert_eq!(sid.as_str(), stuck_sid);
+    assert_eq!(reason, DisconnectReason::TransportError);
+    assert_empty(&mut gone);
 }

@@ -380,7 +380,7 @@ impl Socket {
                 return;
             }
         }
-        let handler = self.0.handlers.read().get(&parts.event).cloned();
+        let handler = self.0.handlers.read().get(parts.event.as_str()).cloned();
         match handler {
             Some(h) => handler::run(h.as_ref(), self.clone(), parts),
             None if any.is_empty() => {
