@@ -54,7 +54,7 @@ pub fn kb_per(delta_kib: i64, n: usize) -> f64 {
 }
 
 pub fn label(n: usize) -> String {
-    if n >= 1000 && n % 1000 == 0 {
+    if n >= 1000 && n.is_multiple_of(1000) {
         format!("{}k", n / 1000)
     } else {
         n.to_string()

@@ -20,10 +20,10 @@ pub async fn check_live(ctx: &Ctx, ctl: &mut Ws, expected: u64, wait: Duration) 
     let end = Instant::now() + wait;
     while ctx.ticks.get() < expected && Instant::now() < end {
         tokio::select! {
-            r = ctl.next() => if let Ok(Some(span)) = r {
-                if ctl.data(span).starts_with(TICK) {
-                    ctx.ticks.set(ctx.ticks.get() + 1);
-                }
+            r = ctl.next() => if let Ok(Some(span)) = r
+                && ctl.data(span).starts_with(TICK)
+            {
+                ctx.ticks.set(ctx.ticks.get() + 1);
             },
             _ = tokio::time::sleep(Duration::from_millis(5)) => {}
         }

@@ -237,7 +237,7 @@ pub fn charts(t: &Table<'_>, dir: &Path, prefix: &str) -> Result<Vec<String>, St
                         ))
                     })
                     .collect();
-                (!bars.is_empty()).then(|| (phase, *unit, *title, bars))
+                (!bars.is_empty()).then_some((phase, *unit, *title, bars))
             })
             .collect();
         if panels.is_empty() {

@@ -84,10 +84,10 @@ fn results(t: &Table<'_>) -> String {
                     None => "–".into(),
                     Some(v) => {
                         let mut c = fmt_num(v * metric.scale, metric.decimals);
-                        if metric.rate {
-                            if let Some(u) = t.invalid(s, phase) {
-                                let _ = write!(c, " ⚠INVALID (generator {:.0}%)", u * 100.0);
-                            }
+                        if metric.rate
+                            && let Some(u) = t.invalid(s, phase)
+                        {
+                            let _ = write!(c, " ⚠INVALID (generator {:.0}%)", u * 100.0);
                         }
                         c
                     }

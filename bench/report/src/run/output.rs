@@ -58,28 +58,27 @@ pub fn write(results: &Path, doc: &mut Value, q: bool, merge: bool, elapsed: f64
         "results.json"
     };
     let path = results.join(name);
-    if merge {
-        if let Some(old) = std::fs::read_to_string(&path)
+    if merge
+        && let Some(old) = std::fs::read_to_string(&path)
             .ok()
             .and_then(|s| serde_json::from_str::<Value>(&s).ok())
-        {
-            let new_runs = doc["runs"].as_array().cloned().unwrap_or_default();
-            let mut merged: Vec<Value> = old["runs"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|r| {
-                    !new_runs
-                        .iter()
-                        .any(|n| n["server"] == r["server"] && n["scenario"] == r["scenario"])
-                })
-                .collect();
-            merged.extend(new_runs);
-            doc["runs"] = json!(merged);
-            doc["merged_from_earlier_run"] = json!(true);
-            doc["duration_s"] = json!(old["duration_s"].as_f64().unwrap_or(0.0) + elapsed);
-        }
+    {
+        let new_runs = doc["runs"].as_array().cloned().unwrap_or_default();
+        let mut merged: Vec<Value> = old["runs"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| {
+                !new_runs
+                    .iter()
+                    .any(|n| n["server"] == r["server"] && n["scenario"] == r["scenario"])
+            })
+            .collect();
+        merged.extend(new_runs);
+        doc["runs"] = json!(merged);
+        doc["merged_from_earlier_run"] = json!(true);
+        doc["duration_s"] = json!(old["duration_s"].as_f64().unwrap_or(0.0) + elapsed);
     }
     std::fs::write(&path, serde_json::to_string_pretty(&doc).expect("json"))
         .expect("write results");
