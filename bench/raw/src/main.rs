@@ -82,10 +82,10 @@ async fn connection(stream: tokio::net::TcpStream, id: u64, peers: Peers) {
         tokio::select! {
             incoming = ws.next() => match incoming {
                 Some(Ok(Message::Text(text))) => {
-                    if let Some(reply) = answer(text.as_str(), id, &peers) {
-                        if ws.send(Message::text(reply)).await.is_err() {
-                            break;
-                        }
+                    if let Some(reply) = answer(text.as_str(), id, &peers)
+                        && ws.send(Message::text(reply)).await.is_err()
+                    {
+                        break;
                     }
                 }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,

@@ -1,0 +1,61 @@
+//! `idle --n 10000 --max 19000 --settle-ms 1000`: RSS per connection,
+//! connects/s and server CPU per connect for `n` held connections, then up
+//! to `max` (the `idle_max` phase).
+
+use super::{kb_per, label, measured, settle};
+use crate::cli::{Args, arg};
+use crate::connect::connect_and_hold;
+use crate::ctx::Ctx;
+use crate::procfs::Meter;
+use serde_json::{Value, json};
+
+pub async fn idle(ctx: &Ctx, args: &Args) -> Value {
+    let n: usize = arg(args, "n", 10_000);
+    let max: usize = arg(args, "max", 0);
+    let settle_ms: u64 = arg(args, "settle-ms", 1000);
+    // Warm up (first allocations, allocator caches), as the engine's
+    // idle_sessions example does.
+    let (warm, _, _) = connect_and_hold(ctx, 100).await;
+    settle(300).await;
+    let rss0 = ctx.rss().unwrap_or(0) as i64;
+    let meter = Meter::start(ctx.pid);
+    let (ok, failed, err) = connect_and_hold(ctx, n).await;
+    let m = meter.stop();
+    settle(settle_ms).await;
+    let rss1 = ctx.rss().unwrap_or(0) as i64;
+    let mut phases = vec![json!({
+        "name": format!("idle_{}", label(n)),
+        "connections": ok,
+        "failures": failed,
+        "first_error": err,
+        "rss_before_kib": rss0,
+        "rss_after_kib": rss1,
+        "rss_per_conn_kb": kb_per(rss1 - rss0, ok),
+        "connects_per_s": ok as f64 / m.wall,
+        "cpu_per_connect_us": m.server_cpu * 1e6 / ok.max(1) as f64,
+        "measure": measured(&m),
+    })];
+    // The maximum phase only when it adds a meaningful number of connections.
+    if max >= n + warm + 1000 {
+        let more = max - n - warm;
+        let meter = Meter::start(ctx.pid);
+        let (ok2, failed2, err2) = connect_and_hold(ctx, more).await;
+        let m2 = meter.stop();
+        settle(settle_ms).await;
+        let rss2 = ctx.rss().unwrap_or(0) as i64;
+        let total = ok + ok2;
+        phases.push(json!({
+            "name": "idle_max",
+            "connections": total + warm,
+            "failures": failed2,
+            "first_error": err2,
+            "rss_before_kib": rss0,
+            "rss_after_kib": rss2,
+            "rss_per_conn_kb": kb_per(rss2 - rss0, total),
+            "connects_per_s": ok2 as f64 / m2.wall,
+            "cpu_per_connect_us": m2.server_cpu * 1e6 / ok2.max(1) as f64,
+            "measure": measured(&m2),
+        }));
+    }
+    json!(phases)
+}
