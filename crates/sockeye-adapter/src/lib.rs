@@ -12,8 +12,12 @@
 //!   [`AdapterFactory`] when the namespace is created, passing an
 //!   [`AdapterContext`] (the namespace name, and a handle to deliver packets
 //!   to local sockets).
-//! * Every socket is in the room named after its own id: `add_all(sid,
-//!   [sid])` is the first call for a socket, `del_all(sid)` the last.
+//! * Sockets are keyed by a [`Sid`], unique within the namespace. Every
+//!   socket is in the room named after its public id: `add_all(sid,
+//!   [id])` is the first call for a socket, `del_all(sid)` the last. The
+//!   id is the key's text, except for a Socket.IO 2.x socket on a
+//!   namespace other than `/`, whose id is `<nsp>#<engine sid>` (keyed by
+//!   the engine sid); [`SocketInfo::id`] is that public id.
 //! * [`Adapter::for_each_local`] must visit each matching local socket once,
 //!   even when it is in several of the target rooms, and skip any socket in
 //!   an `except` room. The callback delivers to the socket; it never calls
@@ -78,7 +82,7 @@ pub enum AdapterError {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct SocketInfo {
-    /// The socket id.
+    /// The socket id, as its client knows it (the name of its own room).
     pub id: String,
     /// The handshake (`headers`, `time`, `address`, `xdomain`, `secure`,
     /// `issued`, `url`, `query`, `auth`).

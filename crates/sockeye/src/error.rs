@@ -1,6 +1,6 @@
 //! Errors of the Socket.IO layer.
 
-use sockeye_proto::Sid;
+use crate::id::SocketId;
 use sockeye_proto::sio::PayloadError;
 
 /// Why an emit failed.
@@ -49,9 +49,9 @@ pub enum AckError {
 #[non_exhaustive]
 pub struct BroadcastAckError<T> {
     /// The answers that arrived, with the socket that sent each.
-    pub responses: Vec<(Sid, T)>,
+    pub responses: Vec<(SocketId, T)>,
     /// The sockets that did not answer in time.
-    pub missing: Vec<Sid>,
+    pub missing: Vec<SocketId>,
 }
 
 /// Errors from building the server.

@@ -41,6 +41,7 @@ mod client_files;
 mod deadlines;
 mod error;
 mod handler;
+mod id;
 mod namespace;
 mod operators;
 mod reason;
@@ -56,6 +57,7 @@ pub use error::{AckError, BroadcastAckError, EmitError, Error};
 pub use handler::{
     Args, BoxFuture, Data, Event, EventHandler, EventParts, ExtractError, FromEvent,
 };
+pub use id::{InvalidSocketId, SocketId};
 pub use namespace::{ConnectError, Namespace};
 pub use operators::BroadcastOperator;
 pub use reason::DisconnectReason;

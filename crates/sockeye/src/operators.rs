@@ -4,6 +4,7 @@
 use crate::ack::AckSlot;
 use crate::args::IntoArgs;
 use crate::error::{BroadcastAckError, EmitError};
+use crate::id::SocketId;
 use crate::namespace::Namespace;
 use crate::remote::RemoteSocket;
 use crate::rooms::IntoRooms;
@@ -11,7 +12,6 @@ use crate::socket::{Socket, encode_event};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sockeye_adapter::{AdapterError, BroadcastOptions, Room};
-use sockeye_proto::Sid;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -104,7 +104,7 @@ impl BroadcastOperator {
         &self,
         event: &str,
         data: &T,
-    ) -> Result<Vec<(Sid, R)>, BroadcastAckError<R>> {
+    ) -> Result<Vec<(SocketId, R)>, BroadcastAckError<R>> {
         let timeout = self
             .opts
             .flags
@@ -122,7 +122,9 @@ impl BroadcastOperator {
         let mut targets = Vec::new();
         let ns = self.ns.clone();
         self.ns.adapter().for_each_local(&self.opts, &mut |sid| {
-            let Some(socket) = ns.socket(sid) else { return };
+            let Some(socket) = ns.socket_by_key(sid) else {
+                return;
+            };
             if self.opts.flags.volatile && !socket.session().is_writable() {
                 return;
             }
@@ -135,25 +137,25 @@ impl BroadcastOperator {
         });
         drop(tx);
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut responses: Vec<(Sid, R)> = Vec::with_capacity(targets.len());
+        let mut responses: Vec<(SocketId, R)> = Vec::with_capacity(targets.len());
         let mut answered = std::collections::HashSet::new();
         while answered.len() < targets.len() {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Ok(Some((sid, reply))) => {
-                    answered.insert(sid);
                     match reply.first::<R>() {
-                        Ok(v) => responses.push((sid, v)),
+                        Ok(v) => responses.push((sid.clone(), v)),
                         Err(e) => {
                             tracing::warn!(%sid, error = %e, "unexpected broadcast ack payload")
                         }
                     }
+                    answered.insert(sid);
                 }
                 // Every remaining target disconnected.
                 Ok(None) => break,
                 Err(_) => break,
             }
         }
-        let missing: Vec<Sid> = targets
+        let missing: Vec<SocketId> = targets
             .iter()
             .filter(|s| !answered.contains(&s.id()))
             .map(|s: &Socket| {
@@ -172,7 +174,7 @@ impl BroadcastOperator {
     pub fn sockets(&self) -> Vec<Socket> {
         let mut out = Vec::new();
         self.ns.adapter().for_each_local(&self.opts, &mut |sid| {
-            if let Some(s) = self.ns.socket(sid) {
+            if let Some(s) = self.ns.socket_by_key(sid) {
                 out.push(s);
             }
         });

@@ -24,7 +24,9 @@ impl RemoteSocket {
         RemoteSocket { info, ns }
     }
 
-    /// The socket id.
+    /// The socket id, as its client knows it (`<nsp>#<engine sid>` for a
+    /// Socket.IO 2.x socket on a namespace other than `/`); also the name
+    /// of its own room.
     pub fn id(&self) -> &str {
         &self.info.id
     }

@@ -269,7 +269,11 @@ async fn broadcast_emit_with_ack_collects_every_answer_under_one_id() {
     got.sort_by_key(|(_, n)| *n);
     assert_eq!(
         got,
-        vec![(ids[0], 0), (ids[1], 1), (ids[2], 2)],
+        vec![
+            (ids[0].clone(), 0),
+            (ids[1].clone(), 1),
+            (ids[2].clone(), 2)
+        ],
         "each answer with its socket"
     );
 }
@@ -304,9 +308,12 @@ async fn broadcast_emit_with_ack_reports_the_missing_answer_on_timeout() {
     responses.sort_by(|a, b| a.1.cmp(&b.1));
     assert_eq!(
         responses,
-        vec![(ids[0], "a".to_owned()), (ids[2], "c".to_owned())]
+        vec![
+            (ids[0].clone(), "a".to_owned()),
+            (ids[2].clone(), "c".to_owned())
+        ]
     );
-    assert_eq!(err.missing, vec![ids[1]]);
+    assert_eq!(err.missing, vec![ids[1].clone()]);
     assert!(
         err.to_string().starts_with("operation has timed out"),
         "{err}"
