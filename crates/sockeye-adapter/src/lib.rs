@@ -293,11 +293,18 @@ pub trait Adapter: Send + Sync + 'static {
         Box::pin(async { Err(AdapterError::Unsupported("server_side_emit")) })
     }
     /// Forwards a broadcast that expects acknowledgements to the other
-    /// nodes (unless `opts.flags.local`). The adapter reports, through
-    /// `events`, how many clients each other node sent it to and every
-    /// acknowledgement they return; the caller collects them with the local
-    /// ones until all arrived or the timeout passed. The in-memory adapter
-    /// has no other node and reports nothing.
+    /// nodes (the local sockets are served by the caller, which does not
+    /// call this when `opts.flags.local` is set), as the remote half of the
+    /// reference's `broadcastWithAck`.
+    ///
+    /// The adapter reports through `events`: one
+    /// [`RemoteAck::ClientCount`] per other node (how many of its clients
+    /// it sent the packet to, 0 included), and one [`RemoteAck::Ack`] per
+    /// client answer. The caller waits for `server_count() - 1` counts and
+    /// as many answers as they add up to, together with the local answers,
+    /// until the timeout in `opts.flags`. Dropping `events` tells it that
+    /// nothing more will come. The in-memory adapter has no other node and
+    /// reports nothing.
     fn broadcast_with_ack_remote(
         &self,
         packet: &BroadcastPacket,

@@ -36,6 +36,7 @@
 
 mod ack;
 mod args;
+mod broadcast_ack;
 mod client;
 mod client_files;
 mod deadlines;
@@ -53,6 +54,7 @@ mod socket;
 
 pub use ack::{AckReply, AckSender};
 pub use args::IntoArgs;
+pub use broadcast_ack::AckResponse;
 pub use error::{AckError, BroadcastAckError, EmitError, Error};
 pub use handler::{
     Args, BoxFuture, Data, Event, EventHandler, EventParts, ExtractError, FromEvent,

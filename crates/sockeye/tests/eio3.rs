@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use serde_json::json;
-use sockeye::{ConnectError, DisconnectReason, Socket, SocketId, SocketIo};
+use sockeye::{AckResponse, ConnectError, DisconnectReason, Socket, SocketId, SocketIo};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 fn eio3_io() -> SocketIo {
@@ -225,7 +225,10 @@ async fn eio3_namespace_id_in_fetch_sockets_acks_and_disconnects() {
         .unwrap_or_else(|| panic!("an event with an ack id, got {frame:?}"));
     a.send(&format!(r#"43/admin,{ack_id}["yes"]"#)).await;
     let answers = within("the answers", asked).await.unwrap().unwrap();
-    assert_eq!(answers, vec![(sa.id(), "yes".to_owned())]);
+    assert_eq!(
+        answers,
+        vec![AckResponse::new(Some(sa.id()), "yes".to_owned())]
+    );
     // Disconnecting by id; the disconnect names the same id and the room
     // goes with the socket.
     admin.to(sa.id()).disconnect_sockets(false);
