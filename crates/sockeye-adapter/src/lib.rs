@@ -12,8 +12,12 @@
 //!   [`AdapterFactory`] when the namespace is created, passing an
 //!   [`AdapterContext`] (the namespace name, and a handle to deliver packets
 //!   to local sockets).
-//! * Every socket is in the room named after its own id: `add_all(sid,
-//!   [sid])` is the first call for a socket, `del_all(sid)` the last.
+//! * Sockets are keyed by a [`Sid`], unique within the namespace. Every
+//!   socket is in the room named after its public id: `add_all(sid,
+//!   [id])` is the first call for a socket, `del_all(sid)` the last. The
+//!   id is the key's text, except for a Socket.IO 2.x socket on a
+//!   namespace other than `/`, whose id is `<nsp>#<engine sid>` (keyed by
+//!   the engine sid); [`SocketInfo::id`] is that public id.
 //! * [`Adapter::for_each_local`] must visit each matching local socket once,
 //!   even when it is in several of the target rooms, and skip any socket in
 //!   an `except` room. The callback delivers to the socket; it never calls
@@ -78,7 +82,7 @@ pub enum AdapterError {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct SocketInfo {
-    /// The socket id.
+    /// The socket id, as its client knows it (the name of its own room).
     pub id: String,
     /// The handshake (`headers`, `time`, `address`, `xdomain`, `secure`,
     /// `issued`, `url`, `query`, `auth`).
@@ -299,11 +303,18 @@ pub trait Adapter: Send + Sync + 'static {
         Box::pin(async { Err(AdapterError::Unsupported("server_side_emit")) })
     }
     /// Forwards a broadcast that expects acknowledgements to the other
-    /// nodes (unless `opts.flags.local`). The adapter reports, through
-    /// `events`, how many clients each other node sent it to and every
-    /// acknowledgement they return; the caller collects them with the local
-    /// ones until all arrived or the timeout passed. The in-memory adapter
-    /// has no other node and reports nothing.
+    /// nodes (the local sockets are served by the caller, which does not
+    /// call this when `opts.flags.local` is set), as the remote half of the
+    /// reference's `broadcastWithAck`.
+    ///
+    /// The adapter reports through `events`: one
+    /// [`RemoteAck::ClientCount`] per other node (how many of its clients
+    /// it sent the packet to, 0 included), and one [`RemoteAck::Ack`] per
+    /// client answer. The caller waits for `server_count() - 1` counts and
+    /// as many answers as they add up to, together with the local answers,
+    /// until the timeout in `opts.flags`. Dropping `events` tells it that
+    /// nothing more will come. The in-memory adapter has no other node and
+    /// reports nothing.
     fn broadcast_with_ack_remote(
         &self,
         packet: &BroadcastPacket,

@@ -2,11 +2,11 @@
 
 use crate::args::{AckArgs, IntoArgs};
 use crate::error::{AckError, EmitError};
+use crate::id::SocketId;
 use crate::socket::Socket;
 use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sockeye_proto::Sid;
 use sockeye_proto::sio::{PacketKind, Payload, Value, from_value};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -93,5 +93,5 @@ pub(crate) enum AckSlot {
     /// One emit's future.
     One(oneshot::Sender<AckReply>),
     /// A broadcast collecting answers from many sockets.
-    Many(mpsc::UnboundedSender<(Sid, AckReply)>),
+    Many(mpsc::UnboundedSender<(SocketId, AckReply)>),
 }

@@ -3,6 +3,7 @@
 
 use crate::ack::AckReply;
 use crate::handler::EventParts;
+use crate::id::SocketId;
 use crate::namespace::Namespace;
 use crate::reason::DisconnectReason;
 use crate::server::ServerInner;
@@ -188,22 +189,24 @@ impl Client {
             let offset = auth.get("offset").and_then(Value::as_str);
             if let (Some(pid), Some(offset)) = (pid, offset) {
                 if let Some(r) = ns.adapter().restore_session(pid, offset).await {
-                    if let (Ok(sid), Ok(pid)) =
-                        (r.session.sid.parse::<Sid>(), r.session.pid.parse::<Sid>())
-                    {
-                        restored = Some((sid, pid, r, recovery.skip_middlewares));
+                    if let (Ok(id), Ok(pid)) = (
+                        r.session.sid.parse::<SocketId>(),
+                        r.session.pid.parse::<Sid>(),
+                    ) {
+                        restored = Some((id, pid, r, recovery.skip_middlewares));
                     }
                 }
             }
         }
         let (id, recovery) = match &restored {
-            Some((sid, pid, r, _)) => (*sid, Some((Some(*pid), true, r.session.data.clone()))),
+            Some((id, pid, r, _)) => (id.clone(), Some((Some(*pid), true, r.session.data.clone()))),
             None => {
-                let id = if session.protocol() == ProtocolVersion::V3 && ns.name() == "/" {
-                    // Socket.IO 2.x: the socket id of `/` is the engine sid.
-                    session.sid()
+                let id = if session.protocol() == ProtocolVersion::V3 {
+                    // Socket.IO 2.x clients compute the id themselves: the
+                    // engine sid on `/`, `<nsp>#<engine sid>` elsewhere.
+                    SocketId::for_eio3(ns.name(), session.sid())
                 } else {
-                    Sid::generate()
+                    SocketId::from(Sid::generate())
                 };
                 (
                     id,

@@ -1,6 +1,7 @@
 //! Errors of the Socket.IO layer.
 
-use sockeye_proto::Sid;
+use crate::broadcast_ack::AckResponse;
+use crate::id::SocketId;
 use sockeye_proto::sio::PayloadError;
 
 /// Why an emit failed.
@@ -43,15 +44,37 @@ pub enum AckError {
     TooManyPending,
 }
 
-/// A broadcast with acknowledgements that did not hear from every socket.
+/// A broadcast with acknowledgements that did not hear from every
+/// recipient in time ([`crate::BroadcastOperator::emit_with_ack`]).
 #[derive(Debug, thiserror::Error)]
-#[error("operation has timed out ({} of {} answered)", responses.len(), responses.len() + missing.len())]
+#[error(
+    "operation has timed out: {} answered, {} local and {} remote missing{}",
+    responses.len(),
+    missing.len(),
+    missing_remote,
+    silent_nodes_note(*silent_nodes)
+)]
 #[non_exhaustive]
 pub struct BroadcastAckError<T> {
-    /// The answers that arrived, with the socket that sent each.
-    pub responses: Vec<(Sid, T)>,
-    /// The sockets that did not answer in time.
-    pub missing: Vec<Sid>,
+    /// The answers that arrived: those of this node's sockets with their
+    /// id, those relayed by other nodes without.
+    pub responses: Vec<AckResponse<T>>,
+    /// The sockets of this node that did not answer in time.
+    pub missing: Vec<SocketId>,
+    /// How many answers the other nodes announced (their client counts)
+    /// and did not relay in time.
+    pub missing_remote: usize,
+    /// How many other nodes did not even report how many clients they sent
+    /// the packet to (their clients are not counted in `missing_remote`).
+    pub silent_nodes: usize,
+}
+
+fn silent_nodes_note(n: usize) -> String {
+    match n {
+        0 => String::new(),
+        1 => ", 1 other node did not report its clients".to_owned(),
+        n => format!(", {n} other nodes did not report their clients"),
+    }
 }
 
 /// Errors from building the server.

@@ -36,11 +36,13 @@
 
 mod ack;
 mod args;
+mod broadcast_ack;
 mod client;
 mod client_files;
 mod deadlines;
 mod error;
 mod handler;
+mod id;
 mod namespace;
 mod operators;
 mod reason;
@@ -52,10 +54,12 @@ mod socket;
 
 pub use ack::{AckReply, AckSender};
 pub use args::IntoArgs;
+pub use broadcast_ack::AckResponse;
 pub use error::{AckError, BroadcastAckError, EmitError, Error};
 pub use handler::{
     Args, BoxFuture, Data, Event, EventHandler, EventParts, ExtractError, FromEvent,
 };
+pub use id::{InvalidSocketId, SocketId};
 pub use namespace::{ConnectError, Namespace};
 pub use operators::BroadcastOperator;
 pub use reason::DisconnectReason;

@@ -3,6 +3,7 @@
 
 use crate::args::{IntoArgs, WithOffset};
 use crate::error::EmitError;
+use crate::id::SocketId;
 use crate::operators::BroadcastOperator;
 use crate::rooms::IntoRooms;
 use crate::server::Config;
@@ -63,6 +64,7 @@ pub(crate) struct NsInner {
     pub name: Str,
     pub config: Arc<Config>,
     adapter: OnceLock<Arc<dyn Adapter>>,
+    /// The connected sockets, by key ([`Socket::key`]).
     sockets: RwLock<SidMap<Socket>>,
     pub on_connection: RwLock<Vec<ConnectionHandler>>,
     pub middlewares: RwLock<Vec<Middleware>>,
@@ -225,9 +227,17 @@ impl Namespace {
         self.0.sockets.read().values().cloned().collect()
     }
 
-    /// A connected socket of this node, by id.
-    pub fn socket(&self, id: Sid) -> Option<Socket> {
-        self.0.sockets.read().get(&id).cloned()
+    /// A connected socket of this node, by id (a [`SocketId`], or its
+    /// text as `&str` or `String`).
+    pub fn socket(&self, id: impl AsRef<str>) -> Option<Socket> {
+        let id = id.as_ref();
+        let key = SocketId::key_of(id)?;
+        self.socket_by_key(key).filter(|s| s.0.id == id)
+    }
+
+    /// A connected socket of this node, by its adapter key.
+    pub(crate) fn socket_by_key(&self, key: Sid) -> Option<Socket> {
+        self.0.sockets.read().get(&key).cloned()
     }
 
     /// How many sockets are connected on this node.
@@ -235,16 +245,17 @@ impl Namespace {
         self.0.sockets.read().len()
     }
 
+    /// Adds a socket: first to the adapter, in its own room (named after
+    /// its public id), then to the sockets of this node (by key).
     pub(crate) fn add_socket(&self, socket: &Socket) {
-        self.adapter()
-            .add_all(socket.id(), &socket.id().into_rooms());
-        self.0.sockets.write().insert(socket.id(), socket.clone());
+        self.adapter().add_all(socket.key(), &[socket.0.id.room()]);
+        self.0.sockets.write().insert(socket.key(), socket.clone());
     }
 
-    pub(crate) fn remove_socket(&self, id: Sid) {
+    pub(crate) fn remove_socket(&self, key: Sid) {
         let empty = {
             let mut sockets = self.0.sockets.write();
-            sockets.remove(&id);
+            sockets.remove(&key);
             sockets.is_empty()
         };
         if empty {

@@ -3,6 +3,7 @@
 
 use crate::ack::AckSlot;
 use crate::args::IntoArgs;
+use crate::broadcast_ack::{AckCollector, AckResponse};
 use crate::error::{BroadcastAckError, EmitError};
 use crate::namespace::Namespace;
 use crate::remote::RemoteSocket;
@@ -11,7 +12,6 @@ use crate::socket::{Socket, encode_event};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sockeye_adapter::{AdapterError, BroadcastOptions, Room};
-use sockeye_proto::Sid;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -97,14 +97,23 @@ impl BroadcastOperator {
     }
 
     /// Emits and collects every recipient's acknowledgement (first argument
-    /// as `R`) within the timeout (the namespace's ack timeout unless set).
-    /// On timeout the error holds the answers received and the sockets that
-    /// did not answer.
+    /// as `R`) within the timeout (the namespace's ack timeout unless set),
+    /// as the reference's `emitWithAck`.
+    ///
+    /// Unless [`BroadcastOperator::local`] is set, the adapter also
+    /// forwards the packet to the other nodes
+    /// ([`sockeye_adapter::Adapter::broadcast_with_ack_remote`]); the call
+    /// waits for every other node's client count, then for as many answers
+    /// as there are recipients here and there. Answers from this node carry
+    /// the socket's id, those relayed by other nodes none.
+    ///
+    /// On timeout the error holds the answers received, the local sockets
+    /// that did not answer and how many remote answers are missing.
     pub async fn emit_with_ack<T: Serialize + ?Sized, R: DeserializeOwned>(
         &self,
         event: &str,
         data: &T,
-    ) -> Result<Vec<(Sid, R)>, BroadcastAckError<R>> {
+    ) -> Result<Vec<AckResponse<R>>, BroadcastAckError<R>> {
         let timeout = self
             .opts
             .flags
@@ -116,13 +125,17 @@ impl BroadcastOperator {
             return Err(BroadcastAckError {
                 responses: Vec::new(),
                 missing: Vec::new(),
+                missing_remote: 0,
+                silent_nodes: 0,
             });
         };
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, local) = mpsc::unbounded_channel();
         let mut targets = Vec::new();
         let ns = self.ns.clone();
         self.ns.adapter().for_each_local(&self.opts, &mut |sid| {
-            let Some(socket) = ns.socket(sid) else { return };
+            let Some(socket) = ns.socket_by_key(sid) else {
+                return;
+            };
             if self.opts.flags.volatile && !socket.session().is_writable() {
                 return;
             }
@@ -134,45 +147,25 @@ impl BroadcastOperator {
             }
         });
         drop(tx);
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut responses: Vec<(Sid, R)> = Vec::with_capacity(targets.len());
-        let mut answered = std::collections::HashSet::new();
-        while answered.len() < targets.len() {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some((sid, reply))) => {
-                    answered.insert(sid);
-                    match reply.first::<R>() {
-                        Ok(v) => responses.push((sid, v)),
-                        Err(e) => {
-                            tracing::warn!(%sid, error = %e, "unexpected broadcast ack payload")
-                        }
-                    }
-                }
-                // Every remaining target disconnected.
-                Ok(None) => break,
-                Err(_) => break,
-            }
-        }
-        let missing: Vec<Sid> = targets
-            .iter()
-            .filter(|s| !answered.contains(&s.id()))
-            .map(|s: &Socket| {
-                s.0.acks.lock().remove(&id);
-                s.id()
-            })
-            .collect();
-        if missing.is_empty() {
-            Ok(responses)
+        let remote = if self.opts.flags.local {
+            None
         } else {
-            Err(BroadcastAckError { responses, missing })
-        }
+            let (events, rx) = mpsc::unbounded_channel();
+            let adapter = self.ns.adapter();
+            adapter.broadcast_with_ack_remote(&packet, &self.opts, events);
+            Some((rx, adapter.server_count().saturating_sub(1)))
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        AckCollector::new(id, targets, local, remote)
+            .collect(deadline)
+            .await
     }
 
     /// The selected sockets of this node.
     pub fn sockets(&self) -> Vec<Socket> {
         let mut out = Vec::new();
         self.ns.adapter().for_each_local(&self.opts, &mut |sid| {
-            if let Some(s) = self.ns.socket(sid) {
+            if let Some(s) = self.ns.socket_by_key(sid) {
                 out.push(s);
             }
         });

@@ -24,7 +24,9 @@ impl RemoteSocket {
         RemoteSocket { info, ns }
     }
 
-    /// The socket id.
+    /// The socket id, as its client knows it (`<nsp>#<engine sid>` for a
+    /// Socket.IO 2.x socket on a namespace other than `/`); also the name
+    /// of its own room.
     pub fn id(&self) -> &str {
         &self.info.id
     }
@@ -53,7 +55,8 @@ impl RemoteSocket {
         self.ns.to(self.room()).emit(event, data)
     }
 
-    /// Emits and waits for this socket's acknowledgement.
+    /// Emits and waits for this socket's acknowledgement, on whichever
+    /// node it is connected (the broadcast goes through the adapter).
     pub async fn emit_with_ack<T: Serialize + ?Sized, R: DeserializeOwned>(
         &self,
         event: &str,
@@ -67,8 +70,10 @@ impl RemoteSocket {
             .emit_with_ack::<T, R>(event, data)
             .await
         {
-            Ok(mut answers) if !answers.is_empty() => Ok(answers.remove(0).1),
+            Ok(mut answers) if !answers.is_empty() => Ok(answers.swap_remove(0).value),
             Ok(_) => Err(AckError::Disconnected),
+            // It answered; only another node failed to report in time.
+            Err(mut e) if !e.responses.is_empty() => Ok(e.responses.swap_remove(0).value),
             Err(_) => Err(AckError::Timeout),
         }
     }

@@ -3,8 +3,8 @@
 use sockeye_adapter::Room;
 use sockeye_proto::{Sid, Str};
 
-/// One room or several: `"lobby"`, `String`, a [`Sid`] (a socket's own
-/// room), or a `Vec`/array/slice of those.
+/// One room or several: `"lobby"`, `String`, a [`crate::SocketId`] (a
+/// socket's own room), a [`Sid`], or a `Vec`/array/slice of those.
 pub trait IntoRooms {
     /// The rooms.
     fn into_rooms(self) -> Vec<Room>;

@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use serde::Deserialize;
-use sockeye::{AckError, Socket, SocketIo, Value};
+use sockeye::{AckError, AckResponse, Socket, SocketIo, Value};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -266,12 +266,11 @@ async fn broadcast_emit_with_ack_collects_every_answer_under_one_id() {
         c.send(&format!("430[{n}]")).await;
     }
     let mut got = next(&mut result, "the answers").await.unwrap();
-    got.sort_by_key(|(_, n)| *n);
-    assert_eq!(
-        got,
-        vec![(ids[0], 0), (ids[1], 1), (ids[2], 2)],
-        "each answer with its socket"
-    );
+    got.sort_by_key(|r| r.value);
+    let want: Vec<_> = (0..3)
+        .map(|n| AckResponse::new(Some(ids[n].clone()), n as u32))
+        .collect();
+    assert_eq!(got, want, "each answer with its socket");
 }
 
 #[tokio::test]
@@ -301,12 +300,16 @@ async fn broadcast_emit_with_ack_reports_the_missing_answer_on_timeout() {
     clients[2].send(r#"430["c"]"#).await;
     let err = next(&mut result, "the timeout").await.unwrap_err();
     let mut responses = err.responses.clone();
-    responses.sort_by(|a, b| a.1.cmp(&b.1));
+    responses.sort_by(|a, b| a.value.cmp(&b.value));
     assert_eq!(
         responses,
-        vec![(ids[0], "a".to_owned()), (ids[2], "c".to_owned())]
+        vec![
+            AckResponse::new(Some(ids[0].clone()), "a".to_owned()),
+            AckResponse::new(Some(ids[2].clone()), "c".to_owned())
+        ]
     );
-    assert_eq!(err.missing, vec![ids[1]]);
+    assert_eq!(err.missing, vec![ids[1].clone()]);
+    assert_eq!((err.missing_remote, err.silent_nodes), (0, 0));
     assert!(
         err.to_string().starts_with("operation has timed out"),
         "{err}"

@@ -9,7 +9,7 @@ mod common;
 use common::*;
 use sockeye::adapter::PersistedSession;
 use sockeye::{
-    AckSender, ConnectError, Data, DisconnectReason, RecoveryConfig, Sid, Socket, SocketIo,
+    AckSender, ConnectError, Data, DisconnectReason, RecoveryConfig, Socket, SocketId, SocketIo,
 };
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -87,7 +87,7 @@ struct Away {
 /// waits until the server saw the socket go (its session is then kept).
 async fn first_visit(
     srv: &TestServer,
-    gone: &mut UnboundedReceiver<(Sid, DisconnectReason)>,
+    gone: &mut UnboundedReceiver<(SocketId, DisconnectReason)>,
     auth: &str,
 ) -> Away {
     let (mut c, sid, pid) = connect(srv, auth).await;

@@ -194,7 +194,7 @@ async fn leave_and_empty_rooms_are_deleted() {
     a.join("r").await;
     b.join("r").await;
     assert!(rooms(&srv).contains("r"));
-    let socket_a = srv.io.of("/").socket(a_sid.parse().unwrap()).unwrap();
+    let socket_a = srv.io.of("/").socket(&a_sid).unwrap();
     let mut own: Vec<String> = socket_a.rooms().iter().map(|r| r.to_string()).collect();
     own.sort();
     let mut want = vec![a_sid.clone(), "r".to_owned()];

@@ -217,13 +217,13 @@ fn register(socket: &Socket) {
                 .await;
             let reply = match result {
                 Ok(responses) => {
-                    let answers: Vec<Value> = responses.into_iter().map(|(_, v)| v).collect();
+                    let answers: Vec<Value> = responses.into_iter().map(|r| r.value).collect();
                     json!({ "ok": true, "answers": answers })
                 }
                 Err(e) => {
                     let error = e.to_string();
-                    let missing = e.missing.len();
-                    let answers: Vec<Value> = e.responses.into_iter().map(|(_, v)| v).collect();
+                    let missing = e.missing.len() + e.missing_remote;
+                    let answers: Vec<Value> = e.responses.into_iter().map(|r| r.value).collect();
                     json!({ "ok": false, "error": error, "answers": answers, "missing": missing })
                 }
             };

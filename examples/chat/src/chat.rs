@@ -11,11 +11,11 @@
 use crate::state::{Chat, Refused};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
-use sockeye::{AckSender, Data, Sid, Socket, SocketIo};
+use sockeye::{AckSender, Data, Socket, SocketId, SocketIo};
 use std::sync::Arc;
 use tracing::{debug, info};
 
-type Shared = Arc<Mutex<Chat<Sid>>>;
+type Shared = Arc<Mutex<Chat<SocketId>>>;
 
 /// Sent to a socket whose event was refused when it gave no ack callback
 /// (`add user` has its own, `login error`).
@@ -149,7 +149,7 @@ fn private_message(socket: &Socket, chat: &Shared, payload: &Value, ack: AckSend
         let (recipient, msg) = chat.private_message(&socket.id(), &to, &text)?;
         let target = socket
             .namespace()
-            .socket(recipient)
+            .socket(&recipient)
             .ok_or_else(|| Refused(format!("no user named {}", to.trim())))?;
         target
             .emit("private message", &msg)

@@ -20,7 +20,7 @@ impl Socket {
                 return Err(EmitError::Disconnected);
             }
             let mut opts = sockeye_adapter::BroadcastOptions::default();
-            opts.rooms.push(Str::from(self.0.id.to_string()));
+            opts.rooms.push(self.0.id.room());
             return self.0.ns.broadcast_event(&opts, event, &args);
         }
         let packet = self.encode_event(event, &args, None)?;
@@ -142,7 +142,7 @@ impl Socket {
                 let _ = tx.send(reply);
             }
             Some(AckSlot::Many(tx)) => {
-                let _ = tx.send((self.0.id, reply));
+                let _ = tx.send((self.0.id.clone(), reply));
             }
             None => tracing::debug!(sid = %self.0.id, id, "ack for an unknown id ignored"),
         }

@@ -10,6 +10,7 @@ use crate::args::{EventArgs, IntoArgs};
 use crate::client::Client;
 use crate::error::{AckError, EmitError};
 use crate::handler::{self, ErasedHandler, EventHandler, EventParts, ExtractError};
+use crate::id::SocketId;
 use crate::namespace::Namespace;
 use crate::operators::BroadcastOperator;
 use crate::reason::DisconnectReason;
@@ -79,7 +80,7 @@ pub struct Handshake {
 }
 
 pub(crate) struct SocketInner {
-    pub id: Sid,
+    pub id: SocketId,
     pub ns: Namespace,
     pub session: Session,
     pub client: Weak<Client>,
@@ -130,7 +131,7 @@ impl PartialEq for Socket {
 
 impl Socket {
     pub(crate) fn new(
-        id: Sid,
+        id: SocketId,
         ns: Namespace,
         session: Session,
         client: Weak<Client>,
@@ -174,9 +175,18 @@ impl Socket {
         }))
     }
 
-    /// The socket id (20 characters; not the Engine.IO session id).
-    pub fn id(&self) -> Sid {
-        self.0.id
+    /// The socket id, as the client knows it: a fresh 20-character id, or
+    /// for a Socket.IO 2.x client the Engine.IO session id on `/` and
+    /// `<nsp>#<session id>` on other namespaces (see [`SocketId`]). It is
+    /// also the name of the socket's own room.
+    pub fn id(&self) -> SocketId {
+        self.0.id.clone()
+    }
+
+    /// The socket's key in its namespace and adapter: the id, or for a
+    /// `<nsp>#<sid>` id the session id after `#`.
+    pub(crate) fn key(&self) -> Sid {
+        self.0.id.key()
     }
 
     /// The namespace.
@@ -228,20 +238,20 @@ impl Socket {
         if self.0.gone.load(Ordering::Acquire) {
             return;
         }
-        self.0.ns.adapter().add_all(self.0.id, &rooms.into_rooms());
+        self.0.ns.adapter().add_all(self.key(), &rooms.into_rooms());
     }
 
     /// Leaves rooms.
     pub fn leave(&self, rooms: impl IntoRooms) {
         let adapter = self.0.ns.adapter();
         for room in rooms.into_rooms() {
-            adapter.del(self.0.id, &room);
+            adapter.del(self.key(), &room);
         }
     }
 
     /// The rooms the socket is in (its own room included).
     pub fn rooms(&self) -> Vec<Room> {
-        self.0.ns.adapter().socket_rooms(self.0.id)
+        self.0.ns.adapter().socket_rooms(self.key())
     }
 
     /// A broadcast to rooms, excluding this socket.
@@ -262,7 +272,7 @@ impl Socket {
 
     /// A broadcast to every other socket of the namespace.
     pub fn broadcast(&self) -> BroadcastOperator {
-        BroadcastOperator::new(self.0.ns.clone()).except(self.0.id)
+        BroadcastOperator::new(self.0.ns.clone()).except(&self.0.id)
     }
 
     /// A broadcast to the other sockets of this node only.
@@ -319,8 +329,8 @@ impl Socket {
             );
             self.0.ns.adapter().persist_session(session);
         }
-        self.0.ns.adapter().del_all(self.0.id);
-        self.0.ns.remove_socket(self.0.id);
+        self.0.ns.adapter().del_all(self.key());
+        self.0.ns.remove_socket(self.key());
         if let Some(client) = self.0.client.upgrade() {
             client.remove_socket(self.0.ns.name());
         }

@@ -19,7 +19,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use sockeye::serve::{Server, ServerHandle};
-use sockeye::{AckSender, Args, DisconnectReason, Namespace, Sid, Socket, SocketIo, Value};
+use sockeye::{AckSender, Args, DisconnectReason, Namespace, Socket, SocketId, SocketIo, Value};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
@@ -107,7 +107,7 @@ pub fn capture(ns: &Namespace) -> mpsc::UnboundedReceiver<Socket> {
 }
 
 /// Every disconnection from `ns`: the socket id and the reason.
-pub fn disconnects(ns: &Namespace) -> mpsc::UnboundedReceiver<(Sid, DisconnectReason)> {
+pub fn disconnects(ns: &Namespace) -> mpsc::UnboundedReceiver<(SocketId, DisconnectReason)> {
     let (tx, rx) = mpsc::unbounded_channel();
     ns.on_connection(move |socket: Socket| {
         let tx = tx.clone();
