@@ -131,13 +131,12 @@ impl BroadcastOperator {
         };
         let (tx, local) = mpsc::unbounded_channel();
         let mut targets = Vec::new();
-        let ns = self.ns.clone();
-        self.ns.adapter().for_each_local(&self.opts, &mut |sid| {
-            let Some(socket) = ns.socket_by_key(sid) else {
-                return;
-            };
+        // The recipients are chosen first and sent to afterwards: a send can
+        // close a socket (full queue), whose cleanup takes the adapter's
+        // locks, which `for_each_local` holds while it calls back.
+        for socket in self.sockets() {
             if self.opts.flags.volatile && !socket.session().is_writable() {
-                return;
+                continue;
             }
             socket.0.acks.lock().insert(id, AckSlot::Many(tx.clone()));
             if socket.send_encoded(&packet).is_ok() {
@@ -145,7 +144,7 @@ impl BroadcastOperator {
             } else {
                 socket.0.acks.lock().remove(&id);
             }
-        });
+        }
         drop(tx);
         let remote = if self.opts.flags.local {
             None

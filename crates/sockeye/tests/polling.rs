@@ -107,3 +107,38 @@ async fn a_broadcast_overflowing_one_queue_closes_only_that_client() {
     assert_eq!(reason, DisconnectReason::TransportError);
     assert_empty(&mut gone);
 }
+
+/// The same with a broadcast that waits for acknowledgements: the full
+/// queue closes its client during the fan-out, and the broadcast reports it
+/// missing instead of hanging.
+#[tokio::test]
+async fn a_broadcast_with_acks_overflowing_one_queue_reports_it_missing() {
+    let io = SocketIo::builder()
+        .engine(|e| e.with_max_buffered_packets(2))
+        .build()
+        .expect("build");
+    let mut gone = disconnects(&io.of("/"));
+    let srv = serve(io.clone()).await;
+    let stuck = Polling::open(srv.addr).await;
+    stuck.post(&["40"]).await;
+    let stuck_sid = connect_reply_sid(&stuck.get().await[0], "/");
+    for round in 0..3 {
+        let result = within(
+            "the broadcast with acks",
+            io.timeout(std::time::Duration::from_millis(50))
+                .emit_with_ack::<_, serde_json::Value>("q", &round),
+        )
+        .await;
+        if round < 2 {
+            // Sent while the queue had room; nobody answers.
+            assert_eq!(result.expect_err("no answer").missing.len(), 1);
+        } else {
+            // The third overflows the queue: the client is closed, and the
+            // broadcast had nobody left to wait for.
+            assert!(result.expect("no target").is_empty());
+        }
+    }
+    let (sid, reason) = next(&mut gone, "the overflowing client's disconnect").await;
+    assert_eq!(sid.as_str(), stuck_sid);
+    assert_eq!(reason, DisconnectReason::TransportError);
+}
