@@ -20,9 +20,14 @@
 //!   the engine sid); [`SocketInfo::id`] is that public id.
 //! * [`Adapter::for_each_local`] must visit each matching local socket once,
 //!   even when it is in several of the target rooms, and skip any socket in
-//!   an `except` room. The callback delivers to the socket; it never calls
-//!   back into the adapter, so an adapter may hold its own read locks while
-//!   calling it.
+//!   an `except` room. Sockeye's callbacks only collect the ids and never
+//!   call back into the adapter, so an adapter may hold its own read locks
+//!   while calling them.
+//! * [`Adapter::broadcast`] must not hold its locks while it delivers:
+//!   delivering can close a socket whose queue is full, and that socket's
+//!   cleanup calls [`Adapter::del_all`]. Collect the ids, release the locks,
+//!   then hand them to [`LocalNamespace::deliver_all`] (as [`LocalAdapter`]
+//!   does).
 //! * Methods are synchronous and must not block: an adapter that talks to a
 //!   network hands the work to its own task (publishing is fire-and-forget,
 //!   as in the reference's adapters).
