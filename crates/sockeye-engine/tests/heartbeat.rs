@@ -199,3 +199,45 @@ async fn v3_silence_and_server_pong_direction() {
         CloseReason::TransportError
     );
 }
+
+/// A peer that stops reading while it is sent more than the socket buffers
+/// hold: the server's write blocks, the ping queued behind it is never
+/// answered, and the heartbeat ends the session (`ping timeout`, as the
+/// reference does) while a blocked write is pending. A bystander is served
+/// all along.
+#[tokio::test]
+async fn websocket_peer_that_stops_reading_times_out_while_a_write_is_blocked() {
+    let mut server = TestServer::start(
+        EngineConfig::default()
+            .with_ping_interval(ms(100))
+            .with_ping_timeout(ms(100)),
+    )
+    .await;
+    let (mut stuck, sid, _) = ws_open(server.addr).await;
+    let (mut bystander, _, _) = ws_open(server.addr).await;
+    // The echoes of 40 MB fill every buffer between the two; the sending
+    // task may block for good once the server stops reading too.
+    let sender = tokio::spawn(async move {
+        let chunk = format!("4{}", "x".repeat(900_000));
+        for _ in 0..45 {
+            send_text(&mut stuck, &chunk).await;
+        }
+        stuck
+    });
+    let bystander_task = async {
+        loop {
+            // Answer pings; echo a marker now and then.
+            match recv_text(&mut bystander).await.as_str() {
+                "2" => send_text(&mut bystander, "3").await,
+                other => assert_eq!(other, "4marker"),
+            }
+            send_text(&mut bystander, "4marker").await;
+        }
+    };
+    tokio::select! {
+        reason = server.events.closed(&sid) => assert_eq!(reason, CloseReason::PingTimeout),
+        _ = bystander_task => unreachable!(),
+    }
+    assert!(!server.knows(&sid));
+    sender.abort();
+}

@@ -27,10 +27,26 @@ pub(crate) fn polling_tick(session: &Session, now: Instant) -> Option<Instant> {
     Some(on_timer(session, now))
 }
 
-/// A WebSocket session's task: its I/O loop, then the end of the session.
-pub(crate) async fn run_websocket(session: Session, conn: WsConn) {
-    ws::run(&session, conn).await;
-    finish_session(&session);
+/// A WebSocket session's task: its I/O loop, then the end of the session
+/// (also when the task is dropped unfinished, for example at runtime
+/// shutdown).
+///
+/// Not an `async fn` around `ws::run`: that would keep a second copy of the
+/// 400-byte connection in its own state for the session's whole life.
+pub(crate) fn run_websocket(
+    session: Session,
+    conn: WsConn,
+) -> impl std::future::Future<Output = ()> + Send {
+    ws::run(FinishOnDrop(session), conn)
+}
+
+/// Ends its session when dropped.
+pub(crate) struct FinishOnDrop(pub Session);
+
+impl Drop for FinishOnDrop {
+    fn drop(&mut self) {
+        finish_session(&self.0);
+    }
 }
 
 /// Runs what the heartbeat has due and returns when to look again.

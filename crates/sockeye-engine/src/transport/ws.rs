@@ -13,7 +13,7 @@ use crate::request::HandshakeRequest;
 use crate::response::{self, EngineResponse, Hooks};
 use crate::session::{Out, Session, TransportKind, Upgrade};
 use crate::transport::ws_io::WsIo;
-use crate::transport::{on_timer, run_websocket};
+use crate::transport::{FinishOnDrop, on_timer, run_websocket};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use http::StatusCode;
@@ -287,20 +287,43 @@ async fn probe(session: &Session, conn: &mut WsConn) -> bool {
     false
 }
 
+/// What the connection did.
+enum IoEvent {
+    /// The queue was written out (or failed to be).
+    Written(std::io::Result<()>),
+    /// A message came (or the stream ended).
+    Read(Option<Result<WsMessage, WsError>>),
+}
+
+/// Writes while anything is queued, reads otherwise (a peer is not read
+/// from while it is not reading what it is sent).
+fn poll_io(conn: &mut WsConn, cx: &mut std::task::Context<'_>) -> std::task::Poll<IoEvent> {
+    if conn.get_ref().has_pending() {
+        conn.get_mut().poll_drain(cx).map(IoEvent::Written)
+    } else {
+        conn.poll_next_unpin(cx).map(IoEvent::Read)
+    }
+}
+
+/// How long a closed session's last packets may take to leave.
+const CLOSE_FLUSH: Duration = Duration::from_secs(1);
+
 /// The WebSocket I/O loop of a session: reads frames, writes the queue in
 /// batches, runs the heartbeat timer, and closes the socket once the session
 /// is closed and its queue is written.
 ///
-/// The loop keeps one `Notified` per wake-up source and one `Sleep` for the
-/// heartbeat for its whole life, re-arming a `Notified` only once it fired
+/// One `select!` waits for everything: the connection, the two wake-up
+/// sources and the heartbeat. The loop keeps one `Notified` per source and
+/// one `Sleep` for its whole life, re-arming a `Notified` only once it fired
 /// (always before the queue is looked at, so no wake-up is lost) and
-/// resetting the `Sleep` only when the deadline moved.
-pub(crate) async fn run(session: &Session, mut conn: WsConn) {
+/// resetting the `Sleep` only when the deadline moved. The heartbeat keeps
+/// running while a write is blocked, and that is what ends a session whose
+/// peer stopped reading: it cannot answer a ping queued behind what it does
+/// not read, so it times out (`ping timeout`, as with the reference).
+pub(crate) async fn run(session: FinishOnDrop, mut conn: WsConn) {
+    let session = &session.0;
     let inner = &session.0;
     let protocol = inner.protocol;
-    let config = &inner.shared.config;
-    // A peer that stops reading must not hold its session forever.
-    let write_deadline = config.ping_interval + config.ping_timeout;
     let writer = inner.writer.notified();
     let driver = inner.driver.notified();
     tokio::pin!(writer, driver);
@@ -309,6 +332,7 @@ pub(crate) async fn run(session: &Session, mut conn: WsConn) {
     let mut deadline = on_timer(session, Instant::now());
     let heartbeat = tokio::time::sleep_until(deadline);
     tokio::pin!(heartbeat);
+    let mut closing = false;
     loop {
         let closed = {
             let mut st = inner.state.lock();
@@ -317,52 +341,49 @@ pub(crate) async fn run(session: &Session, mut conn: WsConn) {
                 io.push(out, protocol);
             }
             st.writing = io.has_pending();
-            st.closed
+            st.closed.is_some()
         };
-        if conn.get_ref().has_pending() {
-            let written = tokio::time::timeout(
-                write_deadline,
-                std::future::poll_fn(|cx| conn.get_mut().poll_drain(cx)),
-            )
-            .await;
-            inner.state.lock().writing = false;
-            match written {
-                Ok(Ok(())) => continue,
-                Ok(Err(e)) => {
+        if closed && !closing {
+            if !conn.get_ref().has_pending() {
+                Box::pin(close_conn(&mut conn, None)).await;
+                return;
+            }
+            // Give the last packets a moment, then give up on them.
+            closing = true;
+            heartbeat.as_mut().reset(Instant::now() + CLOSE_FLUSH);
+        }
+        let timer_due = tokio::select! {
+            event = std::future::poll_fn(|cx| poll_io(&mut conn, cx)) => match event {
+                IoEvent::Written(Ok(())) => {
+                    inner.state.lock().writing = false;
+                    if closing {
+                        Box::pin(close_conn(&mut conn, None)).await;
+                        return;
+                    }
+                    false
+                }
+                IoEvent::Written(Err(e)) => {
                     tracing::debug!(sid = %inner.sid, error = %e, "websocket write failed");
                     session.close_with(CloseReason::TransportError);
                     return;
                 }
-                Err(_) => {
-                    tracing::debug!(sid = %inner.sid, "websocket write timed out");
-                    session.close_with(CloseReason::TransportError);
-                    return;
-                }
-            }
-        }
-        if closed.is_some() {
-            Box::pin(close_conn(&mut conn, None)).await;
-            return;
-        }
-        let timer_due = tokio::select! {
-            msg = conn.next() => match msg {
-                Some(Ok(msg)) => {
+                IoEvent::Read(Some(Ok(msg))) => {
                     on_frame(session, msg);
                     false
                 }
-                Some(Err(WsError::Capacity(e))) => {
+                IoEvent::Read(Some(Err(WsError::Capacity(e)))) => {
                     tracing::debug!(sid = %inner.sid, error = %e, "websocket message too big");
                     session.close_with(CloseReason::TransportError);
                     let frame = CloseFrame { code: CloseCode::Size, reason: Utf8Bytes::from_static("message too big") };
                     Box::pin(close_conn(&mut conn, Some(frame))).await;
                     return;
                 }
-                Some(Err(e)) => {
+                IoEvent::Read(Some(Err(e))) => {
                     tracing::debug!(sid = %inner.sid, error = %e, "websocket read failed");
                     session.close_with(CloseReason::TransportError);
                     return;
                 }
-                None => {
+                IoEvent::Read(None) => {
                     session.close_with(CloseReason::TransportClose);
                     return;
                 }
@@ -375,9 +396,15 @@ pub(crate) async fn run(session: &Session, mut conn: WsConn) {
             _ = &mut driver => {
                 driver.set(inner.driver.notified());
                 driver.as_mut().enable();
+                !closing
+            }
+            _ = &mut heartbeat => {
+                if closing {
+                    tracing::debug!(sid = %inner.sid, "websocket closed with packets unsent");
+                    return;
+                }
                 true
             }
-            _ = &mut heartbeat => true,
         };
         if timer_due {
             let next = on_timer(session, Instant::now());
