@@ -407,6 +407,16 @@ pub(crate) async fn run(session: FinishOnDrop, mut conn: WsConn) {
             }
         };
         if timer_due {
+            // A heartbeat tick or a pong: the moments a session is most
+            // likely idle, so its send buffers are freed here if empty (an
+            // idle session keeps none between two pings).
+            {
+                let mut st = inner.state.lock();
+                if st.queue.is_empty() && st.queue.capacity() > 0 {
+                    st.queue = std::collections::VecDeque::new();
+                }
+            }
+            conn.get_mut().release_idle();
             let next = on_timer(session, Instant::now());
             if next != deadline || heartbeat.is_elapsed() {
                 deadline = next;

@@ -72,6 +72,14 @@ impl<S> WsIo<S> {
     pub(crate) fn has_pending(&self) -> bool {
         !self.queue.is_empty()
     }
+
+    /// Frees the queue's buffers if nothing is queued (an idle session
+    /// holds none; the next write allocates them again).
+    pub(crate) fn release_idle(&mut self) {
+        if self.queue.is_empty() {
+            self.queue = WriteQueue::default();
+        }
+    }
 }
 
 impl<S: AsyncWrite + Unpin> WsIo<S> {
@@ -190,7 +198,19 @@ impl WriteQueue {
         mut io: Pin<&mut S>,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<()>> {
-        self.seal();
+        // The common case, only small frames: one buffer, written as it is
+        // (sealing it would turn it into a shared buffer, an allocation per
+        // batch).
+        while self.chunks.is_empty() && !self.staging.is_empty() {
+            let written = ready!(io.as_mut().poll_write(cx, &self.staging))?;
+            if written == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.staging.advance(written);
+        }
+        if !self.chunks.is_empty() {
+            self.seal();
+        }
         while !self.chunks.is_empty() {
             let mut slices = [IoSlice::new(&[]); MAX_SLICES];
             let n = self.chunks.len().min(MAX_SLICES);
@@ -203,6 +223,7 @@ impl WriteQueue {
             }
             self.advance(written);
         }
+        self.staging.clear();
         if self.staged > KEEP_STAGING {
             self.staging = BytesMut::new();
             self.staged = 0;
