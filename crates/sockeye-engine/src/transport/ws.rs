@@ -300,8 +300,11 @@ enum IoEvent {
 fn poll_io(conn: &mut WsConn, cx: &mut std::task::Context<'_>) -> std::task::Poll<IoEvent> {
     if conn.get_ref().has_pending() {
         conn.get_mut().poll_drain(cx).map(IoEvent::Written)
-    } else {
+    } else if conn.get_ref().may_read() {
         conn.poll_next_unpin(cx).map(IoEvent::Read)
+    } else {
+        // Our read waker is still registered with the stream.
+        std::task::Poll::Pending
     }
 }
 

@@ -24,8 +24,11 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use sockeye_proto::eio::{Packet, ProtocolVersion, WsFrame};
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
+use futures_util::task::AtomicWaker;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Wake, Waker, ready};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::session::Out;
@@ -53,6 +56,7 @@ const FIN: u8 = 0x80;
 pub(crate) struct WsIo<S> {
     io: S,
     queue: WriteQueue,
+    read: ReadWake,
 }
 
 impl<S> WsIo<S> {
@@ -60,7 +64,17 @@ impl<S> WsIo<S> {
         WsIo {
             io,
             queue: WriteQueue::default(),
+            read: ReadWake::new(),
         }
+    }
+
+    /// Whether reading could make progress: false only while the last read
+    /// found nothing and the stream has not signalled since. The I/O loop
+    /// skips polling tungstenite then (each poll re-registers its wakers
+    /// and clears its read buffer: work for nothing on every wake-up that
+    /// only came to write).
+    pub(crate) fn may_read(&self) -> bool {
+        !self.read.parked || self.read.flag.woken.load(Ordering::Acquire)
     }
 
     /// Queues one outgoing packet as a WebSocket data frame.
@@ -95,7 +109,54 @@ impl<S: AsyncRead + Unpin> AsyncRead for WsIo<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+        let this = self.get_mut();
+        // The stream is polled with our waker, which notes the wake-up and
+        // passes it on to the caller's.
+        this.read.flag.task.register(cx.waker());
+        this.read.flag.woken.store(false, Ordering::Release);
+        let mut inner = Context::from_waker(&this.read.waker);
+        let polled = Pin::new(&mut this.io).poll_read(&mut inner, buf);
+        this.read.parked = polled.is_pending();
+        polled
+    }
+}
+
+/// Tracks whether the stream signalled read readiness since the last read
+/// that found nothing.
+#[derive(Debug)]
+struct ReadWake {
+    flag: Arc<ReadFlag>,
+    /// `flag` as a waker (made once).
+    waker: Waker,
+    /// The last read returned `Pending`.
+    parked: bool,
+}
+
+#[derive(Debug, Default)]
+struct ReadFlag {
+    woken: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl ReadWake {
+    fn new() -> Self {
+        let flag = Arc::new(ReadFlag::default());
+        ReadWake {
+            waker: Waker::from(flag.clone()),
+            flag,
+            parked: false,
+        }
+    }
+}
+
+impl Wake for ReadFlag {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.task.wake();
     }
 }
 
