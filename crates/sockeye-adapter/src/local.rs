@@ -99,6 +99,19 @@ impl LocalAdapter {
         }
     }
 
+    /// About how many sockets `opts` selects (an upper bound, to size the
+    /// list of recipients once).
+    fn selected_hint(&self, opts: &BroadcastOptions) -> usize {
+        if opts.rooms.is_empty() {
+            self.sids.iter().map(|s| s.read().len()).sum()
+        } else {
+            opts.rooms
+                .iter()
+                .map(|r| self.rooms_shard(r).read().get(r).map_or(0, |m| m.len()))
+                .sum()
+        }
+    }
+
     fn excluded(&self, opts: &BroadcastOptions) -> SidSet {
         let mut out = SidSet::default();
         for room in &opts.except {
@@ -187,7 +200,7 @@ impl Adapter for LocalAdapter {
         };
         // Collected first: delivering can close a socket (full queue),
         // whose cleanup takes this adapter's write locks.
-        let mut sids = Vec::new();
+        let mut sids = Vec::with_capacity(self.selected_hint(opts));
         self.for_each_local(opts, &mut |sid| sids.push(sid));
         local.deliver_all(&sids, packet, &opts.flags);
     }

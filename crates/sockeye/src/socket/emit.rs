@@ -74,7 +74,7 @@ impl Socket {
         if !self.connected() {
             return Err(EmitError::Disconnected);
         }
-        if !self.0.any_outgoing.read().is_empty() {
+        if self.0.has_any_outgoing.load(std::sync::atomic::Ordering::Acquire) {
             self.notify_outgoing(packet);
         }
         self.0

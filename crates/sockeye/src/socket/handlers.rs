@@ -50,12 +50,21 @@ impl Socket {
     /// Adds a catch-all for outgoing events (direct emits and broadcasts
     /// reaching this socket), called with the event name.
     pub fn on_any_outgoing(&self, f: impl Fn(&Socket, &str) + Send + Sync + 'static) {
-        self.0.any_outgoing.write().push(Arc::new(f));
+        // The flag changes under the lock, so it always matches the list.
+        let mut handlers = self.0.any_outgoing.write();
+        handlers.push(Arc::new(f));
+        self.0
+            .has_any_outgoing
+            .store(true, std::sync::atomic::Ordering::Release);
     }
 
     /// Removes every outgoing catch-all.
     pub fn off_any_outgoing(&self) {
-        self.0.any_outgoing.write().clear();
+        let mut handlers = self.0.any_outgoing.write();
+        handlers.clear();
+        self.0
+            .has_any_outgoing
+            .store(false, std::sync::atomic::Ordering::Release);
     }
 
     /// Adds a per-packet middleware: it sees every incoming event before

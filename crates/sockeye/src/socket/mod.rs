@@ -88,6 +88,8 @@ pub(crate) struct SocketInner {
     handlers: RwLock<HashMap<String, Arc<dyn ErasedHandler>>>,
     any: RwLock<Vec<Arc<dyn ErasedHandler>>>,
     any_outgoing: RwLock<Vec<OutgoingFn>>,
+    /// `any_outgoing` is not empty (read on every send without the lock).
+    has_any_outgoing: AtomicBool,
     middlewares: RwLock<Vec<PacketMiddleware>>,
     disconnecting: Mutex<Vec<DisconnectFn>>,
     disconnect: Mutex<Vec<DisconnectFn>>,
@@ -158,6 +160,7 @@ impl Socket {
             handlers: RwLock::new(HashMap::new()),
             any: RwLock::new(Vec::new()),
             any_outgoing: RwLock::new(Vec::new()),
+            has_any_outgoing: AtomicBool::new(false),
             middlewares: RwLock::new(Vec::new()),
             disconnecting: Mutex::new(Vec::new()),
             disconnect: Mutex::new(Vec::new()),
@@ -342,7 +345,7 @@ impl Socket {
         // Handlers can hold clones of the socket; drop them to free it.
         self.0.handlers.write().clear();
         self.0.any.write().clear();
-        self.0.any_outgoing.write().clear();
+        self.off_any_outgoing();
         self.0.middlewares.write().clear();
         self.0.errors.write().clear();
     }
