@@ -21,10 +21,10 @@
 //! them.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use futures_util::task::AtomicWaker;
 use sockeye_proto::eio::{Packet, ProtocolVersion, WsFrame};
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
-use futures_util::task::AtomicWaker;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -74,7 +74,11 @@ impl Socket {
         if !self.connected() {
             return Err(EmitError::Disconnected);
         }
-        if self.0.has_any_outgoing.load(std::sync::atomic::Ordering::Acquire) {
+        if self
+            .0
+            .has_any_outgoing
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
             self.notify_outgoing(packet);
         }
         self.0
