@@ -200,6 +200,17 @@ pub trait LocalNamespace: Send + Sync + 'static {
             self.deliver(*sid, packet, flags);
         }
     }
+    /// Sends a packet to every local socket of the namespace: a broadcast
+    /// with no room and no exception, which needs no membership lookup.
+    /// The default asks for the ids and calls [`Self::deliver_all`].
+    ///
+    /// Called with no adapter lock held, like `deliver_all`.
+    fn deliver_everyone(&self, packet: &BroadcastPacket, flags: &BroadcastFlags) {
+        let sids = self.local_ids();
+        self.deliver_all(&sids, packet, flags);
+    }
+    /// The ids of every local socket of the namespace.
+    fn local_ids(&self) -> Vec<Sid>;
     /// Disconnects a local socket (`close`: its whole connection).
     fn disconnect(&self, sid: Sid, close: bool);
     /// Describes a local socket (for `fetch_sockets`).

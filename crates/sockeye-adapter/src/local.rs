@@ -198,6 +198,11 @@ impl Adapter for LocalAdapter {
         let Some(local) = self.local.upgrade() else {
             return;
         };
+        if opts.rooms.is_empty() && opts.except.is_empty() {
+            // Everyone: the namespace walks its own sockets.
+            local.deliver_everyone(packet, &opts.flags);
+            return;
+        }
         // Collected first: delivering can close a socket (full queue),
         // whose cleanup takes this adapter's write locks.
         let mut sids = Vec::with_capacity(self.selected_hint(opts));
@@ -281,6 +286,7 @@ mod tests {
     struct Recorder {
         got: Mutex<Vec<Sid>>,
         gone: Mutex<Vec<(Sid, bool)>>,
+        members: Mutex<Vec<Sid>>,
     }
 
     impl LocalNamespace for Recorder {
@@ -289,6 +295,9 @@ mod tests {
         }
         fn disconnect(&self, sid: Sid, close: bool) {
             self.gone.lock().push((sid, close));
+        }
+        fn local_ids(&self) -> Vec<Sid> {
+            self.members.lock().clone()
         }
         fn socket_info(&self, sid: Sid) -> Option<SocketInfo> {
             Some(SocketInfo {
@@ -309,6 +318,7 @@ mod tests {
         for sid in &sids {
             adapter.add_all(*sid, &[Str::from(sid.to_string())]);
         }
+        *rec.members.lock() = sids.clone();
         (rec, adapter, sids)
     }
 
@@ -350,6 +360,10 @@ mod tests {
         let got = rec.got.lock().clone();
         assert_eq!(got.len(), 2);
         assert!(!got.contains(&s[0]) && !got.contains(&s[1]));
+        // Everyone: the namespace's own list, through `deliver_everyone`.
+        rec.got.lock().clear();
+        a.broadcast(&packet(), &opts(&[], &[]));
+        assert_eq!(*rec.got.lock(), s);
     }
 
     #[test]

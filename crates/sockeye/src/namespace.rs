@@ -116,6 +116,22 @@ impl LocalNamespace for NsInner {
         }
     }
 
+    fn deliver_everyone(&self, packet: &BroadcastPacket, flags: &BroadcastFlags) {
+        // Cloned out of the lock for the same reason as in `deliver_all`;
+        // walking the map's own storage needs no hashing.
+        let targets: Vec<Socket> = self.sockets.read().values().cloned().collect();
+        for socket in &targets {
+            if flags.volatile && !socket.session().is_writable() {
+                continue;
+            }
+            let _ = socket.send_encoded(packet);
+        }
+    }
+
+    fn local_ids(&self) -> Vec<Sid> {
+        self.sockets.read().keys().copied().collect()
+    }
+
     fn disconnect(&self, sid: Sid, close: bool) {
         let socket = self.sockets.read().get(&sid).cloned();
         if let Some(socket) = socket {
