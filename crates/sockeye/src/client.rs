@@ -138,7 +138,9 @@ impl Client {
         }
         let client = self.clone();
         let session = session.clone();
-        tokio::spawn(async move {
+        // Run at once, and spawned only if a dynamic namespace's check or a
+        // middleware has to wait.
+        crate::handler::run_now_or_spawn(Box::pin(async move {
             let ns = server.namespace_for(&nsp, &auth).await;
             let Some(ns) = ns else {
                 client.remove_socket(&nsp);
@@ -146,7 +148,7 @@ impl Client {
                 return;
             };
             client.join(&server, session, ns, auth).await;
-        });
+        }));
     }
 
     /// Sends CONNECT_ERROR. The reference sends `{"message", "data"}` (keys

@@ -177,23 +177,27 @@ pub(crate) fn erase<H: EventHandler<T>, T: 'static>(handler: H) -> Arc<dyn Erase
     })
 }
 
-/// Runs a handler: its future is polled once here, and spawned on the
-/// runtime only if it has to wait (a slow handler never holds up other
-/// sockets or later packets, and one that finishes at once, as most do,
-/// costs no task).
+/// Polls `fut` once here, and spawns it on the runtime only if it has to
+/// wait: most handlers finish without waiting, and then cost no task.
 ///
 /// The first poll uses a no-op waker: a future that returns `Pending` is
 /// polled again by its task right away, and by the `Future` contract only
 /// the waker of the latest poll counts.
+pub(crate) fn run_now_or_spawn(mut fut: BoxFuture) {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    if fut.as_mut().poll(&mut cx).is_pending() {
+        tokio::spawn(fut);
+    }
+}
+
+/// Runs a handler: its future is polled once here, and spawned on the
+/// runtime only if it has to wait (a slow handler never holds up other
+/// sockets or later packets, and one that finishes at once, as most do,
+/// costs no task; see [`run_now_or_spawn`]).
 pub(crate) fn run(handler: &dyn ErasedHandler, socket: Socket, parts: EventParts) {
     let event = parts.event.clone();
     match handler.call(socket.clone(), parts) {
-        Ok(mut fut) => {
-            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-            if fut.as_mut().poll(&mut cx).is_pending() {
-                tokio::spawn(fut);
-            }
-        }
+        Ok(fut) => run_now_or_spawn(fut),
         Err(e) => {
             tracing::warn!(sid = %socket.id(), event = %event, error = %e, "event payload does not match the handler");
             socket.report_error(crate::socket::SocketError::Payload {
