@@ -60,6 +60,16 @@ impl Shared {
     pub fn get(&self, sid: &Sid) -> Option<Session> {
         self.shard(sid).read().get(sid).cloned()
     }
+
+    /// Whether a session with this id is in the table.
+    pub fn contains(&self, sid: &Sid) -> bool {
+        self.shard(sid).read().contains_key(sid)
+    }
+
+    /// Sessions open now (not yet finished).
+    pub fn live(&self) -> usize {
+        self.count.load(Ordering::Acquire)
+    }
 }
 
 /// The Engine.IO server: a cheap, clonable handle.

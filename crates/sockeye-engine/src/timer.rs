@@ -9,10 +9,21 @@
 //! ping later): the entry fires, the session reports its real next deadline,
 //! and is pushed again. A session that finished or moved to WebSocket simply
 //! is not pushed again.
+//!
+//! An entry names its session by id and finds it in the engine's table when
+//! it fires. (It held a `Weak` before: that kept every ended session's
+//! allocation, ~860 bytes, until its next heartbeat deadline, 25 s later;
+//! 69 MB after 76,000 short polling sessions.) Entries of sessions that
+//! ended are dropped when they fire, and the heap is compacted when they
+//! outnumber the live sessions.
+//!
+//! Lock order: the heap, then a shard of the session table (compaction);
+//! never the other way round.
 
 use crate::engine::Shared;
-use crate::session::{Session, SessionInner};
+use crate::session::Session;
 use parking_lot::Mutex;
+use sockeye_proto::Sid;
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -24,7 +35,7 @@ use tokio::time::Instant;
 struct Entry {
     at: Instant,
     seq: u64,
-    session: Weak<SessionInner>,
+    sid: Sid,
 }
 
 impl PartialEq for Entry {
@@ -71,7 +82,7 @@ impl PollingTimer {
             heap.push(Entry {
                 at,
                 seq,
-                session: Arc::downgrade(&session.0),
+                sid: session.sid(),
             });
             earliest
         };
@@ -93,14 +104,18 @@ async fn run(shared: Weak<Shared>) {
             let mut heap = s.polling_timer.heap.lock();
             while heap.peek().is_some_and(|top| top.at <= now) {
                 if let Some(e) = heap.pop() {
-                    due.push((e.at, e.session));
+                    due.push((e.at, e.sid));
                 }
+            }
+            // Entries of ended sessions wait for their deadline; when they
+            // outnumber the live sessions, they go at once.
+            if heap.len() > 2 * s.live() + 1024 {
+                heap.retain(|e| s.contains(&e.sid));
             }
             heap.peek().map(|top| top.at)
         };
-        for (at, weak) in due {
-            if let Some(inner) = weak.upgrade() {
-                let session = Session(inner);
+        for (at, sid) in due {
+            if let Some(session) = s.get(&sid) {
                 {
                     // A stale entry: an earlier one replaced it.
                     let mut st = session.0.state.lock();

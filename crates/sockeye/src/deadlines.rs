@@ -15,12 +15,36 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+/// The deadlines, oldest first.
+#[derive(Default)]
+struct Queue {
+    entries: VecDeque<(Instant, Weak<Client>)>,
+    /// The length after the last compaction: the next one comes when the
+    /// queue has doubled since (amortised O(1) per push).
+    compacted: usize,
+}
+
+impl Queue {
+    /// Drops the entries nobody needs any more: connections that ended
+    /// (a `Weak` keeps its `Client`'s allocation until dropped, and under
+    /// churn most connections end long before their 45 s deadline) or that
+    /// joined a namespace. Order is kept.
+    fn compact(&mut self) {
+        self.entries.retain(|(_, client)| {
+            client
+                .upgrade()
+                .is_some_and(|c| !c.joined.load(Ordering::Acquire))
+        });
+        self.compacted = self.entries.len();
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct ConnectDeadlines {
     timeout: Duration,
     /// Only a weak handle per connection: a connection that ended must not
     /// be kept alive until its deadline.
-    queue: Mutex<VecDeque<(Instant, Weak<Client>)>>,
+    queue: Mutex<Queue>,
     wake: Notify,
     running: std::sync::atomic::AtomicBool,
 }
@@ -37,8 +61,11 @@ impl ConnectDeadlines {
     pub fn push(self: &std::sync::Arc<Self>, client: Weak<Client>) {
         let was_empty = {
             let mut q = self.queue.lock();
-            q.push_back((Instant::now() + self.timeout, client));
-            q.len() == 1
+            if q.entries.len() >= 2 * q.compacted + 1024 {
+                q.compact();
+            }
+            q.entries.push_back((Instant::now() + self.timeout, client));
+            q.entries.len() == 1
         };
         if !self.running.swap(true, Ordering::AcqRel) {
             let me = std::sync::Arc::downgrade(self);
@@ -58,11 +85,11 @@ async fn run(deadlines: Weak<ConnectDeadlines>) {
         let next = {
             let mut q = d.queue.lock();
             let now = Instant::now();
-            while let Some((at, _)) = q.front() {
+            while let Some((at, _)) = q.entries.front() {
                 if *at > now {
                     break;
                 }
-                if let Some((_, client)) = q.pop_front() {
+                if let Some((_, client)) = q.entries.pop_front() {
                     let client = client.upgrade();
                     let open = client
                         .as_ref()
@@ -76,7 +103,8 @@ async fn run(deadlines: Weak<ConnectDeadlines>) {
                     }
                 }
             }
-            q.front().map(|(at, _)| *at)
+            q.compacted = q.compacted.min(q.entries.len());
+            q.entries.front().map(|(at, _)| *at)
         };
         // Hold the queue only while waiting, and check now and then whether
         // the server is still there (the task ends with it).
