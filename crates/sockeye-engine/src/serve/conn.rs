@@ -1,6 +1,6 @@
 //! The per-listener accept loop and the per-connection task.
 
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::io;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
@@ -187,15 +187,49 @@ where
 {
     type Response = Response<B>;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<B>, S::Error>> + Send>>;
+    type Future = ReadyThenCall<S, Request<Incoming>>;
 
     fn call(&self, mut req: Request<Incoming>) -> Self::Future {
         req.extensions_mut().insert(self.info);
-        let mut service = self.inner.clone();
-        Box::pin(async move {
-            poll_fn(|cx| service.poll_ready(cx)).await?;
-            service.call(req).await
-        })
+        ReadyThenCall {
+            service: self.inner.clone(),
+            req: Some(req),
+            call: None,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Waits for the tower service to be ready, then calls it: hyper's
+    /// `Service` has no `poll_ready`. A named future rather than a boxed
+    /// `async` block, which cost an allocation per request.
+    pub(crate) struct ReadyThenCall<S: Service<R>, R> {
+        service: S,
+        req: Option<R>,
+        #[pin]
+        call: Option<S::Future>,
+    }
+}
+
+impl<S: Service<R>, R> Future for ReadyThenCall<S, R> {
+    type Output = Result<S::Response, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if this.call.is_none() {
+            if let Err(e) = std::task::ready!(this.service.poll_ready(cx)) {
+                return Poll::Ready(Err(e));
+            }
+            let Some(req) = this.req.take() else {
+                // Polled again after it completed: nothing left to call.
+                return Poll::Pending;
+            };
+            this.call.set(Some(this.service.call(req)));
+        }
+        match this.call.as_pin_mut() {
+            Some(call) => call.poll(cx),
+            None => Poll::Pending,
+        }
     }
 }
 
