@@ -18,7 +18,25 @@ const SHARDS: usize = 16;
 /// One shard of the room index: room to its sockets.
 type RoomShard = RwLock<HashMap<Room, SidSet>>;
 /// One shard of the socket index: socket to its rooms.
-type SidShard = RwLock<SidMap<Vec<Room>>>;
+type SidShard = RwLock<SidMap<Joined>>;
+
+/// The rooms of one socket.
+///
+/// The room named after the socket's own id (every socket is in it, and
+/// most sockets in no other) is not stored as a room: `own` says the socket
+/// is in it, and lookups of a room whose name is a socket id find it here.
+/// Storing it like the others cost a string, a set and two map entries per
+/// socket (about 390 bytes and four allocations).
+#[derive(Debug, Default)]
+struct Joined {
+    own: bool,
+    rooms: Vec<Room>,
+}
+
+/// Whether `room` is `sid`'s own room.
+fn is_own(sid: &Sid, room: &Room) -> bool {
+    room.as_str() == sid.as_str()
+}
 
 /// The in-memory adapter.
 ///
@@ -89,6 +107,29 @@ impl LocalAdapter {
         &self.sids[(h >> 32) as usize % SHARDS]
     }
 
+    /// The socket whose own room `room` is, if `room` is a socket id of
+    /// this adapter. Takes (and releases) a `sids` shard: never call it
+    /// with a `rooms` shard held (lock order).
+    fn own_member(&self, room: &Room) -> Option<Sid> {
+        let sid: Sid = room.as_str().parse().ok()?;
+        let sids = self.sids_shard(&sid).read();
+        sids.get(&sid).filter(|j| j.own).map(|_| sid)
+    }
+
+    /// The members of `room`: its stored set, and the socket it is named
+    /// after.
+    fn members_of(&self, room: &Room, f: &mut dyn FnMut(Sid)) {
+        let own = self.own_member(room);
+        if let Some(members) = self.rooms_shard(room).read().get(room) {
+            for sid in members {
+                f(*sid);
+            }
+        }
+        if let Some(sid) = own {
+            f(sid);
+        }
+    }
+
     fn remove_from_room(&self, sid: Sid, room: &Room) {
         let mut shard = self.rooms_shard(room).write();
         if let Entry::Occupied(mut e) = shard.entry(room.clone()) {
@@ -107,7 +148,7 @@ impl LocalAdapter {
         } else {
             opts.rooms
                 .iter()
-                .map(|r| self.rooms_shard(r).read().get(r).map_or(0, |m| m.len()))
+                .map(|r| self.rooms_shard(r).read().get(r).map_or(0, |m| m.len()) + 1)
                 .sum()
         }
     }
@@ -115,9 +156,9 @@ impl LocalAdapter {
     fn excluded(&self, opts: &BroadcastOptions) -> SidSet {
         let mut out = SidSet::default();
         for room in &opts.except {
-            if let Some(members) = self.rooms_shard(room).read().get(room) {
-                out.extend(members.iter().copied());
-            }
+            self.members_of(room, &mut |sid| {
+                out.insert(sid);
+            });
         }
         out
     }
@@ -128,10 +169,14 @@ impl Adapter for LocalAdapter {
         let mut sids = self.sids_shard(&sid).write();
         let joined = sids.entry(sid).or_default();
         for room in rooms {
-            if joined.contains(room) {
+            if is_own(&sid, room) {
+                joined.own = true;
                 continue;
             }
-            joined.push(room.clone());
+            if joined.rooms.contains(room) {
+                continue;
+            }
+            joined.rooms.push(room.clone());
             self.rooms_shard(room)
                 .write()
                 .entry(room.clone())
@@ -144,7 +189,11 @@ impl Adapter for LocalAdapter {
         {
             let mut sids = self.sids_shard(&sid).write();
             if let Some(joined) = sids.get_mut(&sid) {
-                joined.retain(|r| r != room);
+                if is_own(&sid, room) {
+                    joined.own = false;
+                    return;
+                }
+                joined.rooms.retain(|r| r != room);
             }
         }
         self.remove_from_room(sid, room);
@@ -156,7 +205,7 @@ impl Adapter for LocalAdapter {
             .write()
             .remove(&sid)
             .unwrap_or_default();
-        for room in &joined {
+        for room in &joined.rooms {
             self.remove_from_room(sid, room);
         }
     }
@@ -172,24 +221,19 @@ impl Adapter for LocalAdapter {
                 }
             }
         } else if opts.rooms.len() == 1 {
-            let room = &opts.rooms[0];
-            if let Some(members) = self.rooms_shard(room).read().get(room) {
-                for sid in members {
-                    if !except.contains(sid) {
-                        f(*sid);
-                    }
+            self.members_of(&opts.rooms[0], &mut |sid| {
+                if !except.contains(&sid) {
+                    f(sid);
                 }
-            }
+            });
         } else {
             let mut seen = SidSet::default();
             for room in &opts.rooms {
-                if let Some(members) = self.rooms_shard(room).read().get(room) {
-                    for sid in members {
-                        if !except.contains(sid) && seen.insert(*sid) {
-                            f(*sid);
-                        }
+                self.members_of(room, &mut |sid| {
+                    if !except.contains(&sid) && seen.insert(sid) {
+                        f(sid);
                     }
-                }
+                });
             }
         }
     }
@@ -211,22 +255,34 @@ impl Adapter for LocalAdapter {
     }
 
     fn socket_rooms(&self, sid: Sid) -> Vec<Room> {
-        self.sids_shard(&sid)
-            .read()
-            .get(&sid)
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    fn rooms(&self) -> Vec<Room> {
-        self.rooms
-            .iter()
-            .flat_map(|s| s.read().keys().cloned().collect::<Vec<_>>())
+        let sids = self.sids_shard(&sid).read();
+        let Some(joined) = sids.get(&sid) else {
+            return Vec::new();
+        };
+        let own = joined.own.then(|| Str::from(sid.as_str().to_owned()));
+        own.into_iter()
+            .chain(joined.rooms.iter().cloned())
             .collect()
     }
 
+    fn rooms(&self) -> Vec<Room> {
+        let mut out: Vec<Room> = self
+            .rooms
+            .iter()
+            .flat_map(|s| s.read().keys().cloned().collect::<Vec<_>>())
+            .collect();
+        for shard in self.sids.iter() {
+            for (sid, joined) in shard.read().iter() {
+                if joined.own {
+                    out.push(Str::from(sid.as_str().to_owned()));
+                }
+            }
+        }
+        out
+    }
+
     fn room_exists(&self, room: &Room) -> bool {
-        self.rooms_shard(room).read().contains_key(room)
+        self.own_member(room).is_some() || self.rooms_shard(room).read().contains_key(room)
     }
 
     fn fetch_sockets(
@@ -364,6 +420,57 @@ mod tests {
         rec.got.lock().clear();
         a.broadcast(&packet(), &opts(&[], &[]));
         assert_eq!(*rec.got.lock(), s);
+    }
+
+    #[test]
+    fn own_rooms_are_implicit_but_behave_like_rooms() {
+        let (rec, a, s) = setup();
+        let own = |i: usize| Str::from(s[i].to_string());
+        // Not stored as rooms...
+        assert!(a.rooms.iter().all(|shard| shard.read().is_empty()));
+        // ...but found as rooms.
+        assert!(a.room_exists(&own(0)));
+        assert_eq!(a.socket_rooms(s[0]), vec![own(0)]);
+        assert_eq!(a.rooms().len(), 4);
+        a.broadcast(
+            &packet(),
+            &BroadcastOptions {
+                rooms: vec![own(2)],
+                ..opts(&[], &[])
+            },
+        );
+        assert_eq!(*rec.got.lock(), vec![s[2]]);
+        // Another socket joined into a room named after s[1]: both are in it.
+        a.add_all(s[3], &[own(1)]);
+        rec.got.lock().clear();
+        a.broadcast(
+            &packet(),
+            &BroadcastOptions {
+                rooms: vec![own(1)],
+                ..opts(&[], &[])
+            },
+        );
+        let mut got = rec.got.lock().clone();
+        got.sort();
+        let mut want = vec![s[1], s[3]];
+        want.sort();
+        assert_eq!(got, want);
+        // Everyone except s[0]'s own room.
+        rec.got.lock().clear();
+        a.broadcast(&packet(), &opts(&["x"], &[]));
+        assert!(rec.got.lock().is_empty());
+        let mut seen = Vec::new();
+        a.for_each_local(&opts(&[], &[own(0)]), &mut |sid| seen.push(sid));
+        assert_eq!(seen.len(), 3);
+        assert!(!seen.contains(&s[0]));
+        // Leaving one's own room, and leaving for good.
+        a.del(s[0], &own(0));
+        assert!(!a.room_exists(&own(0)));
+        a.del_all(s[3]);
+        assert_eq!(a.socket_rooms(s[3]), Vec::<Room>::new());
+        assert!(a.room_exists(&own(1)), "s[1] is still in its own room");
+        // A room named like an id nobody has.
+        assert!(!a.room_exists(&Str::from(Sid::generate().to_string())));
     }
 
     #[test]
