@@ -83,15 +83,19 @@ pub(crate) enum Upgrade {
     Probed,
 }
 
+/// `repr(C)`, hot fields first: a broadcast to many sessions touches each
+/// one's lock, `closed` and `queue`, and with this order they share the
+/// lock's cache line.
+#[repr(C)]
 pub(crate) struct State {
+    pub queue: VecDeque<Out>,
+    pub closed: Option<CloseReason>,
     pub transport: TransportKind,
     pub upgrade: Upgrade,
-    pub queue: VecDeque<Out>,
     pub get_active: bool,
     pub post_active: bool,
     /// The WebSocket writer is flushing (used by `is_writable`).
     pub writing: bool,
-    pub closed: Option<CloseReason>,
     /// When a closed polling session stops waiting for its last GET.
     pub linger_until: Option<Instant>,
     pub heartbeat: Heartbeat,
@@ -101,14 +105,17 @@ pub(crate) struct State {
     pub timer_due: Option<Instant>,
 }
 
+/// `repr(C)`, for the same reason as [`State`]: what a send touches comes
+/// first.
+#[repr(C)]
 pub(crate) struct SessionInner {
+    pub state: Mutex<State>,
+    pub shared: Arc<Shared>,
+    /// Wakes the active writer (pending GET or WebSocket loop).
+    pub writer: Notify,
     pub sid: Sid,
     pub protocol: ProtocolVersion,
     pub request: HandshakeRequest,
-    pub shared: Arc<Shared>,
-    pub state: Mutex<State>,
-    /// Wakes the active writer (pending GET or WebSocket loop).
-    pub writer: Notify,
     /// Wakes the WebSocket I/O loop (heartbeat change, close).
     pub driver: Notify,
     /// Set once the session has ended (see `engine::finish_session`).

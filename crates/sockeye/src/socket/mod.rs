@@ -79,23 +79,27 @@ pub struct Handshake {
     pub issued: SystemTime,
 }
 
+/// `repr(C)`, what every send reads first (the session, and the two flags):
+/// next to the `Arc`'s counts, so a broadcast touches one cache line of
+/// each recipient's socket.
+#[repr(C)]
 pub(crate) struct SocketInner {
+    pub session: Session,
+    pub(crate) connected: AtomicBool,
+    /// `any_outgoing` is not empty (read on every send without the lock).
+    has_any_outgoing: AtomicBool,
     pub id: SocketId,
     pub ns: Namespace,
-    pub session: Session,
     pub client: Weak<Client>,
     pub handshake: Handshake,
     handlers: RwLock<HashMap<String, Arc<dyn ErasedHandler>>>,
     any: RwLock<Vec<Arc<dyn ErasedHandler>>>,
     any_outgoing: RwLock<Vec<OutgoingFn>>,
-    /// `any_outgoing` is not empty (read on every send without the lock).
-    has_any_outgoing: AtomicBool,
     middlewares: RwLock<Vec<PacketMiddleware>>,
     disconnecting: Mutex<Vec<DisconnectFn>>,
     disconnect: Mutex<Vec<DisconnectFn>>,
     errors: RwLock<Vec<ErrorFn>>,
     pub(crate) acks: Mutex<HashMap<u64, AckSlot>>,
-    pub(crate) connected: AtomicBool,
     /// Set once the disconnect cleanup ran (joins are no-ops afterwards).
     gone: AtomicBool,
     data: Mutex<DataSlot>,
