@@ -271,10 +271,14 @@ impl Adapter for LocalAdapter {
             .iter()
             .flat_map(|s| s.read().keys().cloned().collect::<Vec<_>>())
             .collect();
+        // A socket's own room is also an explicit key when another socket
+        // joined a room of that name: listed once.
+        let explicit: std::collections::HashSet<Room> = out.iter().cloned().collect();
         for shard in self.sids.iter() {
             for (sid, joined) in shard.read().iter() {
-                if joined.own {
-                    out.push(Str::from(sid.as_str().to_owned()));
+                let own = Str::from(sid.as_str().to_owned());
+                if joined.own && !explicit.contains(&own) {
+                    out.push(own);
                 }
             }
         }
@@ -455,6 +459,7 @@ mod tests {
         let mut want = vec![s[1], s[3]];
         want.sort();
         assert_eq!(got, want);
+        assert_eq!(a.rooms().len(), 4, "that room is listed once");
         // Everyone except s[0]'s own room.
         rec.got.lock().clear();
         a.broadcast(&packet(), &opts(&["x"], &[]));

@@ -215,3 +215,38 @@ async fn websocket_pings_get_pongs_in_order_with_data() {
     let data: Vec<&String> = got.iter().filter(|g| !g.starts_with("pong")).collect();
     assert_eq!(data, ["4xxxxxxx", "4after", "4echo"]);
 }
+
+/// The send queue's bound holds for a WebSocket peer that stops reading:
+/// once the socket's buffers are full and a write waits, packets stay in the
+/// session's queue, and the one past `max_buffered_packets` closes the
+/// session (`transport error`) instead of piling up in memory.
+#[tokio::test]
+async fn a_websocket_peer_that_stops_reading_hits_the_queue_bound() {
+    let mut server = TestServer::start(EngineConfig::default().with_max_buffered_packets(8)).await;
+    let (_stuck, sid, _) = ws_open(server.addr).await;
+    let session = server.session(&sid);
+    let chunk = "y".repeat(64 * 1024);
+    let mut sent = 0;
+    within("the queue to fill", async {
+        loop {
+            match session.send_text(chunk.clone()) {
+                Ok(()) => sent += 1,
+                Err(e) => {
+                    assert_eq!(e, sockeye_engine::SendError::QueueFull);
+                    break;
+                }
+            }
+            assert!(
+                sent < 3_000,
+                "3,000 packets (190 MB) accepted for a peer that reads nothing"
+            );
+            // Let the I/O loop write what it can.
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert_eq!(
+        server.events.closed(&sid).await,
+        CloseReason::TransportError
+    );
+}

@@ -51,7 +51,10 @@ impl Sid {
 /// polling churn (two ids per session). Each thread now fetches the bytes
 /// of 32 ids at once and hands them out once each: they are still the OS
 /// CSPRNG's bytes, never reused and never derived. A forked child refills
-/// before its first id, so parent and child never share a batch.
+/// before its first id, so parent and child never share a batch. (A copy
+/// of a running process's memory that keeps its pid, such as a VM snapshot
+/// restored twice, would repeat the rest of a batch, at most 31 ids: as any
+/// user-space random buffer would, including the standard libraries'.)
 mod pool {
     use std::cell::RefCell;
 

@@ -183,17 +183,31 @@ pub(crate) fn erase<H: EventHandler<T>, T: 'static>(handler: H) -> Arc<dyn Erase
 /// The first poll uses a no-op waker: a future that returns `Pending` is
 /// polled again by its task right away, and by the `Future` contract only
 /// the waker of the latest poll counts.
+///
+/// A panic in that first poll is caught here, as tokio catches one in a
+/// task: the future is dropped, the connection carries on. (It runs on the
+/// stack of the connection's I/O loop or HTTP request, which must not
+/// unwind.) Code before a handler's first `.await` runs on the connection's
+/// own task: a long synchronous computation there delays that connection's
+/// next packets (never other connections' on a multi-threaded runtime);
+/// move it to `spawn_blocking`.
 pub(crate) fn run_now_or_spawn(mut fut: BoxFuture) {
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    if fut.as_mut().poll(&mut cx).is_pending() {
-        tokio::spawn(fut);
+    let polled =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(&mut cx)));
+    match polled {
+        Ok(std::task::Poll::Ready(())) => {}
+        Ok(std::task::Poll::Pending) => {
+            tokio::spawn(fut);
+        }
+        Err(_) => tracing::error!("a handler panicked; its future was dropped"),
     }
 }
 
 /// Runs a handler: its future is polled once here, and spawned on the
-/// runtime only if it has to wait (a slow handler never holds up other
-/// sockets or later packets, and one that finishes at once, as most do,
-/// costs no task; see [`run_now_or_spawn`]).
+/// runtime only if it has to wait (a handler that waits never holds up
+/// other sockets or later packets, and one that finishes at once, as most
+/// do, costs no task; see [`run_now_or_spawn`]).
 pub(crate) fn run(handler: &dyn ErasedHandler, socket: Socket, parts: EventParts) {
     let event = parts.event.clone();
     match handler.call(socket.clone(), parts) {

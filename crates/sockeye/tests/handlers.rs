@@ -222,3 +222,27 @@ async fn packet_middleware_refuses_an_event() {
     // Nothing was sent for the refused event.
     assert_eq!(c.recv().await, r#"432["allowed"]"#);
 }
+
+/// A handler that panics before its first `.await` runs inline on the
+/// connection's task: the panic is caught there, the connection keeps
+/// working, and a later close still reaches the disconnect handlers.
+#[tokio::test]
+async fn a_panicking_handler_does_not_take_the_connection_down() {
+    let io = SocketIo::builder().build().expect("build");
+    let mut gone = disconnects(&io.of("/"));
+    io.on_connection(|socket: Socket| async move {
+        socket.on("boom", |_s: Socket| async move {
+            panic!("a handler bug");
+        });
+        echo_handlers(socket).await;
+    });
+    let srv = serve(io.clone()).await;
+    let mut ws = WsClient::open(srv.addr).await;
+    ws.connect("/").await;
+    ws.send(r#"42["boom"]"#).await;
+    ws.assert_echo("/", "still here").await;
+    assert_eq!(io.of("/").sockets().len(), 1);
+    ws.close().await;
+    let (_, reason) = next(&mut gone, "the disconnect").await;
+    assert_eq!(reason, sockeye::DisconnectReason::TransportClose);
+}

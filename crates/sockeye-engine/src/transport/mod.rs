@@ -40,11 +40,17 @@ pub(crate) fn run_websocket(
     ws::run(FinishOnDrop(session), conn)
 }
 
-/// Ends its session when dropped.
+/// Ends its session when dropped: closed first if the loop did not close
+/// it (it was dropped or unwound), so the upper layer always sees
+/// `on_close`.
 pub(crate) struct FinishOnDrop(pub Session);
 
 impl Drop for FinishOnDrop {
     fn drop(&mut self) {
+        if !self.0.is_closed() {
+            self.0
+                .close_with(crate::handler::CloseReason::TransportError);
+        }
         finish_session(&self.0);
     }
 }

@@ -295,12 +295,17 @@ enum IoEvent {
     Read(Option<Result<WsMessage, WsError>>),
 }
 
-/// Writes while anything is queued, reads otherwise (a peer is not read
-/// from while it is not reading what it is sent).
+/// Writes what is queued, and reads, also while a write waits for the peer
+/// (its pongs keep coming while it reads slowly). Inbound work stays
+/// bounded: what the peer's messages produce waits in the session's queue,
+/// which is limited (`max_buffered_packets`), while a write is blocked.
 fn poll_io(conn: &mut WsConn, cx: &mut std::task::Context<'_>) -> std::task::Poll<IoEvent> {
     if conn.get_ref().has_pending() {
-        conn.get_mut().poll_drain(cx).map(IoEvent::Written)
-    } else if conn.get_ref().may_read() {
+        if let std::task::Poll::Ready(written) = conn.get_mut().poll_drain(cx) {
+            return std::task::Poll::Ready(IoEvent::Written(written));
+        }
+    }
+    if conn.get_ref().may_read() {
         conn.poll_next_unpin(cx).map(IoEvent::Read)
     } else {
         // Our read waker is still registered with the stream.
@@ -340,8 +345,14 @@ pub(crate) async fn run(session: FinishOnDrop, mut conn: WsConn) {
         let closed = {
             let mut st = inner.state.lock();
             let io = conn.get_mut();
-            for out in st.queue.drain(..) {
-                io.push(out, protocol);
+            // Taken into the write queue only once the last batch is out:
+            // while a write waits, packets stay in the session's queue,
+            // whose bound (`max_buffered_packets`) closes a peer that does
+            // not keep up.
+            if !io.has_pending() {
+                for out in st.queue.drain(..) {
+                    io.push(out, protocol);
+                }
             }
             st.writing = io.has_pending();
             st.closed.is_some()

@@ -99,7 +99,14 @@ impl<S> WsIo<S> {
 impl<S: AsyncWrite + Unpin> WsIo<S> {
     /// Writes the queue out; ready once every queued byte is written.
     pub(crate) fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.queue.poll_drain(Pin::new(&mut self.io), cx)
+        let polled = self.queue.poll_drain(Pin::new(&mut self.io), cx);
+        if polled.is_pending() {
+            // A stream may read while it writes (TLS renegotiation in some
+            // TLS stacks), with this context's waker instead of ours: the
+            // next read is not skipped.
+            self.read.parked = false;
+        }
+        polled
     }
 }
 
