@@ -7,6 +7,13 @@ impl Socket {
     // ----- handlers -------------------------------------------------------
 
     /// Registers the handler of an event (replacing an earlier one).
+    ///
+    /// The handler's future is first polled where the packet was read, and
+    /// moves to a task of its own at its first `.await` that has to wait:
+    /// a handler that finishes at once costs no task. Long synchronous work
+    /// before that point delays this connection's next packets; run it with
+    /// `tokio::task::spawn_blocking`. A panic there is caught and logged, as
+    /// in a task, and the connection carries on.
     pub fn on<H, T>(&self, event: impl Into<String>, handler: H)
     where
         H: EventHandler<T>,
