@@ -165,6 +165,29 @@ async fn server_close_flushes_the_queue_then_closes() {
     assert!(closes.is_empty(), "{closes:?}");
 }
 
+/// The same when the close comes while a write waits for the peer: what was
+/// queued during that write still goes out before the close frame.
+#[tokio::test]
+async fn server_close_during_a_blocked_write_still_flushes_the_queue() {
+    let server = TestServer::start_silent(EngineConfig::default()).await;
+    let (mut ws, sid, _) = ws_open(server.addr).await;
+    let session = server.session(&sid);
+    let big = "z".repeat(3_000_000);
+    session.send_text(big.clone()).unwrap();
+    session.send_text(big.clone()).unwrap();
+    // The I/O loop runs, writes until the socket buffers are full (the
+    // client reads nothing yet) and waits.
+    tokio::task::yield_now().await;
+    session.send_text("last").unwrap();
+    session.close();
+    let (_, before) = expect_close(&mut ws).await;
+    let texts: Vec<String> = before
+        .iter()
+        .map(|m| m.to_text().expect("text").chars().take(6).collect())
+        .collect();
+    assert_eq!(texts, ["4zzzzz", "4zzzzz", "4last"]);
+}
+
 #[tokio::test]
 async fn v3_websocket_binary_carries_the_type_byte() {
     let mut server = TestServer::start(EngineConfig::default().with_allow_eio3(true)).await;

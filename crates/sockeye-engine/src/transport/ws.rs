@@ -357,25 +357,22 @@ pub(crate) async fn run(session: FinishOnDrop, mut conn: WsConn) {
             st.writing = io.has_pending();
             st.closed.is_some()
         };
-        if closed && !closing {
+        if closed {
             if !conn.get_ref().has_pending() {
                 Box::pin(close_conn(&mut conn, None)).await;
                 return;
             }
-            // Give the last packets a moment, then give up on them.
-            closing = true;
-            heartbeat.as_mut().reset(Instant::now() + CLOSE_FLUSH);
+            if !closing {
+                // Give the last packets a moment, then give up on them.
+                closing = true;
+                heartbeat.as_mut().reset(Instant::now() + CLOSE_FLUSH);
+            }
         }
         let timer_due = tokio::select! {
             event = std::future::poll_fn(|cx| poll_io(&mut conn, cx)) => match event {
-                IoEvent::Written(Ok(())) => {
-                    inner.state.lock().writing = false;
-                    if closing {
-                        Box::pin(close_conn(&mut conn, None)).await;
-                        return;
-                    }
-                    false
-                }
+                // The loop's top takes what was queued meanwhile (and
+                // sets `writing` again), or closes a closed session.
+                IoEvent::Written(Ok(())) => false,
                 IoEvent::Written(Err(e)) => {
                     tracing::debug!(sid = %inner.sid, error = %e, "websocket write failed");
                     session.close_with(CloseReason::TransportError);
