@@ -87,14 +87,20 @@ impl fmt::Debug for Namespace {
     }
 }
 
+/// Sends a broadcast packet to one socket; a volatile one is dropped when
+/// the socket's transport cannot take it now.
+fn deliver_to(socket: &Socket, packet: &BroadcastPacket, flags: &BroadcastFlags) {
+    if flags.volatile && !socket.session().is_writable() {
+        return;
+    }
+    let _ = socket.send_encoded(packet);
+}
+
 impl LocalNamespace for NsInner {
     fn deliver(&self, sid: Sid, packet: &BroadcastPacket, flags: &BroadcastFlags) {
         let socket = self.sockets.read().get(&sid).cloned();
         if let Some(socket) = socket {
-            if flags.volatile && !socket.session().is_writable() {
-                return;
-            }
-            let _ = socket.send_encoded(packet);
+            deliver_to(&socket, packet, flags);
         }
     }
 
@@ -109,10 +115,7 @@ impl LocalNamespace for NsInner {
                 .collect()
         };
         for socket in &targets {
-            if flags.volatile && !socket.session().is_writable() {
-                continue;
-            }
-            let _ = socket.send_encoded(packet);
+            deliver_to(socket, packet, flags);
         }
     }
 
@@ -121,10 +124,7 @@ impl LocalNamespace for NsInner {
         // walking the map's own storage needs no hashing.
         let targets: Vec<Socket> = self.sockets.read().values().cloned().collect();
         for socket in &targets {
-            if flags.volatile && !socket.session().is_writable() {
-                continue;
-            }
-            let _ = socket.send_encoded(packet);
+            deliver_to(socket, packet, flags);
         }
     }
 
