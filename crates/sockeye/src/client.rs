@@ -2,12 +2,14 @@
 //! sockets (one per namespace joined) and the packet routing between them.
 
 use crate::ack::AckReply;
+use crate::dynamic::NoNamespace;
 use crate::handler::EventParts;
 use crate::id::SocketId;
 use crate::namespace::Namespace;
 use crate::reason::DisconnectReason;
 use crate::server::ServerInner;
 use crate::socket::Socket;
+use crate::stats::Trip;
 use parking_lot::Mutex;
 use sockeye_adapter::BroadcastPacket;
 use sockeye_engine::{CloseReason, EngineHandler, Message, Session};
@@ -29,6 +31,8 @@ pub(crate) struct Client {
     pub joined: AtomicBool,
     /// Why the Socket.IO layer closed the connection, when it did.
     close_reason: Mutex<Option<DisconnectReason>>,
+    /// Whether a refused dynamic namespace was logged for this connection.
+    warned_namespaces: AtomicBool,
 }
 
 impl Client {
@@ -141,11 +145,22 @@ impl Client {
         // Run at once, and spawned only if a dynamic namespace's check or a
         // middleware has to wait.
         crate::handler::run_now_or_spawn(Box::pin(async move {
-            let ns = server.namespace_for(&nsp, &auth).await;
-            let Some(ns) = ns else {
-                client.remove_socket(&nsp);
-                client.connect_error(&session, &nsp, "Invalid namespace", None, false);
-                return;
+            let ns = match server.namespace_for(&nsp, &auth).await {
+                Ok(ns) => ns,
+                Err(why) => {
+                    let message = match why {
+                        NoNamespace::Invalid => "Invalid namespace",
+                        NoNamespace::TooMany => {
+                            if !client.warned_namespaces.swap(true, Ordering::AcqRel) {
+                                tracing::warn!(sid = %session.sid(), "namespace refused: too many dynamic namespaces");
+                            }
+                            "Too many namespaces"
+                        }
+                    };
+                    client.remove_socket(&nsp);
+                    client.connect_error(&session, &nsp, message, None, false);
+                    return;
+                }
             };
             client.join(&server, session, ns, auth).await;
         }));
@@ -306,6 +321,9 @@ fn dispatch_event(socket: &Socket, packet: Packet) {
     let Some(data) = packet.data else { return };
     match data.split_event() {
         Ok((name, args)) => {
+            if !socket.admit(&name) {
+                return;
+            }
             let parts = EventParts {
                 event: name,
                 args,
@@ -336,11 +354,12 @@ impl EngineHandler for SioHandler {
                 server
                     .config
                     .parser
-                    .decoder_with_max_attachments(server.config.max_attachments),
+                    .decoder_with_limits(server.config.decode_limits),
             ),
             sockets: Mutex::new(Vec::new()),
             joined: AtomicBool::new(false),
             close_reason: Mutex::new(None),
+            warned_namespaces: AtomicBool::new(false),
         });
         session.set_data(client.clone());
         if session.protocol() == ProtocolVersion::V3 {
@@ -369,7 +388,16 @@ impl EngineHandler for SioHandler {
             Ok(Some(packet)) => client.on_packet(session, packet),
             Ok(None) => {}
             Err(e) => {
-                tracing::debug!(sid = %session.sid(), error = %e, "invalid Socket.IO packet, closing");
+                let trip = Trip::of_decode_error(&e);
+                client
+                    .server
+                    .upgrade()
+                    .inspect(|s| s.config.stats.trip(trip));
+                if trip == Trip::ParseError {
+                    tracing::debug!(sid = %session.sid(), error = %e, "invalid Socket.IO packet, closing");
+                } else {
+                    tracing::warn!(sid = %session.sid(), error = %e, "packet over a bound, closing");
+                }
                 for socket in client.sockets() {
                     socket.report_error(crate::socket::SocketError::Middleware(format!(
                         "parse error: {e}"
