@@ -95,8 +95,10 @@ async fn burst(ws: &mut Ws, n: u32, until: &str) -> (Vec<String>, bool) {
 
 #[tokio::test]
 async fn rate_limit_flag_drops_then_disconnects_a_flooding_client() {
-    // 1 event/s, burst 3: `add user` took one token.
-    let (io, _server, addr) = chat_server(&["--rate-limit", "1", "--rate-limit-burst", "3"]).await;
+    // Burst 3 (`add user` takes one token), then one event per 1,000 s:
+    // nothing refills while the test runs, however slow the machine.
+    let (io, _server, addr) =
+        chat_server(&["--rate-limit", "0.001", "--rate-limit-burst", "3"]).await;
     let mut other = logged_in(addr, "calm").await;
     let mut ws = logged_in(addr, "flood").await;
     // Two messages pass, then 10 are dropped and the client is disconnected.
