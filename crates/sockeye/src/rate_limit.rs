@@ -1,23 +1,30 @@
 //! Rate limits on the events a client sends: [`RateLimit`] (a token bucket
 //! and what to do when a client keeps exceeding it), and the per-socket
 //! state that applies the configured limits.
-//!
-//! Policy: an event over its limit is dropped before any handler,
-//! middleware or catch-all sees it; its ack (if the client asked for one)
-//! is never answered. The first drop on a socket is logged (`warn`), every
-//! drop is counted ([`crate::Stats::events_rate_limited`]) and reported to
-//! the socket's error handlers as [`crate::SocketError::RateLimited`]. Once
-//! a socket has had `disconnect_after` events dropped within the window,
-//! its whole connection is closed: every namespace gets a DISCONNECT packet
-//! (the official client sees `io server disconnect` and does not
-//! reconnect by itself) and the server-side reason is
-//! [`crate::DisconnectReason::RateLimited`].
 
 use std::time::Duration;
 use tokio::time::Instant;
 
 /// A token bucket: `per_second` events on average, bursts of up to `burst`;
 /// plus the disconnect policy for clients that keep going over it.
+///
+/// Set with [`crate::SocketIoBuilder::rate_limit`] (every event of a
+/// socket) and [`crate::SocketIoBuilder::event_rate_limit`] (one event
+/// name); each socket, that is each namespace a client joined, has buckets
+/// of its own. No limit is set by default, and then sockets carry no
+/// bucket and events pay nothing.
+///
+/// Policy: an event over a limit is dropped before any handler, packet
+/// middleware or catch-all sees it, and its ack (if the client asked for
+/// one) is never answered. The first drop on a socket is logged (`warn`),
+/// every drop is counted ([`crate::Stats::events_rate_limited`]) and
+/// reported to the socket's error handlers as
+/// [`crate::SocketError::RateLimited`]. Once a socket has had
+/// `disconnect_after` events dropped within the window (by default 10
+/// within 10 s), its whole connection is closed: every namespace gets a
+/// DISCONNECT packet (the official client sees `io server disconnect` and
+/// does not reconnect by itself) and the server-side reason is
+/// [`crate::DisconnectReason::RateLimited`].
 ///
 /// ```
 /// use sockeye::{RateLimit, SocketIo};

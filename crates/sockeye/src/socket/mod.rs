@@ -121,8 +121,9 @@ pub(crate) struct SocketInner {
     /// Events that arrived before the connection handlers registered
     /// theirs (`None` once ready).
     held: Mutex<Option<Vec<EventParts>>>,
-    /// The rate-limit buckets, when the server has limits.
-    limiter: Option<Mutex<Limiter>>,
+    /// The rate-limit buckets, when the server has limits (boxed: one
+    /// pointer per socket when it has none).
+    limiter: Option<Box<Mutex<Limiter>>>,
     /// The bounds already logged for this socket ([`crate::stats::Trip::bit`]).
     warned: AtomicU16,
 }
@@ -168,7 +169,9 @@ impl Socket {
             data
         };
         let limits = &ns.0.config.rate_limits;
-        let limiter = limits.any().then(|| Mutex::new(Limiter::new(limits)));
+        let limiter = limits
+            .any()
+            .then(|| Box::new(Mutex::new(Limiter::new(limits))));
         Socket(Arc::new(SocketInner {
             id,
             ns,
