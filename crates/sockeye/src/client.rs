@@ -6,6 +6,7 @@ use crate::dynamic::NoNamespace;
 use crate::handler::EventParts;
 use crate::id::SocketId;
 use crate::namespace::Namespace;
+use crate::rate_limit::Limiter;
 use crate::reason::DisconnectReason;
 use crate::server::ServerInner;
 use crate::socket::Socket;
@@ -33,7 +34,14 @@ pub(crate) struct Client {
     close_reason: Mutex<Option<DisconnectReason>>,
     /// Whether a refused dynamic namespace was logged for this connection.
     warned_namespaces: AtomicBool,
+    /// The rate-limit state of each namespace joined (kept when a socket
+    /// leaves, so that joining again does not refill the buckets).
+    limiters: Mutex<Vec<(Str, Arc<Mutex<Limiter>>)>>,
 }
+
+/// Most CONNECTs of one connection waiting for a dynamic namespace's
+/// predicate or a connect middleware at once; more get a `connect_error`.
+const MAX_PENDING_CONNECTS: usize = 64;
 
 impl Client {
     /// The connection's Engine.IO session, until it closes.
@@ -52,6 +60,22 @@ impl Client {
 
     pub fn remove_socket(&self, nsp: &Str) {
         self.sockets.lock().retain(|(n, _)| n != nsp);
+    }
+
+    /// The rate-limit state of this connection on `nsp`, when the server
+    /// has limits.
+    fn limiter(&self, server: &ServerInner, nsp: &Str) -> Option<Arc<Mutex<Limiter>>> {
+        let limits = &server.config.rate_limits;
+        if !limits.any() {
+            return None;
+        }
+        let mut limiters = self.limiters.lock();
+        if let Some((_, l)) = limiters.iter().find(|(n, _)| n == nsp) {
+            return Some(l.clone());
+        }
+        let limiter = Arc::new(Mutex::new(Limiter::new(limits)));
+        limiters.push((nsp.clone(), limiter.clone()));
+        Some(limiter)
     }
 
     fn socket(&self, nsp: &Str) -> Option<Option<Socket>> {
@@ -136,6 +160,12 @@ impl Client {
                 drop(sockets);
                 // A second CONNECT for a namespace already joined.
                 self.close_with(DisconnectReason::ForcedServerClose);
+                return;
+            }
+            if sockets.iter().filter(|(_, s)| s.is_none()).count() >= MAX_PENDING_CONNECTS {
+                drop(sockets);
+                tracing::debug!(sid = %session.sid(), "CONNECT refused: too many pending");
+                self.connect_error(session, &nsp, "Too many pending connections", None, false);
                 return;
             }
             sockets.push((nsp.clone(), None));
@@ -239,6 +269,7 @@ impl Client {
             Arc::downgrade(self),
             auth,
             recovery,
+            self.limiter(server, ns.name()),
         );
         let skip_middlewares = restored.as_ref().is_some_and(|r| r.3);
         let middlewares = if skip_middlewares {
@@ -360,6 +391,7 @@ impl EngineHandler for SioHandler {
             joined: AtomicBool::new(false),
             close_reason: Mutex::new(None),
             warned_namespaces: AtomicBool::new(false),
+            limiters: Mutex::new(Vec::new()),
         });
         session.set_data(client.clone());
         if session.protocol() == ProtocolVersion::V3 {

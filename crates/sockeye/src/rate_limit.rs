@@ -11,8 +11,9 @@ use tokio::time::Instant;
 /// Set with [`crate::SocketIoBuilder::rate_limit`] (every event of a
 /// socket) and [`crate::SocketIoBuilder::event_rate_limit`] (one event
 /// name); each socket, that is each namespace a client joined, has buckets
-/// of its own. No limit is set by default, and then sockets carry no
-/// bucket and events pay nothing.
+/// of its own, kept for the whole connection (leaving the namespace and
+/// joining it again does not refill them). No limit is set by default,
+/// and then sockets carry no bucket and events pay nothing.
 ///
 /// Policy: an event over a limit is dropped before any handler, packet
 /// middleware or catch-all sees it, and its ack (if the client asked for

@@ -315,3 +315,22 @@ async fn connect_flood_to_a_slow_predicate_is_bounded_by_the_cap() {
     assert_eq!(refused, 45);
     assert_eq!(parent.children().len(), 5);
 }
+
+#[tokio::test]
+async fn connects_waiting_on_a_predicate_are_bounded_per_connection() {
+    let io = echo_io();
+    let parent = io.of_fn(|_name: &str, _auth: &Value| std::future::pending::<bool>());
+    parent.on_connection(|_s: Socket| async {});
+    let srv = serve(io).await;
+    let mut c = WsClient::open(srv.addr).await;
+    c.connect("/").await;
+    c.send_all((0..70).map(|i| format!("40/wait-{i},"))).await;
+    // The 64 first wait forever; the 6 others are refused at once.
+    for i in 64..70 {
+        assert_eq!(
+            c.recv().await,
+            format!("44/wait-{i},{{\"message\":\"Too many pending connections\"}}")
+        );
+    }
+    c.assert_echo("/", "alive").await;
+}

@@ -142,3 +142,21 @@ async fn limits_apply_per_namespace_socket() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn leaving_and_joining_again_does_not_refill_the_bucket() {
+    let (io, _errors) =
+        limited_io(SocketIo::builder().rate_limit(RateLimit::new(0.0, 2).never_disconnect()));
+    let srv = serve(io).await;
+    let mut c = WsClient::open(srv.addr).await;
+    c.connect("/").await;
+    c.connect("/custom").await;
+    c.assert_echo("/custom", "1").await;
+    c.assert_echo("/custom", "2").await;
+    c.send("41/custom,").await;
+    c.connect("/custom").await;
+    c.send(r#"42/custom,["message","dropped"]"#).await;
+    // `/` has buckets of its own: its echo proves the drop came first.
+    c.assert_echo("/", "sync").await;
+    assert_eq!(srv.io.stats().events_rate_limited, 1);
+}

@@ -121,9 +121,10 @@ pub(crate) struct SocketInner {
     /// Events that arrived before the connection handlers registered
     /// theirs (`None` once ready).
     held: Mutex<Option<Vec<EventParts>>>,
-    /// The rate-limit buckets, when the server has limits (boxed: one
-    /// pointer per socket when it has none).
-    limiter: Option<Box<Mutex<Limiter>>>,
+    /// The rate-limit buckets, when the server has limits: shared with
+    /// the later sockets of the same connection on the same namespace, so
+    /// that leaving and joining again does not refill them.
+    limiter: Option<Arc<Mutex<Limiter>>>,
     /// The bounds already logged for this socket ([`crate::stats::Trip::bit`]).
     warned: AtomicU16,
 }
@@ -159,6 +160,7 @@ impl Socket {
         client: Weak<Client>,
         auth: Value,
         recovery: Option<(Option<Sid>, bool, serde_json::Value)>,
+        limiter: Option<Arc<Mutex<Limiter>>>,
     ) -> Socket {
         let (pid, recovered, data) = recovery.unwrap_or((None, false, serde_json::Value::Null));
         // The reference's `socket.data` starts as `{}`; Node servers sharing
@@ -168,10 +170,6 @@ impl Socket {
         } else {
             data
         };
-        let limits = &ns.0.config.rate_limits;
-        let limiter = limits
-            .any()
-            .then(|| Box::new(Mutex::new(Limiter::new(limits))));
         Socket(Arc::new(SocketInner {
             id,
             ns,
