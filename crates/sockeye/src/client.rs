@@ -164,7 +164,12 @@ impl Client {
             }
             if sockets.iter().filter(|(_, s)| s.is_none()).count() >= MAX_PENDING_CONNECTS {
                 drop(sockets);
-                tracing::debug!(sid = %session.sid(), "CONNECT refused: too many pending");
+                if let Some(server) = self.server.upgrade() {
+                    server.config.stats.trip(Trip::NamespaceRefused);
+                }
+                if !self.warned_namespaces.swap(true, Ordering::AcqRel) {
+                    tracing::warn!(sid = %session.sid(), "CONNECT refused: too many pending");
+                }
                 self.connect_error(session, &nsp, "Too many pending connections", None, false);
                 return;
             }

@@ -95,7 +95,9 @@ pub struct Stats {
     /// [`crate::SocketIoBuilder::max_payload_depth`].
     pub payloads_too_deep: u64,
     /// CONNECTs refused because they would have created a dynamic namespace
-    /// over [`crate::SocketIoBuilder::max_dynamic_namespaces`].
+    /// over [`crate::SocketIoBuilder::max_dynamic_namespaces`], or because
+    /// 64 CONNECTs of the same connection were already waiting for a
+    /// predicate or a connect middleware.
     pub namespaces_refused: u64,
     /// Joins refused by [`crate::SocketIoBuilder::max_rooms_per_socket`].
     pub rooms_refused: u64,

@@ -333,4 +333,5 @@ async fn connects_waiting_on_a_predicate_are_bounded_per_connection() {
         );
     }
     c.assert_echo("/", "alive").await;
+    assert_eq!(srv.io.stats().namespaces_refused, 6);
 }
