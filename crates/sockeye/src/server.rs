@@ -424,7 +424,8 @@ impl SocketIoBuilder {
     /// namespaces that exist already stay joinable. Without
     /// [`cleanup_empty_child_namespaces`](Self::cleanup_empty_child_namespaces)
     /// children are never removed, so the cap is reached for good.
-    /// [`SocketIo::of`] (server code) is not capped.
+    /// [`SocketIo::of`] (server code) is never refused, though the children
+    /// it creates count towards the cap.
     pub fn max_dynamic_namespaces(mut self, n: usize) -> Self {
         self.max_dynamic_namespaces = n;
         self
