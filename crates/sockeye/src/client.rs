@@ -154,6 +154,10 @@ impl Client {
             };
             (packet.nsp.clone(), auth)
         };
+        // The name is a slice of the received frame: a copy, so that the
+        // sockets and namespaces that keep it do not keep the whole frame
+        // (a short name with a megabyte of auth after it) alive.
+        let nsp = Str::from(nsp.as_str().to_owned());
         {
             let mut sockets = self.sockets.lock();
             if sockets.iter().any(|(n, _)| *n == nsp) {

@@ -16,6 +16,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+/// Longest name a dynamic parent is asked about: a longer CONNECT name is
+/// an invalid namespace (regexes and predicates never see megabyte names,
+/// and 1,000 children cannot hold a gigabyte of names).
+pub(crate) const MAX_DYNAMIC_NAME_LEN: usize = 1024;
+
 pub(crate) type Predicate = Arc<dyn Fn(&str, &Value) -> Boxed<bool> + Send + Sync>;
 
 pub(crate) enum Matcher {
@@ -97,6 +102,9 @@ impl ServerInner {
     ) -> Result<Namespace, NoNamespace> {
         if let Some(ns) = self.namespaces.read().get(name).cloned() {
             return Ok(ns);
+        }
+        if name.len() > MAX_DYNAMIC_NAME_LEN {
+            return Err(NoNamespace::Invalid);
         }
         let parents = self.parents.read().clone();
         for parent in parents {

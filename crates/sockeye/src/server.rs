@@ -425,7 +425,8 @@ impl SocketIoBuilder {
     /// [`cleanup_empty_child_namespaces`](Self::cleanup_empty_child_namespaces)
     /// children are never removed, so the cap is reached for good.
     /// [`SocketIo::of`] (server code) is never refused, though the children
-    /// it creates count towards the cap.
+    /// it creates count towards the cap. Parents are not asked about names
+    /// longer than 1,024 bytes (`Invalid namespace`).
     pub fn max_dynamic_namespaces(mut self, n: usize) -> Self {
         self.max_dynamic_namespaces = n;
         self

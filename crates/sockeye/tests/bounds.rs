@@ -346,3 +346,32 @@ async fn pending_acks_bound_applies_to_broadcasts_and_is_counted() {
     c.send("430[9]").await;
     assert_eq!(within("the ack", pending).await.unwrap().unwrap(), 9);
 }
+
+#[tokio::test]
+async fn parents_are_not_asked_about_huge_names() {
+    let io = echo_io();
+    let (tx, mut asked) = mpsc::unbounded_channel();
+    let parent = io.of_fn(move |name: &str, _auth: &Value| {
+        let _ = tx.send(name.len());
+        async { true }
+    });
+    parent.on_connection(echo_handlers);
+    let srv = serve(io).await;
+    let mut c = WsClient::open(srv.addr).await;
+    let at_limit = format!("/{}", "a".repeat(1023));
+    c.connect(&at_limit).await;
+    assert_eq!(next(&mut asked, "the predicate").await, 1024);
+    let over = format!("/{}", "b".repeat(1024));
+    c.send(&format!("40{over},")).await;
+    assert_eq!(
+        c.recv().await,
+        format!("44{over},{{\"message\":\"Invalid namespace\"}}")
+    );
+    assert_empty(&mut asked);
+    // A long auth after a short name: only the name counts.
+    c.send(&format!("40/short,{{\"pad\":\"{}\"}}", "x".repeat(500_000)))
+        .await;
+    c.expect_connect("/short").await;
+    assert_eq!(next(&mut asked, "the predicate").await, 6);
+    assert_eq!(parent.children().len(), 2);
+}
