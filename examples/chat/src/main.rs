@@ -189,6 +189,7 @@ async fn run(cli: Cli) -> Result<(), String> {
 
     let signal = signals.recv().await;
     info!("{signal}: shutting down (telling connected clients)");
+    info!(stats = ?io.stats(), "bounds and rate limits tripped since start");
     io.close(SOCKETS_GRACE).await;
     server.shutdown();
     let outcome = server.wait().await;
