@@ -2,12 +2,15 @@
 //! sockets (one per namespace joined) and the packet routing between them.
 
 use crate::ack::AckReply;
+use crate::dynamic::NoNamespace;
 use crate::handler::EventParts;
 use crate::id::SocketId;
 use crate::namespace::Namespace;
+use crate::rate_limit::Limiter;
 use crate::reason::DisconnectReason;
 use crate::server::ServerInner;
 use crate::socket::Socket;
+use crate::stats::Trip;
 use parking_lot::Mutex;
 use sockeye_adapter::BroadcastPacket;
 use sockeye_engine::{CloseReason, EngineHandler, Message, Session};
@@ -29,7 +32,16 @@ pub(crate) struct Client {
     pub joined: AtomicBool,
     /// Why the Socket.IO layer closed the connection, when it did.
     close_reason: Mutex<Option<DisconnectReason>>,
+    /// Whether a refused dynamic namespace was logged for this connection.
+    warned_namespaces: AtomicBool,
+    /// The rate-limit state of each namespace joined (kept when a socket
+    /// leaves, so that joining again does not refill the buckets).
+    limiters: Mutex<Vec<(Str, Arc<Mutex<Limiter>>)>>,
 }
+
+/// Most CONNECTs of one connection waiting for a dynamic namespace's
+/// predicate or a connect middleware at once; more get a `connect_error`.
+const MAX_PENDING_CONNECTS: usize = 64;
 
 impl Client {
     /// The connection's Engine.IO session, until it closes.
@@ -48,6 +60,22 @@ impl Client {
 
     pub fn remove_socket(&self, nsp: &Str) {
         self.sockets.lock().retain(|(n, _)| n != nsp);
+    }
+
+    /// The rate-limit state of this connection on `nsp`, when the server
+    /// has limits.
+    fn limiter(&self, server: &ServerInner, nsp: &Str) -> Option<Arc<Mutex<Limiter>>> {
+        let limits = &server.config.rate_limits;
+        if !limits.any() {
+            return None;
+        }
+        let mut limiters = self.limiters.lock();
+        if let Some((_, l)) = limiters.iter().find(|(n, _)| n == nsp) {
+            return Some(l.clone());
+        }
+        let limiter = Arc::new(Mutex::new(Limiter::new(limits)));
+        limiters.push((nsp.clone(), limiter.clone()));
+        Some(limiter)
     }
 
     fn socket(&self, nsp: &Str) -> Option<Option<Socket>> {
@@ -126,12 +154,27 @@ impl Client {
             };
             (packet.nsp.clone(), auth)
         };
+        // The name is a slice of the received frame: a copy, so that the
+        // sockets and namespaces that keep it do not keep the whole frame
+        // (a short name with a megabyte of auth after it) alive.
+        let nsp = Str::from(nsp.as_str().to_owned());
         {
             let mut sockets = self.sockets.lock();
             if sockets.iter().any(|(n, _)| *n == nsp) {
                 drop(sockets);
                 // A second CONNECT for a namespace already joined.
                 self.close_with(DisconnectReason::ForcedServerClose);
+                return;
+            }
+            if sockets.iter().filter(|(_, s)| s.is_none()).count() >= MAX_PENDING_CONNECTS {
+                drop(sockets);
+                if let Some(server) = self.server.upgrade() {
+                    server.config.stats.trip(Trip::NamespaceRefused);
+                }
+                if !self.warned_namespaces.swap(true, Ordering::AcqRel) {
+                    tracing::warn!(sid = %session.sid(), "CONNECT refused: too many pending");
+                }
+                self.connect_error(session, &nsp, "Too many pending connections", None, false);
                 return;
             }
             sockets.push((nsp.clone(), None));
@@ -141,11 +184,22 @@ impl Client {
         // Run at once, and spawned only if a dynamic namespace's check or a
         // middleware has to wait.
         crate::handler::run_now_or_spawn(Box::pin(async move {
-            let ns = server.namespace_for(&nsp, &auth).await;
-            let Some(ns) = ns else {
-                client.remove_socket(&nsp);
-                client.connect_error(&session, &nsp, "Invalid namespace", None, false);
-                return;
+            let ns = match server.namespace_for(&nsp, &auth).await {
+                Ok(ns) => ns,
+                Err(why) => {
+                    let message = match why {
+                        NoNamespace::Invalid => "Invalid namespace",
+                        NoNamespace::TooMany => {
+                            if !client.warned_namespaces.swap(true, Ordering::AcqRel) {
+                                tracing::warn!(sid = %session.sid(), "namespace refused: too many dynamic namespaces");
+                            }
+                            "Too many namespaces"
+                        }
+                    };
+                    client.remove_socket(&nsp);
+                    client.connect_error(&session, &nsp, message, None, false);
+                    return;
+                }
             };
             client.join(&server, session, ns, auth).await;
         }));
@@ -224,6 +278,7 @@ impl Client {
             Arc::downgrade(self),
             auth,
             recovery,
+            self.limiter(server, ns.name()),
         );
         let skip_middlewares = restored.as_ref().is_some_and(|r| r.3);
         let middlewares = if skip_middlewares {
@@ -306,6 +361,9 @@ fn dispatch_event(socket: &Socket, packet: Packet) {
     let Some(data) = packet.data else { return };
     match data.split_event() {
         Ok((name, args)) => {
+            if !socket.admit(&name) {
+                return;
+            }
             let parts = EventParts {
                 event: name,
                 args,
@@ -336,11 +394,13 @@ impl EngineHandler for SioHandler {
                 server
                     .config
                     .parser
-                    .decoder_with_max_attachments(server.config.max_attachments),
+                    .decoder_with_limits(server.config.decode_limits),
             ),
             sockets: Mutex::new(Vec::new()),
             joined: AtomicBool::new(false),
             close_reason: Mutex::new(None),
+            warned_namespaces: AtomicBool::new(false),
+            limiters: Mutex::new(Vec::new()),
         });
         session.set_data(client.clone());
         if session.protocol() == ProtocolVersion::V3 {
@@ -369,7 +429,16 @@ impl EngineHandler for SioHandler {
             Ok(Some(packet)) => client.on_packet(session, packet),
             Ok(None) => {}
             Err(e) => {
-                tracing::debug!(sid = %session.sid(), error = %e, "invalid Socket.IO packet, closing");
+                let trip = Trip::of_decode_error(&e);
+                client
+                    .server
+                    .upgrade()
+                    .inspect(|s| s.config.stats.trip(trip));
+                if trip == Trip::ParseError {
+                    tracing::debug!(sid = %session.sid(), error = %e, "invalid Socket.IO packet, closing");
+                } else {
+                    tracing::warn!(sid = %session.sid(), error = %e, "packet over a bound, closing");
+                }
                 for socket in client.sockets() {
                     socket.report_error(crate::socket::SocketError::Middleware(format!(
                         "parse error: {e}"

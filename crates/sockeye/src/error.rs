@@ -85,3 +85,11 @@ pub enum Error {
     #[error(transparent)]
     Engine(#[from] sockeye_engine::EngineError),
 }
+
+/// A join refused by [`crate::SocketIoBuilder::max_rooms_per_socket`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("too many rooms: a socket may be in at most {max} (its own aside)")]
+pub struct TooManyRooms {
+    /// The configured maximum.
+    pub max: usize,
+}

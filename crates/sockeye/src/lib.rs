@@ -40,35 +40,43 @@ mod broadcast_ack;
 mod client;
 mod client_files;
 mod deadlines;
+mod dynamic;
 mod error;
 mod handler;
 mod id;
 mod namespace;
 mod operators;
+mod rate_limit;
 mod reason;
 mod remote;
 mod rooms;
 mod server;
 mod service;
 mod socket;
+mod stats;
 
 pub use ack::{AckReply, AckSender};
 pub use args::IntoArgs;
 pub use broadcast_ack::AckResponse;
-pub use error::{AckError, BroadcastAckError, EmitError, Error};
+pub use error::{AckError, BroadcastAckError, EmitError, Error, TooManyRooms};
 pub use handler::{
     Args, BoxFuture, Data, Event, EventHandler, EventParts, ExtractError, FromEvent,
 };
 pub use id::{InvalidSocketId, SocketId};
 pub use namespace::{ConnectError, Namespace};
 pub use operators::BroadcastOperator;
+pub use rate_limit::{DEFAULT_DISCONNECT_AFTER, DEFAULT_WINDOW, RateLimit};
 pub use reason::DisconnectReason;
 pub use remote::RemoteSocket;
 pub use rooms::IntoRooms;
-pub use server::{ParentNamespace, SocketIo, SocketIoBuilder};
+pub use server::{
+    DEFAULT_MAX_DYNAMIC_NAMESPACES, DEFAULT_MAX_ROOMS_PER_SOCKET, ParentNamespace, SocketIo,
+    SocketIoBuilder,
+};
 pub use service::{SocketIoLayer, SocketIoService};
 pub use socket::{Handshake, Socket, SocketEmitter, SocketError};
 pub use sockeye_adapter::{AdapterError, RecoveryConfig};
+pub use stats::Stats;
 
 pub use sockeye_adapter as adapter;
 pub use sockeye_engine as engine;

@@ -138,7 +138,19 @@ impl BroadcastOperator {
             if self.opts.flags.volatile && !socket.session().is_writable() {
                 continue;
             }
-            socket.0.acks.lock().insert(id, AckSlot::Many(tx.clone()));
+            {
+                let mut acks = socket.0.acks.lock();
+                if acks.len() >= self.ns.max_pending_acks() {
+                    drop(acks);
+                    // Not sent: reported missing when the wait ends.
+                    if socket.trip(crate::stats::Trip::AckRefused) {
+                        tracing::warn!(sid = %socket.id(), "broadcast with ack not sent: too many pending acknowledgements");
+                    }
+                    targets.push(socket);
+                    continue;
+                }
+                acks.insert(id, AckSlot::Many(tx.clone()));
+            }
             if socket.send_encoded(&packet).is_ok() {
                 targets.push(socket);
             } else {

@@ -26,6 +26,9 @@ pub enum DisconnectReason {
     ClientNamespaceDisconnect,
     /// The server called `disconnect` (`server namespace disconnect`).
     ServerNamespaceDisconnect,
+    /// The client went over a rate limit too often (`rate limited`; not in
+    /// the reference). The client sees a server disconnect.
+    RateLimited,
 }
 
 impl DisconnectReason {
@@ -41,6 +44,7 @@ impl DisconnectReason {
             DisconnectReason::ForcedServerClose => "forced server close",
             DisconnectReason::ClientNamespaceDisconnect => "client namespace disconnect",
             DisconnectReason::ServerNamespaceDisconnect => "server namespace disconnect",
+            DisconnectReason::RateLimited => "rate limited",
         }
     }
 

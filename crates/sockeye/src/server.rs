@@ -3,23 +3,28 @@
 use crate::client::SioHandler;
 use crate::client_files::ClientFiles;
 use crate::deadlines::ConnectDeadlines;
+pub use crate::dynamic::ParentNamespace;
+use crate::dynamic::{Matcher, ParentInner};
 use crate::error::{EmitError, Error};
-use crate::namespace::{Boxed, ConnectError, Namespace};
+use crate::namespace::{ConnectError, Namespace};
 use crate::operators::BroadcastOperator;
+use crate::rate_limit::{Limits, RateLimit};
 use crate::reason::DisconnectReason;
 use crate::rooms::IntoRooms;
 use crate::service::{SocketIoLayer, SocketIoService};
 use crate::socket::Socket;
+use crate::stats::{Counters, Stats};
 use parking_lot::RwLock;
 use serde::Serialize;
 use sockeye_adapter::{AdapterFactory, LocalAdapter};
 use sockeye_engine::{Engine, EngineConfig, EngineError, EngineService};
 use sockeye_proto::Str;
-use sockeye_proto::sio::{DEFAULT_MAX_ATTACHMENTS, Parser, Value};
+use sockeye_proto::sio::{DecodeLimits, Parser, Value};
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -28,126 +33,33 @@ pub(crate) struct Config {
     pub parser: Parser,
     pub ack_timeout: Duration,
     pub max_pending_acks: usize,
-    pub max_attachments: usize,
+    /// Attachments, attachment bytes and nesting of incoming packets.
+    pub decode_limits: DecodeLimits,
+    pub max_dynamic_namespaces: usize,
+    pub max_rooms_per_socket: usize,
+    pub rate_limits: Limits,
+    pub stats: Counters,
     pub adapter: AdapterFactory,
     pub cleanup_empty_child_namespaces: bool,
     pub recovery: Option<sockeye_adapter::RecoveryConfig>,
 }
 
-type Predicate = Arc<dyn Fn(&str, &Value) -> Boxed<bool> + Send + Sync>;
+/// Default cap on the namespaces that dynamic parents create from client
+/// CONNECTs.
+pub const DEFAULT_MAX_DYNAMIC_NAMESPACES: usize = 1000;
 
-enum Matcher {
-    Regex(regex::Regex),
-    Predicate(Predicate),
-}
-
-struct ParentInner {
-    matcher: Matcher,
-    template: Namespace,
-    children: RwLock<Vec<Namespace>>,
-}
-
-/// A dynamic namespace: a matcher whose children (`/room-1`, `/room-2`...)
-/// are created on first connect, each with the parent's connection handler
-/// and middlewares.
-#[derive(Clone)]
-pub struct ParentNamespace(Arc<ParentInner>);
-
-impl fmt::Debug for ParentNamespace {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ParentNamespace")
-            .field("children", &self.0.children.read().len())
-            .finish()
-    }
-}
-
-impl ParentNamespace {
-    /// The connection handler of every child.
-    pub fn on_connection<F, Fut>(&self, handler: F) -> &Self
-    where
-        F: Fn(Socket) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        self.0.template.on_connection(handler);
-        self
-    }
-
-    /// A connect middleware of every child.
-    pub fn use_middleware<F, Fut>(&self, middleware: F) -> &Self
-    where
-        F: Fn(Socket) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), ConnectError>> + Send + 'static,
-    {
-        self.0.template.use_middleware(middleware);
-        self
-    }
-
-    /// The children created so far.
-    pub fn children(&self) -> Vec<Namespace> {
-        self.0.children.read().clone()
-    }
-
-    /// Emits to every socket of every child.
-    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
-        for child in self.children() {
-            child.emit(event, data)?;
-        }
-        Ok(())
-    }
-}
+/// Default cap on the rooms one socket may be in (its own room aside).
+pub const DEFAULT_MAX_ROOMS_PER_SOCKET: usize = 1000;
 
 pub(crate) struct ServerInner {
     pub config: Arc<Config>,
-    namespaces: RwLock<HashMap<Str, Namespace>>,
-    parents: RwLock<Vec<ParentNamespace>>,
+    pub(crate) namespaces: RwLock<HashMap<Str, Namespace>>,
+    pub(crate) parents: RwLock<Vec<ParentNamespace>>,
     pub connect_deadlines: Arc<ConnectDeadlines>,
     engine: OnceLock<Engine>,
     client_files: Option<Arc<ClientFiles>>,
-}
-
-impl ServerInner {
-    /// The namespace a CONNECT names: an existing one, or a new child of the
-    /// first dynamic parent that matches.
-    pub async fn namespace_for(self: &Arc<Self>, name: &Str, auth: &Value) -> Option<Namespace> {
-        if let Some(ns) = self.namespaces.read().get(name).cloned() {
-            return Some(ns);
-        }
-        let parents = self.parents.read().clone();
-        for parent in parents {
-            let matched = match &parent.0.matcher {
-                Matcher::Regex(re) => re.is_match(name),
-                Matcher::Predicate(p) => p(name, auth).await,
-            };
-            if matched {
-                return Some(self.create_child(&parent, name));
-            }
-        }
-        None
-    }
-
-    fn create_child(self: &Arc<Self>, parent: &ParentNamespace, name: &Str) -> Namespace {
-        let mut namespaces = self.namespaces.write();
-        if let Some(ns) = namespaces.get(name) {
-            return ns.clone();
-        }
-        let child = Namespace::new(name.clone(), self.config.clone());
-        *child.0.on_connection.write() = parent.0.template.0.on_connection.read().clone();
-        *child.0.middlewares.write() = parent.0.template.0.middlewares.read().clone();
-        if self.config.cleanup_empty_child_namespaces {
-            let server = Arc::downgrade(self);
-            let parent = parent.clone();
-            let _ = child.0.on_empty.set(Box::new(move |ns: &Namespace| {
-                if let Some(server) = server.upgrade() {
-                    server.namespaces.write().remove(ns.name());
-                }
-                parent.0.children.write().retain(|c| c.name() != ns.name());
-                ns.adapter().close();
-            }));
-        }
-        namespaces.insert(name.clone(), child.clone());
-        parent.0.children.write().push(child.clone());
-        child
-    }
+    /// Children of dynamic parents alive now.
+    pub(crate) dynamic_count: AtomicUsize,
 }
 
 /// The Socket.IO server: a cheap, clonable handle usable from any task.
@@ -213,7 +125,10 @@ impl SocketIo {
         for parent in parents {
             if let Matcher::Regex(re) = &parent.0.matcher {
                 if re.is_match(&name) {
-                    return self.0.create_child(&parent, &name);
+                    // Server code is not capped: `None` is never returned.
+                    if let Some(child) = self.0.create_child(&parent, &name, None) {
+                        return child;
+                    }
                 }
             }
         }
@@ -347,6 +262,12 @@ impl SocketIo {
             .await
     }
 
+    /// How often each bound and rate limit tripped since the server was
+    /// built (counters that only grow; cheap to call).
+    pub fn stats(&self) -> Stats {
+        self.0.config.stats.snapshot()
+    }
+
     /// Graceful shutdown: every socket is disconnected with `server
     /// shutting down`, then the engine closes every connection; waits at
     /// most `deadline`.
@@ -369,7 +290,10 @@ pub struct SocketIoBuilder {
     parser: Parser,
     ack_timeout: Duration,
     max_pending_acks: usize,
-    max_attachments: usize,
+    decode_limits: DecodeLimits,
+    max_dynamic_namespaces: usize,
+    max_rooms_per_socket: usize,
+    rate_limits: Limits,
     adapter: Option<AdapterFactory>,
     cleanup_empty_child_namespaces: bool,
     recovery: Option<sockeye_adapter::RecoveryConfig>,
@@ -394,7 +318,10 @@ impl Default for SocketIoBuilder {
             parser: Parser::Json,
             ack_timeout: Duration::from_secs(10),
             max_pending_acks: 1024,
-            max_attachments: DEFAULT_MAX_ATTACHMENTS,
+            decode_limits: DecodeLimits::default(),
+            max_dynamic_namespaces: DEFAULT_MAX_DYNAMIC_NAMESPACES,
+            max_rooms_per_socket: DEFAULT_MAX_ROOMS_PER_SOCKET,
+            rate_limits: Limits::default(),
             adapter: None,
             cleanup_empty_child_namespaces: false,
             recovery: None,
@@ -454,15 +381,81 @@ impl SocketIoBuilder {
         self
     }
 
-    /// Most acknowledgements one socket may wait for at once (default 1024).
+    /// Most acknowledgements one socket may wait for at once (default
+    /// 1024): an emit with ack over it fails at once with
+    /// [`crate::AckError::TooManyPending`], and a broadcast with ack skips
+    /// the socket (reported missing). Each pending ack ends at its timeout.
     pub fn max_pending_acks(mut self, n: usize) -> Self {
         self.max_pending_acks = n.max(1);
         self
     }
 
-    /// Most binary attachments in one packet (default 10).
+    /// Most binary attachments in one packet (default 10, as the
+    /// reference). A packet announcing more closes the connection
+    /// (`parse error`).
     pub fn max_attachments(mut self, n: usize) -> Self {
-        self.max_attachments = n;
+        self.decode_limits = self.decode_limits.max_attachments(n);
+        self
+    }
+
+    /// Most bytes in the binary attachments of one packet together
+    /// (default 10 MB; each one is also bounded by
+    /// [`max_payload`](Self::max_payload)). Going over closes the
+    /// connection (`parse error`).
+    pub fn max_attachment_bytes(mut self, bytes: usize) -> Self {
+        self.decode_limits = self.decode_limits.max_attachment_bytes(bytes);
+        self
+    }
+
+    /// Deepest nesting of arrays and objects in an incoming payload, with
+    /// either parser (default 64: `["ev",{"a":[1]}]` is 3 deep; at most
+    /// 127, the recursion limit of serde_json). A deeper payload closes the
+    /// connection (`parse error`) without being parsed further, so no
+    /// input can exhaust the stack.
+    pub fn max_payload_depth(mut self, depth: usize) -> Self {
+        self.decode_limits = self.decode_limits.max_depth(depth);
+        self
+    }
+
+    /// Most namespaces that dynamic parents ([`SocketIo::of_regex`],
+    /// [`SocketIo::of_fn`]) may have created from client CONNECTs and not
+    /// yet removed (default 1000). A CONNECT that would create one more
+    /// gets a `connect_error` with the message `Too many namespaces`;
+    /// namespaces that exist already stay joinable. Without
+    /// [`cleanup_empty_child_namespaces`](Self::cleanup_empty_child_namespaces)
+    /// children are never removed, so the cap is reached for good.
+    /// [`SocketIo::of`] (server code) is never refused, though the children
+    /// it creates count towards the cap. Parents are not asked about names
+    /// longer than 1,024 bytes (`Invalid namespace`).
+    pub fn max_dynamic_namespaces(mut self, n: usize) -> Self {
+        self.max_dynamic_namespaces = n;
+        self
+    }
+
+    /// Most rooms one socket may be in through [`Socket::join`], its own
+    /// room aside (default 1000). A join that would go over joins nothing
+    /// and is reported to the socket's error handlers
+    /// ([`crate::SocketError::TooManyRooms`]);
+    /// [`Socket::try_join`] returns it.
+    pub fn max_rooms_per_socket(mut self, n: usize) -> Self {
+        self.max_rooms_per_socket = n;
+        self
+    }
+
+    /// A rate limit on all the events of each socket (default none); see
+    /// [`RateLimit`] for the policy when a client exceeds it.
+    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+        self.rate_limits.all = Some(limit);
+        self
+    }
+
+    /// A rate limit on one event of each socket (default none), on top of
+    /// [`rate_limit`](Self::rate_limit); setting it again for the same
+    /// event replaces it.
+    pub fn event_rate_limit(mut self, event: impl Into<String>, limit: RateLimit) -> Self {
+        let event = event.into();
+        self.rate_limits.events.retain(|(name, _)| *name != event);
+        self.rate_limits.events.push((event, limit));
         self
     }
 
@@ -514,7 +507,11 @@ impl SocketIoBuilder {
             parser: self.parser,
             ack_timeout: self.ack_timeout,
             max_pending_acks: self.max_pending_acks,
-            max_attachments: self.max_attachments,
+            decode_limits: self.decode_limits,
+            max_dynamic_namespaces: self.max_dynamic_namespaces,
+            max_rooms_per_socket: self.max_rooms_per_socket,
+            rate_limits: self.rate_limits,
+            stats: Counters::default(),
             adapter: self.adapter.unwrap_or_else(|| match self.recovery {
                 Some(r) => LocalAdapter::factory_with_recovery(r),
                 None => LocalAdapter::factory(),
@@ -529,6 +526,7 @@ impl SocketIoBuilder {
             connect_deadlines: Arc::new(ConnectDeadlines::new(self.connect_timeout)),
             engine: OnceLock::new(),
             client_files,
+            dynamic_count: AtomicUsize::new(0),
         });
         let handler = SioHandler {
             server: inner.clone(),

@@ -2,6 +2,7 @@
 //! variable (`SOCKEYE_CHAT_*`); a flag on the command line wins.
 
 use clap::Parser;
+use sockeye::RateLimit;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -202,6 +203,55 @@ pub struct Cli {
         default_value = DEFAULT_CLIENT_DIST
     )]
     pub client_dist: PathBuf,
+
+    /// Limits the events each client socket may send, in events per second
+    /// on average (`5`, `0.5` or `5/s`); off by default. Bursts of twice
+    /// the rate (at least 1) are let through after a quiet period (see
+    /// --rate-limit-burst). An event over the limit is dropped before the
+    /// chat sees it (its ack is never answered) and logged once per socket;
+    /// a client that has 10 events dropped within 10 s is disconnected (it
+    /// sees `io server disconnect`).
+    #[arg(
+        long = "rate-limit",
+        value_name = "EVENTS/S",
+        env = "SOCKEYE_CHAT_RATE_LIMIT",
+        value_parser = parse_rate
+    )]
+    pub rate_limit: Option<f64>,
+
+    /// The burst of --rate-limit: how many events may arrive at once
+    /// (default twice the rate, at least 1).
+    #[arg(
+        long = "rate-limit-burst",
+        value_name = "N",
+        env = "SOCKEYE_CHAT_RATE_LIMIT_BURST",
+        requires = "rate_limit",
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub rate_limit_burst: Option<u32>,
+}
+
+impl Cli {
+    /// The per-socket rate limit of --rate-limit and --rate-limit-burst.
+    pub fn rate_limit(&self) -> Option<RateLimit> {
+        let rate = self.rate_limit?;
+        let burst = self
+            .rate_limit_burst
+            .unwrap_or_else(|| (rate * 2.0).ceil().clamp(1.0, f64::from(u32::MAX)) as u32);
+        Some(RateLimit::new(rate, burst))
+    }
+}
+
+/// Reads `--rate-limit`: a positive number of events per second, with an
+/// optional `/s`.
+pub fn parse_rate(text: &str) -> Result<f64, String> {
+    let number = text.trim().strip_suffix("/s").unwrap_or(text.trim());
+    match number.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!(
+            "{text:?}: expected a positive number of events per second, such as 5, 0.5 or 5/s"
+        )),
+    }
 }
 
 /// `path` with exactly one leading and one trailing `/`; refuses `/` alone
@@ -301,6 +351,46 @@ mod tests {
         assert!(err.to_string().contains("--cookie"), "{err}");
         let err = Cli::try_parse_from(["sockeye-chat", "--tls-cert", "c.pem"]).unwrap_err();
         assert!(err.to_string().contains("--tls-key"), "{err}");
+    }
+
+    #[test]
+    fn rate_limit_flags() {
+        let cli = Cli::try_parse_from(["sockeye-chat"]).unwrap();
+        assert!(cli.rate_limit().is_none());
+        let cli = Cli::try_parse_from(["sockeye-chat", "--rate-limit", "5"]).unwrap();
+        let limit = cli.rate_limit().unwrap();
+        assert_eq!((limit.rate(), limit.burst_size()), (5.0, 10));
+        let cli = Cli::try_parse_from(["sockeye-chat", "--rate-limit", "0.2/s"]).unwrap();
+        assert_eq!(cli.rate_limit().unwrap().burst_size(), 1);
+        let cli = Cli::try_parse_from([
+            "sockeye-chat",
+            "--rate-limit",
+            "3",
+            "--rate-limit-burst",
+            "7",
+        ])
+        .unwrap();
+        assert_eq!(cli.rate_limit().unwrap().burst_size(), 7);
+        for bad in ["0", "-1", "x", "inf", "NaN", "5/m"] {
+            let flag = format!("--rate-limit={bad}");
+            let err = Cli::try_parse_from(["sockeye-chat", flag.as_str()]).unwrap_err();
+            assert!(
+                err.to_string().contains("events per second"),
+                "{bad}: {err}"
+            );
+        }
+        let err = Cli::try_parse_from(["sockeye-chat", "--rate-limit-burst", "3"]).unwrap_err();
+        assert!(err.to_string().contains("--rate-limit"), "{err}");
+        assert!(
+            Cli::try_parse_from([
+                "sockeye-chat",
+                "--rate-limit",
+                "1",
+                "--rate-limit-burst",
+                "0"
+            ])
+            .is_err()
+        );
     }
 
     #[test]

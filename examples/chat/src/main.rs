@@ -3,6 +3,8 @@
 
 mod chat;
 mod cli;
+#[cfg(test)]
+mod rate_limit_tests;
 mod state;
 mod web;
 
@@ -130,7 +132,11 @@ async fn run(cli: Cli) -> Result<(), String> {
         )
     };
 
-    let io = SocketIo::builder()
+    let mut io = SocketIo::builder();
+    if let Some(limit) = cli.rate_limit() {
+        io = io.rate_limit(limit);
+    }
+    let io = io
         .path(path.clone())
         .serve_client(&cli.client_dist)
         .engine(|c| {
@@ -177,11 +183,13 @@ async fn run(cli: Cli) -> Result<(), String> {
         transports = %transport_names.join(","),
         cookie = cli.cookie.as_deref().unwrap_or("off"),
         allowed_origins = %if cli.allowed_origin.is_empty() { "any".to_owned() } else { cli.allowed_origin.join(",") },
+        rate_limit = %cli.rate_limit().map_or("off".to_owned(), |l| format!("{}/s, burst {}", l.rate(), l.burst_size())),
         "chat ready: open the address above in two browser tabs"
     );
 
     let signal = signals.recv().await;
     info!("{signal}: shutting down (telling connected clients)");
+    info!(stats = ?io.stats(), "bounds and rate limits tripped since start");
     io.close(SOCKETS_GRACE).await;
     server.shutdown();
     let outcome = server.wait().await;

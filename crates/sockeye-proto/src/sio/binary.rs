@@ -226,6 +226,9 @@ impl<'de> Visitor<'de> for Check {
     }
 }
 
+/// The error text of attachments over the byte limit.
+pub const ATTACHMENTS_TOO_LARGE: &str = "attachments too large";
+
 /// Collects the binary attachments that follow a `BINARY_EVENT` or
 /// `BINARY_ACK` header, then checks the header's placeholders.
 ///
@@ -235,6 +238,9 @@ impl<'de> Visitor<'de> for Check {
 pub struct BinaryReassembler {
     packet: Option<Packet>,
     expected: usize,
+    /// Bytes received so far, and the most allowed.
+    bytes: usize,
+    max_bytes: usize,
 }
 
 impl BinaryReassembler {
@@ -243,7 +249,16 @@ impl BinaryReassembler {
         BinaryReassembler {
             packet: Some(header),
             expected,
+            bytes: 0,
+            max_bytes: usize::MAX,
         }
+    }
+
+    /// Refuses attachments adding up to more than `max` bytes (no limit
+    /// by default).
+    pub fn with_max_bytes(mut self, max: usize) -> Self {
+        self.max_bytes = max;
+        self
     }
 
     /// Attachments announced by the header.
@@ -257,12 +272,17 @@ impl BinaryReassembler {
     }
 
     /// Adds the next attachment. Returns the complete packet after the last
-    /// one, or an error if a placeholder points past the attachments or the
-    /// packet was already complete.
+    /// one, or an error if a placeholder points past the attachments, the
+    /// attachments exceed the byte limit or the packet was already complete.
     pub fn push(&mut self, data: Bytes) -> Result<Option<Packet>, DecodeError> {
         let packet = self.packet.as_mut().ok_or(DecodeError::Malformed(
             "binary data after the packet was complete",
         ))?;
+        self.bytes = self.bytes.saturating_add(data.len());
+        if self.bytes > self.max_bytes {
+            self.packet = None;
+            return Err(DecodeError::Malformed(ATTACHMENTS_TOO_LARGE));
+        }
         packet.attachments.push(data);
         if packet.attachments.len() < self.expected {
             return Ok(None);

@@ -11,7 +11,9 @@
 //! * the type is a digit `0`-`6`;
 //! * `5`/`6` are followed by an attachment count of at least 1 (as in
 //!   `socket.io-parser` 4.2.7) and `-`; more than the configured maximum
-//!   ([`DEFAULT_MAX_ATTACHMENTS`]) is [`DecodeError::TooManyAttachments`];
+//!   ([`DEFAULT_MAX_ATTACHMENTS`]) is [`DecodeError::TooManyAttachments`],
+//!   and attachments adding up to more than the configured bytes are
+//!   refused ([`DecodeLimits`]);
 //! * a namespace is present only if the next character is `/`, and runs to
 //!   the next `,` (consumed) or the end: `40/custom` is accepted;
 //! * an ack id is the run of digits that follows;
@@ -19,7 +21,9 @@
 //!   DISCONNECT nothing, CONNECT_ERROR a string or an object, EVENT a
 //!   non-empty array whose first element is a number or a non-reserved
 //!   name ([`super::RESERVED_EVENTS`]), ACK an array. `42{}` and
-//!   `42abc[...]` are rejected.
+//!   `42abc[...]` are rejected;
+//! * arrays and objects nest at most [`DecodeLimits::max_depth`] deep
+//!   (checked in the same pass, without recursion beyond that depth).
 //!
 //! Some inputs the reference lets through by accident are rejected,
 //! following the protocol specification: an EVENT or ACK without payload
@@ -31,16 +35,15 @@
 
 use super::binary::BinaryReassembler;
 use super::json_text::replace_lone_surrogates;
+pub use super::limits::{DEFAULT_MAX_ATTACHMENTS, DecodeLimits};
+use super::limits::{Skip, TOO_DEEP};
 use super::ser::{write_json, write_value};
 use super::{Encoded, Packet, PacketKind, Payload, PayloadError, Value, is_reserved_event};
 use crate::{DecodeError, Str, eio};
 use bytes::Bytes;
 use serde::Serialize;
-use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::fmt;
-
-/// The reference decoder's default limit of attachments per packet.
-pub const DEFAULT_MAX_ATTACHMENTS: usize = 10;
 
 /// Decodes the text of one packet (an Engine.IO message without its `4`).
 ///
@@ -49,6 +52,19 @@ pub const DEFAULT_MAX_ATTACHMENTS: usize = 10;
 /// the caller collects the attachments (see [`JsonDecoder`], which does it
 /// all).
 pub fn decode_packet(text: Str, max_attachments: usize) -> Result<(Packet, usize), DecodeError> {
+    decode_packet_with(
+        text,
+        &DecodeLimits::default().max_attachments(max_attachments),
+    )
+}
+
+/// [`decode_packet`] with every bound of `limits` (the attachment bytes
+/// are the caller's to count).
+pub fn decode_packet_with(
+    text: Str,
+    limits: &DecodeLimits,
+) -> Result<(Packet, usize), DecodeError> {
+    let max_attachments = limits.max_attachments;
     let b = text.as_bytes();
     let first = *b.first().ok_or(DecodeError::Empty)?;
     let kind = first
@@ -93,7 +109,7 @@ pub fn decode_packet(text: Str, max_attachments: usize) -> Result<(Packet, usize
         if let Some(fixed) = replace_lone_surrogates(&json) {
             json = Str::from(fixed);
         }
-        validate(kind, &json)?;
+        validate(kind, &json, limits.max_depth)?;
         Some(Payload::Json(json))
     } else if matches!(kind.plain(), PacketKind::Event | PacketKind::Ack) {
         return Err(DecodeError::Payload("missing payload"));
@@ -121,13 +137,26 @@ fn parse_digits<T: TryFrom<u64>>(digits: &[u8]) -> Option<T> {
     T::try_from(n).ok()
 }
 
-/// Checks that `json` is valid JSON of the shape packets of `kind` carry.
-fn validate(kind: PacketKind, json: &str) -> Result<(), DecodeError> {
+/// Checks that `json` is valid JSON of the shape packets of `kind` carry,
+/// nested at most `max_depth` deep.
+fn validate(kind: PacketKind, json: &str, max_depth: usize) -> Result<(), DecodeError> {
     if kind == PacketKind::Disconnect {
         return Err(DecodeError::Payload("DISCONNECT takes no payload"));
     }
-    let shape: Shape =
-        serde_json::from_str(json).map_err(|_| DecodeError::Payload("invalid JSON"))?;
+    let mut de = serde_json::Deserializer::from_str(json);
+    let shape = ShapeSeed(Skip {
+        remaining: max_depth,
+    })
+    .deserialize(&mut de)
+    .and_then(|shape| de.end().map(|()| shape))
+    .map_err(|e| {
+        let text = e.to_string();
+        if text.starts_with(TOO_DEEP) || text.starts_with("recursion limit exceeded") {
+            DecodeError::Payload(TOO_DEEP)
+        } else {
+            DecodeError::Payload("invalid JSON")
+        }
+    })?;
     let valid = match kind.plain() {
         PacketKind::Connect => shape == Shape::Object,
         PacketKind::ConnectError => matches!(shape, Shape::Object | Shape::String),
@@ -160,7 +189,28 @@ enum First {
     Other,
 }
 
-struct ShapeVisitor;
+/// Reads the [`Shape`] of a payload whose containers may nest as deep as
+/// the [`Skip`] allows.
+struct ShapeSeed(Skip);
+
+impl<'de> DeserializeSeed<'de> for ShapeSeed {
+    type Value = Shape;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Shape, D::Error> {
+        d.deserialize_any(ShapeVisitor(self.0))
+    }
+}
+
+struct ShapeVisitor(Skip);
+
+impl ShapeVisitor {
+    /// The budget of the elements of the top-level container.
+    fn inner<E: serde::de::Error>(&self) -> Result<Skip, E> {
+        match self.0.remaining.checked_sub(1) {
+            Some(remaining) => Ok(Skip { remaining }),
+            None => Err(E::custom(TOO_DEEP)),
+        }
+    }
+}
 
 impl<'de> Visitor<'de> for ShapeVisitor {
     type Value = Shape;
@@ -187,25 +237,29 @@ impl<'de> Visitor<'de> for ShapeVisitor {
         Ok(Shape::Other)
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shape, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        let inner = self.inner()?;
+        while map.next_key::<IgnoredAny>()?.is_some() {
+            map.next_value_seed(inner)?;
+        }
         Ok(Shape::Object)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Shape, A::Error> {
-        let first = seq.next_element::<First>()?.unwrap_or(First::None);
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        let inner = self.inner()?;
+        let first = seq
+            .next_element_seed(FirstSeed(inner))?
+            .unwrap_or(First::None);
+        while seq.next_element_seed(inner)?.is_some() {}
         Ok(Shape::Array(first))
     }
 }
 
-impl<'de> Deserialize<'de> for Shape {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Shape, D::Error> {
-        d.deserialize_any(ShapeVisitor)
-    }
-}
+/// Reads the [`First`] element of an array payload.
+struct FirstSeed(Skip);
 
-impl<'de> Deserialize<'de> for First {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<First, D::Error> {
-        struct FirstVisitor;
+impl<'de> DeserializeSeed<'de> for FirstSeed {
+    type Value = First;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<First, D::Error> {
+        struct FirstVisitor(Skip);
         impl<'de> Visitor<'de> for FirstVisitor {
             type Value = First;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -234,13 +288,13 @@ impl<'de> Deserialize<'de> for First {
                 Ok(First::Other)
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<First, A::Error> {
-                IgnoredAny.visit_map(map).map(|_| First::Other)
+                self.0.visit_map(map).map(|()| First::Other)
             }
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<First, A::Error> {
-                IgnoredAny.visit_seq(seq).map(|_| First::Other)
+                self.0.visit_seq(seq).map(|()| First::Other)
             }
         }
-        d.deserialize_any(FirstVisitor)
+        d.deserialize_any(FirstVisitor(self.0))
     }
 }
 
@@ -260,7 +314,7 @@ impl<'de> Deserialize<'de> for First {
 /// ```
 #[derive(Debug)]
 pub struct JsonDecoder {
-    max_attachments: usize,
+    limits: DecodeLimits,
     pending: Option<BinaryReassembler>,
 }
 
@@ -278,8 +332,13 @@ impl JsonDecoder {
 
     /// A decoder allowing `max` attachments per packet.
     pub fn with_max_attachments(max: usize) -> Self {
+        Self::with_limits(DecodeLimits::default().max_attachments(max))
+    }
+
+    /// A decoder enforcing `limits`.
+    pub fn with_limits(limits: DecodeLimits) -> Self {
         JsonDecoder {
-            max_attachments: max,
+            limits,
             pending: None,
         }
     }
@@ -303,11 +362,14 @@ impl JsonDecoder {
                 "got text data while reconstructing a packet",
             ));
         }
-        let (packet, attachments) = decode_packet(text, self.max_attachments)?;
+        let (packet, attachments) = decode_packet_with(text, &self.limits)?;
         if attachments == 0 {
             return Ok(Some(packet));
         }
-        self.pending = Some(BinaryReassembler::new(packet, attachments));
+        self.pending = Some(
+            BinaryReassembler::new(packet, attachments)
+                .with_max_bytes(self.limits.max_attachment_bytes),
+        );
         Ok(None)
     }
 

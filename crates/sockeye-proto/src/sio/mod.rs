@@ -73,6 +73,7 @@ pub mod binary;
 mod error;
 pub mod json;
 mod json_text;
+mod limits;
 pub mod msgpack;
 mod msgpack_read;
 mod packet;
@@ -86,9 +87,13 @@ mod value_de;
 #[cfg(test)]
 mod robustness_tests;
 
-pub use binary::BinaryReassembler;
+pub use binary::{ATTACHMENTS_TOO_LARGE, BinaryReassembler};
 pub use error::PayloadError;
-pub use json::{DEFAULT_MAX_ATTACHMENTS, JsonDecoder};
+pub use json::JsonDecoder;
+pub use limits::{
+    DEFAULT_MAX_ATTACHMENT_BYTES, DEFAULT_MAX_ATTACHMENTS, DEFAULT_MAX_DEPTH, DecodeLimits,
+    MAX_DEPTH_CEILING, TOO_DEEP,
+};
 pub use msgpack::MsgPackDecoder;
 pub use packet::{Encoded, Packet, PacketKind, RESERVED_EVENTS, is_reserved_event};
 pub use parser::{Decoder, Parser};

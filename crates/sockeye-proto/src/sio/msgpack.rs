@@ -15,14 +15,25 @@
 //! counts as absent. One check is added: an EVENT must start with a
 //! non-reserved name or a number, as with the JSON parser.
 
-use super::msgpack_read::{Head, Reader};
+use super::msgpack_read::{Head, MAX_DEPTH, Reader, TOO_DEEP_MSGPACK};
 use super::{Encoded, Packet, PacketKind, Payload, PayloadError, Value, is_reserved_event};
 use crate::{DecodeError, Str, eio};
 use bytes::Bytes;
 use serde::Serialize;
 
-/// Decodes one packet from a binary message.
+/// Decodes one packet from a binary message (nesting up to
+/// [`super::DEFAULT_MAX_DEPTH`]).
 pub fn decode_packet(frame: Bytes) -> Result<Packet, DecodeError> {
+    decode_packet_with(frame, super::DEFAULT_MAX_DEPTH)
+}
+
+/// Decodes one packet whose `data` nests at most `max_depth` deep (at most
+/// [`super::MAX_DEPTH_CEILING`]).
+pub fn decode_packet_with(frame: Bytes, max_depth: usize) -> Result<Packet, DecodeError> {
+    // The reader refuses a container at depth `MAX_DEPTH`; the `data`
+    // value is read from depth `base + 1`, so its own containers may nest
+    // `max_depth` deep.
+    let base = MAX_DEPTH - 1 - max_depth.clamp(1, super::MAX_DEPTH_CEILING);
     let mut r = Reader::new(&frame);
     let entries = match r.head().map_err(DecodeError::Malformed)? {
         Head::Map(n) => n,
@@ -43,7 +54,7 @@ pub fn decode_packet(frame: Bytes) -> Result<Packet, DecodeError> {
             b"nsp" => nsp = Some(head.clone()),
             b"id" => id = Some(head.clone()),
             b"data" => {
-                let shape = data_shape(&mut r, &frame, head.clone())?;
+                let shape = data_shape(&mut r, &frame, head.clone(), base)?;
                 data = Some((start, r.pos(), shape));
                 continue;
             }
@@ -125,7 +136,12 @@ enum First {
 
 /// Reads the rest of the `data` value whose header is `head`, noting its
 /// shape.
-fn data_shape(r: &mut Reader<'_>, frame: &Bytes, head: Head) -> Result<Shape, DecodeError> {
+fn data_shape(
+    r: &mut Reader<'_>,
+    frame: &Bytes,
+    head: Head,
+    base: usize,
+) -> Result<Shape, DecodeError> {
     let shape = match head {
         Head::Undefined => Shape::Undefined,
         Head::Map(_) => Shape::Object,
@@ -143,16 +159,25 @@ fn data_shape(r: &mut Reader<'_>, frame: &Bytes, head: Head) -> Result<Shape, De
                 Head::Uint(_) | Head::Int(_) | Head::Float(_) => First::Number,
                 _ => First::Other,
             };
-            r.skip_rest(first, 2).map_err(DecodeError::Malformed)?;
+            r.skip_rest(first, base + 2).map_err(too_deep)?;
             for _ in 1..n {
-                r.skip(2).map_err(DecodeError::Malformed)?;
+                r.skip(base + 2).map_err(too_deep)?;
             }
             return Ok(Shape::Array(kind));
         }
         _ => Shape::Other,
     };
-    r.skip_rest(head, 1).map_err(DecodeError::Malformed)?;
+    r.skip_rest(head, base + 1).map_err(too_deep)?;
     Ok(shape)
+}
+
+/// The reader's error, with the nesting error as the JSON parser names it.
+fn too_deep(e: &'static str) -> DecodeError {
+    if e == TOO_DEEP_MSGPACK {
+        DecodeError::Payload(super::TOO_DEEP)
+    } else {
+        DecodeError::Malformed(e)
+    }
 }
 
 fn write_str(out: &mut Vec<u8>, s: &str) {
@@ -272,12 +297,25 @@ pub fn encode(packet: &Packet) -> Result<Encoded, PayloadError> {
     }
 }
 
-/// The decoder of one connection using the msgpack parser (stateless: every
-/// packet is one binary message).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct MsgPackDecoder;
+/// The decoder of one connection using the msgpack parser (stateless but
+/// for its nesting limit: every packet is one binary message).
+#[derive(Debug, Clone, Copy)]
+pub struct MsgPackDecoder {
+    max_depth: usize,
+}
+
+impl Default for MsgPackDecoder {
+    fn default() -> Self {
+        Self::with_max_depth(super::DEFAULT_MAX_DEPTH)
+    }
+}
 
 impl MsgPackDecoder {
+    /// A decoder refusing `data` nested deeper than `max_depth`.
+    pub fn with_max_depth(max_depth: usize) -> Self {
+        MsgPackDecoder { max_depth }
+    }
+
     /// Text messages are not msgpack packets: always an error.
     pub fn decode_text(&mut self, _text: Str) -> Result<Option<Packet>, DecodeError> {
         Err(DecodeError::Malformed("text data with the msgpack parser"))
@@ -285,7 +323,7 @@ impl MsgPackDecoder {
 
     /// Decodes a binary message: always a complete packet.
     pub fn decode_binary(&mut self, data: Bytes) -> Result<Option<Packet>, DecodeError> {
-        decode_packet(data).map(Some)
+        decode_packet_with(data, self.max_depth).map(Some)
     }
 }
 

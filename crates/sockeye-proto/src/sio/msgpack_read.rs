@@ -14,6 +14,9 @@ use std::ops::Range;
 /// Nesting deeper than this is refused (serde_json's default limit).
 pub(crate) const MAX_DEPTH: usize = 128;
 
+/// The reader's error for nesting at [`MAX_DEPTH`].
+pub(crate) const TOO_DEEP_MSGPACK: &str = "msgpack nested too deeply";
+
 /// A malformed msgpack document.
 pub(crate) type ReadError = &'static str;
 
@@ -172,7 +175,7 @@ impl<'a> Reader<'a> {
             _ => return Ok(()),
         };
         if depth >= MAX_DEPTH {
-            return Err("msgpack nested too deeply");
+            return Err(TOO_DEEP_MSGPACK);
         }
         // Every item takes at least one byte: a huge count fails quickly.
         for _ in 0..items {
@@ -190,7 +193,7 @@ impl<'a> Reader<'a> {
     /// Reads the rest of an item whose header was read.
     pub(crate) fn value_from(&mut self, head: Head, depth: usize) -> Result<Value, ReadError> {
         if matches!(head, Head::Array(_) | Head::Map(_)) && depth >= MAX_DEPTH {
-            return Err("msgpack nested too deeply");
+            return Err(TOO_DEEP_MSGPACK);
         }
         Ok(match head {
             Head::Nil | Head::Undefined => Value::Null,

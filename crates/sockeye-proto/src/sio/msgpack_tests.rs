@@ -163,7 +163,7 @@ fn rejects_invalid_packets() {
     for h in good {
         assert!(decode_packet(hex(h)).is_ok(), "{h}");
     }
-    let mut d = MsgPackDecoder;
+    let mut d = MsgPackDecoder::default();
     assert!(d.decode_text(Str::from_static("2[\"a\"]")).is_err());
     assert!(d.decode_binary(hex(DISCONNECT)).unwrap().is_some());
 }

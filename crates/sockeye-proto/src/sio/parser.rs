@@ -1,6 +1,6 @@
 //! [`Parser`]: the choice between the JSON and the msgpack parser.
 
-use super::json::{self, DEFAULT_MAX_ATTACHMENTS, JsonDecoder};
+use super::json::{self, DecodeLimits, JsonDecoder};
 use super::msgpack::{self, MsgPackDecoder};
 use super::{Encoded, Packet, PacketKind, PayloadError, Value};
 use crate::{DecodeError, Str, eio};
@@ -19,17 +19,23 @@ pub enum Parser {
 }
 
 impl Parser {
-    /// A decoder for one connection, with the default attachment limit.
+    /// A decoder for one connection, with the default limits.
     pub fn decoder(self) -> Decoder {
-        self.decoder_with_max_attachments(DEFAULT_MAX_ATTACHMENTS)
+        self.decoder_with_limits(DecodeLimits::default())
     }
 
     /// A decoder for one connection allowing `max` attachments per packet
     /// (meaningful for the JSON parser only).
     pub fn decoder_with_max_attachments(self, max: usize) -> Decoder {
+        self.decoder_with_limits(DecodeLimits::default().max_attachments(max))
+    }
+
+    /// A decoder for one connection enforcing `limits` (the attachment
+    /// limits mean something to the JSON parser only).
+    pub fn decoder_with_limits(self, limits: DecodeLimits) -> Decoder {
         match self {
-            Parser::Json => Decoder::Json(JsonDecoder::with_max_attachments(max)),
-            Parser::MsgPack => Decoder::MsgPack(MsgPackDecoder),
+            Parser::Json => Decoder::Json(JsonDecoder::with_limits(limits)),
+            Parser::MsgPack => Decoder::MsgPack(MsgPackDecoder::with_max_depth(limits.depth())),
         }
     }
 

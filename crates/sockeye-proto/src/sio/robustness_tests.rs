@@ -221,3 +221,85 @@ fn seeds_decode() {
         assert!(ok, "{seed:?}");
     }
 }
+
+/// Hostile nesting: 100k `[` (or msgpack fixarrays) is a clean error, not a
+/// stack overflow, with every parser; the configured depth is exact.
+#[test]
+fn deep_nesting_is_refused_without_recursion() {
+    let deep = format!("2[\"ev\",{}", "[".repeat(100_000));
+    let err = JsonDecoder::new().decode_text(Str::from(deep)).unwrap_err();
+    assert_eq!(err, DecodeError::Payload(TOO_DEEP));
+    let deep_obj = format!("2[\"ev\",{}", "{\"a\":".repeat(100_000));
+    assert!(JsonDecoder::new().decode_text(Str::from(deep_obj)).is_err());
+    let first = format!("2[{}", "[".repeat(100_000));
+    assert!(JsonDecoder::new().decode_text(Str::from(first)).is_err());
+    for depth in [1, 5, DEFAULT_MAX_DEPTH, MAX_DEPTH_CEILING] {
+        let limits = DecodeLimits::default().max_depth(depth);
+        // `["ev", [[...]]]`: the outer array is level 1.
+        let nested = |levels: usize| {
+            format!(
+                "2[\"ev\"{}{}{}]",
+                if levels > 1 { "," } else { "" },
+                "[".repeat(levels.saturating_sub(1)),
+                "]".repeat(levels.saturating_sub(1))
+            )
+        };
+        let mut d = JsonDecoder::with_limits(limits);
+        assert!(d.decode_text(Str::from(nested(depth))).is_ok(), "{depth}");
+        assert_eq!(
+            d.decode_text(Str::from(nested(depth + 1))),
+            Err(DecodeError::Payload(TOO_DEEP)),
+            "{depth}"
+        );
+        // The same with msgpack: {type: 2, nsp: "/", data: ["ev", [[...]]]}.
+        let packet = |levels: usize| {
+            let mut b = b"\x83\xa4type\x02\xa3nsp\xa1/\xa4data".to_vec();
+            if levels == 1 {
+                b.extend_from_slice(b"\x91\xa2ev");
+            } else {
+                b.extend_from_slice(b"\x92\xa2ev");
+                b.extend(std::iter::repeat_n(0x91u8, levels - 2));
+                b.push(0x90);
+            }
+            Bytes::from(b)
+        };
+        let mut m = Parser::MsgPack.decoder_with_limits(limits);
+        assert!(m.decode_binary(packet(depth)).is_ok(), "msgpack {depth}");
+        assert_eq!(
+            m.decode_binary(packet(depth + 1)),
+            Err(DecodeError::Payload(TOO_DEEP)),
+            "msgpack {depth}"
+        );
+    }
+    let mut b = b"\x83\xa4type\x02\xa3nsp\xa1/\xa4data\x92\xa2ev".to_vec();
+    b.extend(std::iter::repeat_n(0x91u8, 100_000));
+    assert!(
+        Parser::MsgPack
+            .decoder()
+            .decode_binary(Bytes::from(b))
+            .is_err()
+    );
+}
+
+/// Attachments are bounded in total bytes, not only in count.
+#[test]
+fn attachment_bytes_are_bounded() {
+    let limits = DecodeLimits::default().max_attachment_bytes(10);
+    let mut d = JsonDecoder::with_limits(limits);
+    let header = r#"52-["ev",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#;
+    assert_eq!(d.decode_text(Str::from(header)), Ok(None));
+    assert_eq!(d.decode_binary(Bytes::from_static(&[0; 6])), Ok(None));
+    assert_eq!(
+        d.decode_binary(Bytes::from_static(&[0; 5])),
+        Err(DecodeError::Malformed(ATTACHMENTS_TOO_LARGE))
+    );
+    assert!(!d.is_reassembling());
+    // Exactly at the limit is fine.
+    assert_eq!(d.decode_text(Str::from(header)), Ok(None));
+    assert_eq!(d.decode_binary(Bytes::from_static(&[0; 6])), Ok(None));
+    let p = d
+        .decode_binary(Bytes::from_static(&[0; 4]))
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.attachments.len(), 2);
+}

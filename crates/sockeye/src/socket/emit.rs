@@ -117,6 +117,10 @@ impl Socket {
         {
             let mut acks = self.0.acks.lock();
             if acks.len() >= self.0.ns.max_pending_acks() {
+                drop(acks);
+                if self.trip(crate::stats::Trip::AckRefused) {
+                    tracing::warn!(sid = %self.0.id, "emit with ack refused: too many pending acknowledgements");
+                }
                 return Err(AckError::TooManyPending);
             }
             acks.insert(id, AckSlot::One(tx));

@@ -3,16 +3,18 @@
 mod data;
 mod emit;
 pub(crate) use emit::frames;
+mod guard;
 mod handlers;
 
 use crate::ack::{AckReply, AckSlot};
 use crate::args::{EventArgs, IntoArgs};
 use crate::client::Client;
-use crate::error::{AckError, EmitError};
+use crate::error::{AckError, EmitError, TooManyRooms};
 use crate::handler::{self, ErasedHandler, EventHandler, EventParts, ExtractError};
 use crate::id::SocketId;
 use crate::namespace::Namespace;
 use crate::operators::BroadcastOperator;
+use crate::rate_limit::Limiter;
 use crate::reason::DisconnectReason;
 use crate::rooms::IntoRooms;
 use parking_lot::{Mutex, RwLock};
@@ -26,7 +28,7 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 use tokio::sync::oneshot;
@@ -66,6 +68,15 @@ pub enum SocketError {
     /// A packet middleware refused an event.
     #[error("refused by middleware: {0}")]
     Middleware(String),
+    /// An event was dropped by a rate limit ([`crate::RateLimit`]).
+    #[error("event {event:?} dropped: rate limit exceeded")]
+    RateLimited {
+        /// The event.
+        event: String,
+    },
+    /// A join was refused ([`crate::SocketIoBuilder::max_rooms_per_socket`]).
+    #[error(transparent)]
+    TooManyRooms(#[from] TooManyRooms),
 }
 
 /// The handshake of a socket: the facts of the connection's first request,
@@ -110,6 +121,12 @@ pub(crate) struct SocketInner {
     /// Events that arrived before the connection handlers registered
     /// theirs (`None` once ready).
     held: Mutex<Option<Vec<EventParts>>>,
+    /// The rate-limit buckets, when the server has limits: shared with
+    /// the later sockets of the same connection on the same namespace, so
+    /// that leaving and joining again does not refill them.
+    limiter: Option<Arc<Mutex<Limiter>>>,
+    /// The bounds already logged for this socket ([`crate::stats::Trip::bit`]).
+    warned: AtomicU16,
 }
 
 /// Most events held for a socket whose connection handler has not yet run.
@@ -143,6 +160,7 @@ impl Socket {
         client: Weak<Client>,
         auth: Value,
         recovery: Option<(Option<Sid>, bool, serde_json::Value)>,
+        limiter: Option<Arc<Mutex<Limiter>>>,
     ) -> Socket {
         let (pid, recovered, data) = recovery.unwrap_or((None, false, serde_json::Value::Null));
         // The reference's `socket.data` starts as `{}`; Node servers sharing
@@ -179,6 +197,8 @@ impl Socket {
             pid,
             recovered,
             held: Mutex::new(Some(Vec::new())),
+            limiter,
+            warned: AtomicU16::new(0),
         }))
     }
 
@@ -238,14 +258,29 @@ impl Socket {
 
     // ----- rooms ----------------------------------------------------------
 
-    /// Joins rooms.
+    /// Joins rooms. A join that would put the socket in more rooms than
+    /// [`crate::SocketIoBuilder::max_rooms_per_socket`] joins none of them
+    /// and is reported to the error handlers ([`Socket::try_join`] returns
+    /// the refusal instead).
     pub fn join(&self, rooms: impl IntoRooms) {
+        if let Err(e) = self.try_join(rooms) {
+            self.report_error(SocketError::TooManyRooms(e));
+        }
+    }
+
+    /// Joins rooms, or none of them if the socket would then be in more
+    /// than [`crate::SocketIoBuilder::max_rooms_per_socket`] (its own room
+    /// aside).
+    pub fn try_join(&self, rooms: impl IntoRooms) -> Result<(), TooManyRooms> {
         // After the disconnect cleanup a join would leave a room nobody
         // removes: it does nothing, as in the reference.
         if self.0.gone.load(Ordering::Acquire) {
-            return;
+            return Ok(());
         }
-        self.0.ns.adapter().add_all(self.key(), &rooms.into_rooms());
+        let rooms = rooms.into_rooms();
+        self.check_room_count(&rooms)?;
+        self.0.ns.adapter().add_all(self.key(), &rooms);
+        Ok(())
     }
 
     /// Leaves rooms.
@@ -292,14 +327,7 @@ impl Socket {
     /// Leaves the namespace: the client gets a DISCONNECT packet
     /// (`server namespace disconnect`); its connection stays open.
     pub fn disconnect(&self) {
-        if self.connected() {
-            let disconnect =
-                sockeye_proto::sio::Packet::new(PacketKind::Disconnect, self.0.ns.name().clone());
-            if let Ok(encoded) = self.parser().encode(&disconnect) {
-                let _ = self.send_encoded(&BroadcastPacket::new(encoded));
-            }
-            self.close(DisconnectReason::ServerNamespaceDisconnect);
-        }
+        self.disconnect_with(DisconnectReason::ServerNamespaceDisconnect);
     }
 
     /// Disconnects every namespace of this client, then closes its

@@ -1,0 +1,102 @@
+//! The bounds and limits a socket applies to what its client does: rooms
+//! per socket, rate limits; each trip counted and logged once per socket.
+
+use super::*;
+use crate::rate_limit::Verdict;
+use crate::stats::Trip;
+
+impl Socket {
+    /// Counts a trip; returns whether it is the first of its kind on this
+    /// socket (the one to log).
+    pub(crate) fn trip(&self, trip: Trip) -> bool {
+        self.0.ns.0.config.stats.trip(trip);
+        let bit = trip.bit();
+        self.0.warned.fetch_or(bit, Ordering::Relaxed) & bit == 0
+    }
+
+    /// Whether joining `rooms` keeps the socket within its room cap.
+    pub(super) fn check_room_count(&self, rooms: &[Room]) -> Result<(), TooManyRooms> {
+        let max = self.0.ns.0.config.max_rooms_per_socket;
+        if rooms.is_empty() || (rooms.len() == 1 && rooms[0] == self.0.id.as_str()) {
+            return Ok(());
+        }
+        let current = self.rooms();
+        let own = self.0.id.as_str();
+        let mut count = current.iter().filter(|r| r.as_str() != own).count();
+        for (i, room) in rooms.iter().enumerate() {
+            let new = room.as_str() != own && !current.contains(room) && !rooms[..i].contains(room);
+            if new {
+                count += 1;
+            }
+        }
+        if count <= max {
+            return Ok(());
+        }
+        if self.trip(Trip::RoomRefused) {
+            tracing::warn!(sid = %self.0.id, nsp = %self.0.ns.name(), max, "join refused: too many rooms for one socket");
+        }
+        Err(TooManyRooms { max })
+    }
+
+    /// Applies the rate limits to an incoming event: `false` when it must
+    /// be dropped (counted, reported, logged once; the socket is
+    /// disconnected when it went over too often).
+    pub(crate) fn admit(&self, event: &str) -> bool {
+        let Some(limiter) = &self.0.limiter else {
+            return true;
+        };
+        let now = tokio::time::Instant::now();
+        let verdict = limiter
+            .lock()
+            .check(&self.0.ns.0.config.rate_limits, event, now);
+        match verdict {
+            Verdict::Allow => true,
+            Verdict::Drop { first } => {
+                self.0.ns.0.config.stats.trip(Trip::EventRateLimited);
+                if first {
+                    tracing::warn!(sid = %self.0.id, nsp = %self.0.ns.name(), event, "rate limit exceeded: events dropped");
+                }
+                self.report_error(SocketError::RateLimited {
+                    event: event.to_owned(),
+                });
+                false
+            }
+            Verdict::Disconnect => {
+                self.0.ns.0.config.stats.trip(Trip::EventRateLimited);
+                if self.trip(Trip::RateLimitDisconnect) {
+                    tracing::warn!(sid = %self.0.id, nsp = %self.0.ns.name(), event, "rate limit exceeded too often: disconnecting");
+                }
+                self.report_error(SocketError::RateLimited {
+                    event: event.to_owned(),
+                });
+                self.disconnect_connection(DisconnectReason::RateLimited);
+                false
+            }
+        }
+    }
+
+    /// Disconnects every namespace of this client (each gets a DISCONNECT
+    /// packet) for `reason`, then closes the connection.
+    pub(crate) fn disconnect_connection(&self, reason: DisconnectReason) {
+        let sockets = match self.0.client.upgrade() {
+            Some(client) => client.sockets(),
+            None => vec![self.clone()],
+        };
+        for socket in sockets {
+            socket.disconnect_with(reason);
+        }
+        self.0.session.close();
+    }
+
+    /// Sends DISCONNECT and runs the disconnect sequence with `reason`.
+    pub(super) fn disconnect_with(&self, reason: DisconnectReason) {
+        if self.connected() {
+            let disconnect =
+                sockeye_proto::sio::Packet::new(PacketKind::Disconnect, self.0.ns.name().clone());
+            if let Ok(encoded) = self.parser().encode(&disconnect) {
+                let _ = self.send_encoded(&BroadcastPacket::new(encoded));
+            }
+            self.close(reason);
+        }
+    }
+}

@@ -1,0 +1,377 @@
+//! Every bound of the Socket.IO layer, exceeded by a real client: the
+//! offender gets the protocol's clean error or close, the trip is counted
+//! in `io.stats()`, and another client connected at the same time keeps
+//! being served.
+
+mod common;
+
+use common::*;
+use sockeye::{
+    AckError, DisconnectReason, Parser, Socket, SocketError, SocketIo, TooManyRooms, Value,
+};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+fn regex(re: &str) -> regex::Regex {
+    regex::Regex::new(re).unwrap()
+}
+
+/// A bystander connected to `/`, proven alive by an echo.
+async fn bystander(srv: &TestServer) -> WsClient {
+    let mut b = WsClient::open(srv.addr).await;
+    b.connect("/").await;
+    b.assert_echo("/", "before").await;
+    b
+}
+
+#[tokio::test]
+async fn attachment_bytes_over_the_bound_close_the_connection() {
+    let io = SocketIo::builder().max_attachment_bytes(8).build().unwrap();
+    io.on_connection(echo_handlers);
+    let mut gone = disconnects(&io.of("/"));
+    let srv = serve(io).await;
+    let mut b = bystander(&srv).await;
+    let mut c = WsClient::open(srv.addr).await;
+    c.connect("/").await;
+    // 4 + 4 bytes: at the bound, accepted.
+    let header = format!("452-[\"message\",{},{}]", placeholder(0), placeholder(1));
+    c.send(&header).await;
+    c.send_bin(&[1; 4]).await;
+    c.send_bin(&[2; 4]).await;
+    assert_eq!(c.recv().await, header.replace("message", "message-back"));
+    assert_eq!(c.recv_bin().await, [1; 4]);
+    assert_eq!(c.recv_bin().await, [2; 4]);
+    // 4 + 5 bytes: refused at the second attachment.
+    c.send(&header).await;
+    c.send_bin(&[1; 4]).await;
+    c.send_bin(&[2; 5]).await;
+    assert!(c.expect_closed().await.is_empty());
+    let (_, reason) = next(&mut gone, "the disconnect").await;
+    assert_eq!(reason, DisconnectReason::ParseError);
+    assert_eq!(srv.io.stats().attachments_too_large, 1);
+    assert_eq!(srv.io.stats().parse_errors, 0);
+    b.assert_echo("/", "after").await;
+}
+
+#[tokio::test]
+async fn attachment_count_over_the_bound_is_counted() {
+    let io = SocketIo::builder().max_attachments(1).build().unwrap();
+    io.on_connection(echo_handlers);
+    let srv = serve(io).await;
+    let mut b = bystander(&srv).await;
+    let mut c = WsClient::open(srv.addr).await;
+    c.connect("/").await;
+    c.send(&format!(
+        "452-[\"message\",{},{}]",
+        placeholder(0),
+        placeholder(1)
+    ))
+    .await;
+    assert!(c.expect_closed().await.is_empty());
+    assert_eq!(srv.io.stats().too_many_attachments, 1);
+    b.assert_echo("/", "after").await;
+}
+
+#[tokio::test]
+async fn payload_depth_is_bounded_and_configurable() {
+    let io = SocketIo::builder().max_payload_depth(4).build().unwrap();
+    io.on_connection(echo_handlers);
+    let srv = serve(io).await;
+    let mut b = bystander(&srv).await;
+    // `["message",[[["x"]]]]` is 4 deep: accepted and echoed.
+    let mut c = WsClient::open(srv.addr).await;
+    c.connect("/").await;
+    c.send(r#"42["message",[[["x"]]]]"#).await;
+    assert_eq!(c.recv().await, r#"42["message-back",[[["x"]]]]"#);
+    // 5 deep, in an array or an object: closed.
+    for deep in [
+        r#"42["message",[[[["x"]]]]]"#,
+        r#"42["message",{"a":{"b":{"c":{}}}}]"#,
+    ] {
+        let mut c = WsClient::open(srv.addr).await;
+        c.connect("/").await;
+        c.send(deep).await;
+        assert!(c.expect_closed().await.is_empty(), "{deep}");
+    }
+    assert_eq!(srv.io.stats().payloads_too_deep, 2);
+    b.assert_echo("/", "after").await;
+}
+
+#[tokio::test]
+async fn hostile_nesting_never_overflows_the_stack() {
+    // 100k `[` (in the arguments, and as the event name) with the default
+    // bound, and msgpack nesting with the msgpack parser.
+    let srv = serve(echo_io()).await;
+    let mut b = bystander(&srv).await;
+    for packet in [
+        format!("42[\"message\",{}", "[".repeat(100_000)),
+        format!("42[{}", "[".repeat(100_000)),
+        format!("42[\"message\",{}", "{\"a\":".repeat(50_000)),
+    ] {
+        let mut c = WsClient::open(srv.addr).await;
+        c.connect("/").await;
+        c.send(&packet).await;
+        assert!(c.expect_closed().await.is_empty());
+    }
+    assert_eq!(srv.io.stats().payloads_too_deep, 3);
+    b.assert_echo("/", "after").await;
+
+    let io = SocketIo::builder().parser(Parser::MsgPack).build().unwrap();
+    io.on_connection(echo_handlers);
+    let srv = serve(io).await;
+    let mut c = WsClient::open(srv.addr).await;
+    c.send_bin(b"\x82\xa4type\x00\xa3nsp\xa1/").await;
+    assert!(matches!(c.next_frame().await, Frame::Binary(_)));
+    // {type: 2, nsp: "/", data: ["message", [[[...]]]]}
+    let mut deep = b"\x83\xa4type\x02\xa3nsp\xa1/\xa4data\x92\xa7message".to_vec();
+    deep.extend(std::iter::repeat_n(0x91u8, 100_000));
+    deep.push(0xc0);
+    c.send_bin(&deep).await;
+    assert!(c.expect_closed().await.is_empty());
+    assert_eq!(srv.io.stats().payloads_too_deep, 1);
+}
+
+#[tokio::test]
+async fn dynamic_namespaces_created_by_clients_are_capped() {
+    let io = SocketIo::builder()
+        .max_dynamic_namespaces(2)
+        .build()
+        .unwrap();
+    io.on_connection(echo_handlers);
+    let parent = io.of_regex(regex(r"^/room-\d+$"));
+    parent.on_connection(echo_handlers);
+    let srv = serve(io).await;
+    let mut c = WsClient::open(srv.addr).await;
+    c.connect("/").await;
+    c.connect("/room-1").await;
+    c.connect("/room-2").await;
+    c.send("40/room-3,").await;
+    assert_eq!(
+        c.recv().await,
+        r#"44/room-3,{"message":"Too many namespaces"}"#
+    );
+    c.send("40/room-4,").await;
+    assert_eq!(
+        c.recv().await,
+        r#"44/room-4,{"message":"Too many namespaces"}"#
+    );
+    assert_eq!(srv.io.stats().namespaces_refused, 2);
+    assert_eq!(parent.children().len(), 2);
+    // The connection, and the children that exist, keep working.
+    c.assert_echo("/", "kept").await;
+    c.assert_echo("/room-1", "kept").await;
+    let mut d = WsClient::open(srv.addr).await;
+    d.connect("/room-2").await;
+    // A name no parent matches is still `Invalid namespace`.
+    d.send("40/other,").await;
+    assert_eq!(
+        d.recv().await,
+        r#"44/other,{"message":"Invalid namespace"}"#
+    );
+    // Server code is not capped.
+    srv.io.of("/room-99");
+    assert_eq!(parent.children().len(), 3);
+}
+
+#[tokio::test]
+async fn removed_empty_children_free_their_place_under_the_cap() {
+    let io = SocketIo::builder()
+        .max_dynamic_namespaces(1)
+        .cleanup_empty_child_namespaces(true)
+        .build()
+        .unwrap();
+    let parent = io.of_fn(|name: &str, _auth: &Value| {
+        let ok = name.starts_with("/game-");
+        async move { ok }
+    });
+    parent.on_connection(echo_handlers);
+    let srv = serve(io).await;
+    let mut c = WsClient::open(srv.addr).await;
+    c.connect("/game-a").await;
+    c.send("40/game-b,").await;
+    assert_eq!(
+        c.recv().await,
+        r#"44/game-b,{"message":"Too many namespaces"}"#
+    );
+    c.send("41/game-a,").await;
+    // Once /game-a is gone, /game-b can be created.
+    within("the cleanup", async {
+        while !parent.children().is_empty() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    c.connect("/game-b").await;
+    c.assert_echo("/game-b", "room").await;
+}
+
+#[tokio::test]
+async fn thousands_of_distinct_names_stop_at_the_default_cap() {
+    let io = echo_io();
+    let parent = io.of_regex(regex(r"^/n-"));
+    parent.on_connection(|_s: Socket| async {});
+    let srv = serve(io).await;
+    let mut c = WsClient::open(srv.addr).await;
+    let (mut ok, mut refused) = (0, 0);
+    // In batches: a client that reads nothing would fill its send queue.
+    for batch in 0..12 {
+        c.send_all((0..100).map(|i| format!("40/n-{batch}-{i},")))
+            .await;
+        for _ in 0..100 {
+            let frame = c.recv().await;
+            if frame.starts_with("40/n-") {
+                ok += 1;
+            } else {
+                assert!(
+                    frame.ends_with(r#",{"message":"Too many namespaces"}"#),
+                    "{frame}"
+                );
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!(
+        (ok, refused),
+        (sockeye::DEFAULT_MAX_DYNAMIC_NAMESPACES, 200)
+    );
+    assert_eq!(parent.children().len(), 1000);
+    c.connect("/custom").await;
+    c.assert_echo("/custom", "alive").await;
+}
+
+#[tokio::test]
+async fn rooms_per_socket_are_capped() {
+    let io = SocketIo::builder().max_rooms_per_socket(2).build().unwrap();
+    let (tx, mut results) = mpsc::unbounded_channel();
+    let (etx, mut errors) = mpsc::unbounded_channel();
+    io.on_connection(move |socket: Socket| {
+        let tx = tx.clone();
+        let etx = etx.clone();
+        async move {
+            socket.on_error(move |_s: &Socket, e: &SocketError| {
+                let _ = etx.send(e.to_string());
+            });
+            socket.on(
+                "join",
+                move |socket: Socket, sockeye::Data(room): sockeye::Data<String>| {
+                    let tx = tx.clone();
+                    async move {
+                        let _ = tx.send(socket.try_join(room.as_str()));
+                    }
+                },
+            );
+            socket.on(
+                "join-many",
+                |socket: Socket, sockeye::Data(rooms): sockeye::Data<Vec<String>>| async move {
+                    socket.join(rooms);
+                },
+            );
+        }
+    });
+    let mut sockets = capture(&io.of("/"));
+    let srv = serve(io).await;
+    let mut c = WsClient::open(srv.addr).await;
+    let sid = c.connect("/").await;
+    let socket = next(&mut sockets, "the socket").await;
+    for room in ["a", "b", "a", sid.as_str()] {
+        c.send(&format!("42[\"join\",\"{room}\"]")).await;
+        assert_eq!(next(&mut results, "a join").await, Ok(()), "{room}");
+    }
+    c.send(r#"42["join","c"]"#).await;
+    assert_eq!(
+        next(&mut results, "a refused join").await,
+        Err(TooManyRooms { max: 2 })
+    );
+    // `join` with several rooms: none joined, the error handlers told.
+    c.send(r#"42["join-many",["a","d"]]"#).await;
+    let error = next(&mut errors, "the join error").await;
+    assert!(error.contains("too many rooms"), "{error}");
+    let mut rooms: Vec<String> = socket.rooms().iter().map(|r| r.to_string()).collect();
+    rooms.sort();
+    let mut expected = vec!["a".to_owned(), "b".to_owned(), sid.clone()];
+    expected.sort();
+    assert_eq!(rooms, expected);
+    assert_eq!(srv.io.stats().rooms_refused, 2);
+    // Leaving one makes room.
+    socket.leave("a");
+    c.send(r#"42["join","c"]"#).await;
+    assert_eq!(next(&mut results, "a join").await, Ok(()));
+}
+
+#[tokio::test]
+async fn pending_acks_bound_applies_to_broadcasts_and_is_counted() {
+    let io = SocketIo::builder()
+        .max_pending_acks(1)
+        .ack_timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let mut sockets = capture(&io.of("/"));
+    let srv = serve(io).await;
+    let mut c = WsClient::open(srv.addr).await;
+    c.connect("/").await;
+    let socket = next(&mut sockets, "the socket").await;
+    let mut d = WsClient::open(srv.addr).await;
+    d.connect("/").await;
+    let other = next(&mut sockets, "the other socket").await;
+    // c's socket waits for one ack already.
+    let pending = {
+        let socket = socket.clone();
+        tokio::spawn(async move { socket.timeout(WAIT).emit_with_ack::<_, u8>("q", &0).await })
+    };
+    assert_eq!(c.recv().await, r#"420["q",0]"#);
+    let refused: Result<u8, _> = socket.emit_with_ack("q", &1).await;
+    assert!(
+        matches!(refused, Err(AckError::TooManyPending)),
+        "{refused:?}"
+    );
+    // The broadcast reaches d only; c's socket is reported missing.
+    let broadcast = {
+        let io = srv.io.clone();
+        tokio::spawn(async move { io.broadcast().emit_with_ack::<_, u8>("b", &1).await })
+    };
+    let frame = d.recv().await;
+    let id: String = frame[2..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    d.send(&format!("43{id}[5]")).await;
+    let err = within("the broadcast", broadcast)
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.missing, vec![socket.id()]);
+    assert_eq!(err.responses.len(), 1);
+    assert_eq!(err.responses[0].id, Some(other.id()));
+    assert_eq!(srv.io.stats().acks_refused, 2);
+    c.send("430[9]").await;
+    assert_eq!(within("the ack", pending).await.unwrap().unwrap(), 9);
+}
+
+#[tokio::test]
+async fn parents_are_not_asked_about_huge_names() {
+    let io = echo_io();
+    let (tx, mut asked) = mpsc::unbounded_channel();
+    let parent = io.of_fn(move |name: &str, _auth: &Value| {
+        let _ = tx.send(name.len());
+        async { true }
+    });
+    parent.on_connection(echo_handlers);
+    let srv = serve(io).await;
+    let mut c = WsClient::open(srv.addr).await;
+    let at_limit = format!("/{}", "a".repeat(1023));
+    c.connect(&at_limit).await;
+    assert_eq!(next(&mut asked, "the predicate").await, 1024);
+    let over = format!("/{}", "b".repeat(1024));
+    c.send(&format!("40{over},")).await;
+    assert_eq!(
+        c.recv().await,
+        format!("44{over},{{\"message\":\"Invalid namespace\"}}")
+    );
+    assert_empty(&mut asked);
+    // A long auth after a short name: only the name counts.
+    c.send(&format!("40/short,{{\"pad\":\"{}\"}}", "x".repeat(500_000)))
+        .await;
+    c.expect_connect("/short").await;
+    assert_eq!(next(&mut asked, "the predicate").await, 6);
+    assert_eq!(parent.children().len(), 2);
+}

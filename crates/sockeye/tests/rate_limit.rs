@@ -1,0 +1,162 @@
+//! Rate limits on incoming events: events over a per-socket or per-event
+//! token bucket are dropped (reported, counted), repeated excess
+//! disconnects the client, and other clients keep their own buckets.
+//!
+//! The buckets here refill at 0 events/s, so what passes depends only on
+//! the order of packets, never on timing.
+
+mod common;
+
+use common::*;
+use sockeye::{DisconnectReason, RateLimit, Socket, SocketError, SocketIo};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// The echo server with `builder`'s limits, and the errors its sockets
+/// report.
+fn limited_io(builder: sockeye::SocketIoBuilder) -> (SocketIo, mpsc::UnboundedReceiver<String>) {
+    let io = builder.build().unwrap();
+    io.on_connection(echo_handlers);
+    io.of("/custom").on_connection(echo_handlers);
+    let (tx, errors) = mpsc::unbounded_channel();
+    io.on_connection(move |socket: Socket| {
+        let tx = tx.clone();
+        async move {
+            socket.on_error(move |_s: &Socket, e: &SocketError| {
+                if let SocketError::RateLimited { event } = e {
+                    let _ = tx.send(event.clone());
+                }
+            });
+        }
+    });
+    (io, errors)
+}
+
+#[tokio::test]
+async fn per_event_limit_drops_the_excess_of_that_event_only() {
+    let (io, mut errors) = limited_io(
+        SocketIo::builder().event_rate_limit("message", RateLimit::new(0.0, 3).never_disconnect()),
+    );
+    let srv = serve(io).await;
+    let mut c = WsClient::open(srv.addr).await;
+    c.connect("/").await;
+    c.send_all((0..5).map(|i| format!("42[\"message\",{i}]")))
+        .await;
+    // An unlimited event after them: everything before it was handled.
+    c.send(r#"421["message-with-ack","sync"]"#).await;
+    for i in 0..3 {
+        assert_eq!(c.recv().await, format!("42[\"message-back\",{i}]"));
+    }
+    assert_eq!(c.recv().await, r#"431["sync"]"#);
+    assert_eq!(next(&mut errors, "a drop").await, "message");
+    assert_eq!(next(&mut errors, "a drop").await, "message");
+    assert_empty(&mut errors);
+    assert_eq!(srv.io.stats().events_rate_limited, 2);
+    // Another client has a bucket of its own.
+    let mut d = WsClient::open(srv.addr).await;
+    d.connect("/").await;
+    d.assert_echo("/", "own bucket").await;
+}
+
+#[tokio::test]
+async fn socket_limit_counts_every_event() {
+    let (io, mut errors) =
+        limited_io(SocketIo::builder().rate_limit(RateLimit::new(0.0, 2).never_disconnect()));
+    let srv = serve(io).await;
+    let mut c = WsClient::open(srv.addr).await;
+    c.connect("/").await;
+    c.send(r#"42["message",1]"#).await;
+    c.send(r#"421["message-with-ack",2]"#).await;
+    c.send(r#"422["message-with-ack",3]"#).await;
+    c.send(r#"42["message",4]"#).await;
+    assert_eq!(c.recv().await, r#"42["message-back",1]"#);
+    assert_eq!(c.recv().await, r#"431[2]"#);
+    assert_eq!(next(&mut errors, "a drop").await, "message-with-ack");
+    assert_eq!(next(&mut errors, "a drop").await, "message");
+    // Still connected: an ack the client sends is not an event.
+    assert_eq!(srv.io.of("/").socket_count(), 1);
+}
+
+#[tokio::test]
+async fn repeated_excess_disconnects_with_a_server_disconnect() {
+    let (io, _errors) = limited_io(
+        SocketIo::builder()
+            .rate_limit(RateLimit::new(0.0, 2).disconnect_after(3, Duration::from_secs(60))),
+    );
+    let mut gone = disconnects(&io.of("/"));
+    let srv = serve(io).await;
+    let mut b = WsClient::open(srv.addr).await;
+    b.connect("/").await;
+    let mut c = WsClient::open(srv.addr).await;
+    c.connect("/").await;
+    c.connect("/custom").await;
+    c.send_all((0..6).map(|i| format!("42[\"message\",{i}]")))
+        .await;
+    let frames = c.expect_closed().await;
+    let texts: Vec<String> = frames
+        .into_iter()
+        .map(|f| match f {
+            Frame::Text(t) => t,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    // Two echoes, then a DISCONNECT for each namespace of the connection.
+    assert_eq!(
+        texts,
+        [
+            r#"42["message-back",0]"#,
+            r#"42["message-back",1]"#,
+            "41",
+            "41/custom,"
+        ]
+    );
+    let (_, reason) = next(&mut gone, "the disconnect").await;
+    assert_eq!(reason, DisconnectReason::RateLimited);
+    assert_eq!(reason.as_str(), "rate limited");
+    let stats = srv.io.stats();
+    assert_eq!(
+        (stats.events_rate_limited, stats.rate_limit_disconnects),
+        (3, 1)
+    );
+    b.assert_echo("/", "bystander").await;
+}
+
+#[tokio::test]
+async fn limits_apply_per_namespace_socket() {
+    // Each socket (one per namespace joined) has its own bucket.
+    let (io, _errors) =
+        limited_io(SocketIo::builder().rate_limit(RateLimit::new(0.0, 1).never_disconnect()));
+    let srv = serve(io).await;
+    let mut c = WsClient::open(srv.addr).await;
+    c.connect("/").await;
+    c.connect("/custom").await;
+    c.assert_echo("/", "one").await;
+    c.assert_echo("/custom", "one").await;
+    c.send(r#"42["message","dropped"]"#).await;
+    c.send(r#"42/custom,["message","dropped"]"#).await;
+    assert_eq!(srv.io.of("/").socket_count(), 1);
+    within("the drops to be counted", async {
+        while srv.io.stats().events_rate_limited < 2 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn leaving_and_joining_again_does_not_refill_the_bucket() {
+    let (io, _errors) =
+        limited_io(SocketIo::builder().rate_limit(RateLimit::new(0.0, 2).never_disconnect()));
+    let srv = serve(io).await;
+    let mut c = WsClient::open(srv.addr).await;
+    c.connect("/").await;
+    c.connect("/custom").await;
+    c.assert_echo("/custom", "1").await;
+    c.assert_echo("/custom", "2").await;
+    c.send("41/custom,").await;
+    c.connect("/custom").await;
+    c.send(r#"42/custom,["message","dropped"]"#).await;
+    // `/` has buckets of its own: its echo proves the drop came first.
+    c.assert_echo("/", "sync").await;
+    assert_eq!(srv.io.stats().events_rate_limited, 1);
+}
