@@ -116,6 +116,7 @@ pub struct EngineConfig {
     pub(crate) on_handshake_headers: Option<HeadersHook>,
     pub(crate) on_headers: Option<HeadersHook>,
     pub(crate) max_buffered_packets: usize,
+    pub(crate) max_buffered_bytes: usize,
     pub(crate) ws_read_buffer_size: usize,
     pub(crate) close_grace: Duration,
 }
@@ -140,6 +141,7 @@ impl Default for EngineConfig {
             on_handshake_headers: None,
             on_headers: None,
             max_buffered_packets: 10_000,
+            max_buffered_bytes: 4 * 1024 * 1024,
             ws_read_buffer_size: 4096,
             close_grace: Duration::from_secs(30),
         }
@@ -164,6 +166,7 @@ impl fmt::Debug for EngineConfig {
             .field("origin_policy", &self.origin_policy)
             .field("allow_request", &self.allow_request.is_some())
             .field("max_buffered_packets", &self.max_buffered_packets)
+            .field("max_buffered_bytes", &self.max_buffered_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -302,8 +305,34 @@ impl EngineConfig {
 
     /// Most packets queued for one session before it is closed as a slow
     /// consumer (default 10,000). The reference has no bound.
+    ///
+    /// See [`EngineConfig::with_max_buffered_bytes`] for what happens then.
     pub fn with_max_buffered_packets(mut self, n: usize) -> Self {
         self.max_buffered_packets = n.max(1);
+        self
+    }
+
+    /// Most bytes of outgoing packets held for one session before it is
+    /// closed as a slow consumer (default 4 MiB; at least 1). The reference
+    /// has no bound.
+    ///
+    /// What counts: the packets waiting for a poll (polling) or for the
+    /// socket (WebSocket, including the batch being written), at their
+    /// encoded size (binary at its raw size). A peer that neither polls nor
+    /// reads while it keeps sending, or an application that sends faster
+    /// than the client reads, reaches it. The send that would go over it
+    /// fails with [`crate::SendError::QueueFull`], the session closes with
+    /// [`crate::CloseReason::TransportError`] (`transport error`, the
+    /// slow-consumer reason), a warning is logged once for the session and
+    /// [`crate::EngineStats::send_queue_overflows`] counts it. A polling
+    /// client's next request gets `400 {"code":1,...}`, a WebSocket is closed
+    /// once what is queued is written (or after a second).
+    ///
+    /// It must exceed the largest message the application sends: a single
+    /// packet bigger than the bound closes the session too. With the default
+    /// `max_payload` (1 MB), an echo of the largest message fits four times.
+    pub fn with_max_buffered_bytes(mut self, bytes: usize) -> Self {
+        self.max_buffered_bytes = bytes.max(1);
         self
     }
 

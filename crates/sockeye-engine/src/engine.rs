@@ -9,6 +9,7 @@ use crate::request::{EioQuery, HandshakeRequest};
 use crate::response::{self, EngineResponse};
 use crate::serve::ConnectionInfo;
 use crate::session::{Session, TransportKind};
+use crate::stats::EngineStats;
 use crate::transport::{polling, ws};
 use http::{Method, Request};
 use http_body::Body;
@@ -38,6 +39,8 @@ pub(crate) struct Shared {
     all_closed: Notify,
     /// Drives the heartbeats of polling sessions.
     pub polling_timer: crate::timer::PollingTimer,
+    /// Counters of tripped bounds.
+    pub stats: EngineStats,
 }
 
 impl Shared {
@@ -122,6 +125,7 @@ impl Engine {
             closing: AtomicBool::new(false),
             all_closed: Notify::new(),
             polling_timer: Default::default(),
+            stats: EngineStats::default(),
         })))
     }
 
@@ -134,6 +138,12 @@ impl Engine {
     /// reference server does).
     pub fn matches_path(&self, path: &str) -> bool {
         path.starts_with(self.0.config.path.as_str())
+    }
+
+    /// How often each bound tripped (sessions closed as slow consumers,
+    /// bodies too large or too slow, handshakes refused by a limit).
+    pub fn stats(&self) -> &EngineStats {
+        &self.0.stats
     }
 
     /// The session with this id, if open.

@@ -46,6 +46,7 @@ mod response;
 pub mod serve;
 mod service;
 mod session;
+mod stats;
 mod timer;
 mod transport;
 
@@ -61,3 +62,4 @@ pub use serve::ConnectionInfo;
 pub use service::{EngineLayer, EngineService, NotFound, ResponseBody};
 pub use session::{Frame, Session, TransportKind};
 pub use sockeye_proto as proto;
+pub use stats::EngineStats;

@@ -64,6 +64,18 @@ pub(crate) enum Out {
 }
 
 impl Out {
+    /// The bytes this packet holds in a queue (its encoded size; binary at
+    /// its raw size): what [`EngineConfig::with_max_buffered_bytes`] counts.
+    ///
+    /// [`EngineConfig::with_max_buffered_bytes`]: crate::EngineConfig::with_max_buffered_bytes
+    pub fn weight(&self) -> usize {
+        match self {
+            Out::Packet(Packet::Binary(data)) => 1 + data.len(),
+            Out::Packet(p) => p.text_len(),
+            Out::Encoded(s) => s.len(),
+        }
+    }
+
     pub fn to_packet(&self) -> Packet {
         match self {
             Out::Packet(p) => p.clone(),
@@ -89,6 +101,9 @@ pub(crate) enum Upgrade {
 #[repr(C)]
 pub(crate) struct State {
     pub queue: VecDeque<Out>,
+    /// Bytes held for the client: `queue`'s packets, plus for a WebSocket
+    /// the batch being written (see `transport::ws::run`).
+    pub queued_bytes: usize,
     pub closed: Option<CloseReason>,
     pub transport: TransportKind,
     pub upgrade: Upgrade,
@@ -155,6 +170,7 @@ impl Session {
                 transport,
                 upgrade: Upgrade::Idle,
                 queue: VecDeque::new(),
+                queued_bytes: 0,
                 get_active: false,
                 post_active: false,
                 writing: false,
@@ -269,7 +285,8 @@ impl Session {
     }
 
     fn push_all(&self, items: impl IntoIterator<Item = Out>) -> Result<(), SendError> {
-        let max = self.0.shared.config.max_buffered_packets;
+        let config = &self.0.shared.config;
+        let (max_packets, max_bytes) = (config.max_buffered_packets, config.max_buffered_bytes);
         let was_empty;
         {
             let mut st = self.0.state.lock();
@@ -278,12 +295,14 @@ impl Session {
             }
             was_empty = st.queue.is_empty();
             for item in items {
-                if st.queue.len() >= max {
+                let bytes = st.queued_bytes.saturating_add(item.weight());
+                if st.queue.len() >= max_packets || bytes > max_bytes {
+                    let (packets, queued) = (st.queue.len(), st.queued_bytes);
                     drop(st);
-                    tracing::debug!(sid = %self.0.sid, "send queue full, closing");
-                    self.close_with(CloseReason::TransportError);
+                    self.overflow(packets, queued);
                     return Err(SendError::QueueFull);
                 }
+                st.queued_bytes = bytes;
                 st.queue.push_back(item);
             }
         }
@@ -291,6 +310,22 @@ impl Session {
             self.0.writer.notify_waiters();
         }
         Ok(())
+    }
+
+    /// Closes a session whose queue is full, once: the first send that
+    /// finds it full logs and counts it, later ones find it closed.
+    fn overflow(&self, packets: usize, bytes: usize) {
+        if self.is_closed() {
+            return;
+        }
+        tracing::warn!(
+            sid = %self.0.sid,
+            packets,
+            bytes,
+            "send queue full (slow consumer), closing the session"
+        );
+        self.0.shared.stats.count(crate::stats::Trip::SendQueue);
+        self.close_with(CloseReason::TransportError);
     }
 
     /// Ends the session once. For polling, the pending (or next) GET
@@ -308,6 +343,7 @@ impl Session {
             st.closed = Some(reason);
             if !reason.is_server_initiated() {
                 st.queue.clear();
+                st.queued_bytes = 0;
             }
             let mut last_poll = false;
             if st.transport == TransportKind::Polling

@@ -114,6 +114,7 @@ pub(crate) async fn get(session: &Session, parts: &Parts) -> EngineResponse {
         {
             let mut st = inner.state.lock();
             if st.closed.is_some() {
+                st.queued_bytes = 0;
                 let mut items: Vec<Out> = st.queue.drain(..).collect();
                 let data_then_close = items.len() > 1
                     && matches!(items.last(), Some(Out::Packet(Packet::Close)))
@@ -135,6 +136,7 @@ pub(crate) async fn get(session: &Session, parts: &Parts) -> EngineResponse {
                 break (vec![Out::Packet(Packet::Noop)], st.b64, false);
             }
             if !st.queue.is_empty() {
+                st.queued_bytes = 0;
                 break (st.queue.drain(..).collect(), st.b64, false);
             }
         }
