@@ -117,6 +117,7 @@ pub struct EngineConfig {
     pub(crate) on_headers: Option<HeadersHook>,
     pub(crate) max_buffered_packets: usize,
     pub(crate) max_buffered_bytes: usize,
+    pub(crate) request_body_timeout: Duration,
     pub(crate) ws_read_buffer_size: usize,
     pub(crate) close_grace: Duration,
 }
@@ -142,6 +143,7 @@ impl Default for EngineConfig {
             on_headers: None,
             max_buffered_packets: 10_000,
             max_buffered_bytes: 4 * 1024 * 1024,
+            request_body_timeout: Duration::from_secs(10),
             ws_read_buffer_size: 4096,
             close_grace: Duration::from_secs(30),
         }
@@ -167,6 +169,7 @@ impl fmt::Debug for EngineConfig {
             .field("allow_request", &self.allow_request.is_some())
             .field("max_buffered_packets", &self.max_buffered_packets)
             .field("max_buffered_bytes", &self.max_buffered_bytes)
+            .field("request_body_timeout", &self.request_body_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -224,6 +227,19 @@ impl EngineConfig {
 
     /// Largest polling body and WebSocket message, in bytes (default
     /// 1,000,000). Announced to clients as `maxPayload`.
+    ///
+    /// Checked before anything is buffered: a polling POST announcing more
+    /// (`Content-Length`) is answered at once, a chunked one as soon as it
+    /// goes over, with `413 Payload Too Large` and an empty body, as the
+    /// reference; its data is dropped and the session lives on (as in the
+    /// reference; the official clients close on the failed request). Up to
+    /// `max_payload` more bytes of the refused body are read and discarded
+    /// (within [`EngineConfig::with_request_body_timeout`]) so that the
+    /// client reads the 413 instead of a reset; a bigger body gets the 413
+    /// with `Connection: close`. A WebSocket frame or message announcing more
+    /// is refused from its header: the socket is closed with `1009` (message
+    /// too big) and the session with `transport error`. Both are logged
+    /// (warn) and counted in [`crate::EngineStats::payloads_too_large`].
     pub fn with_max_payload(mut self, bytes: usize) -> Self {
         self.max_payload = bytes;
         self
@@ -333,6 +349,19 @@ impl EngineConfig {
     /// `max_payload` (1 MB), an echo of the largest message fits four times.
     pub fn with_max_buffered_bytes(mut self, bytes: usize) -> Self {
         self.max_buffered_bytes = bytes.max(1);
+        self
+    }
+
+    /// How long a polling POST may take to deliver its whole body, from the
+    /// moment the engine starts reading it (default 10 s). A body that
+    /// stalls is answered `408 Request Timeout` (empty body, `Connection:
+    /// close`), its partial data is dropped, the session's POST slot is
+    /// free again and the session lives on; the trip is logged (warn) and
+    /// counted in [`crate::EngineStats::body_timeouts`]. The reference has no
+    /// such deadline. (Headers have their own deadline,
+    /// [`crate::serve::ServerBuilder::header_read_timeout`].)
+    pub fn with_request_body_timeout(mut self, d: Duration) -> Self {
+        self.request_body_timeout = d;
         self
     }
 
