@@ -188,6 +188,27 @@ impl Engine {
     }
 
     /// Answers one request under the engine's path.
+    ///
+    /// Refusals follow the reference (`{"code":N,"message":...}` JSON for
+    /// polling requests, the message as text for upgrade requests), with
+    /// these differences:
+    /// - a method other than GET/POST on a live polling session: `405`,
+    ///   `Allow: GET, POST`, `{"code":3,"message":"Method not allowed"}`, the
+    ///   session untouched (the reference: 500);
+    /// - an upgrade request whose query says `transport=polling`: `400`
+    ///   `Bad request`, no session opened or touched (the reference
+    ///   upgrades and closes the socket);
+    /// - a body over `max_payload`: `413`; a body too slow: `408` (see
+    ///   [`EngineConfig::with_request_body_timeout`]);
+    /// - a handshake over a connection limit: `429` or `503` (see
+    ///   `EngineConfig::with_max_connections_per_address` and the others).
+    ///
+    /// A `sid` that names no session, whatever it holds (percent-encoded
+    /// NUL, invalid UTF-8, markup), gets `400 {"code":1,"message":"Session
+    /// ID unknown"}`; nothing of the request is ever reflected. Bytes that
+    /// are not legal in a request target at all (a raw NUL, `<`, bytes over
+    /// 0x7f) are refused by hyper's HTTP parser before the engine sees the
+    /// request: `400` with an empty body and `Connection: close`.
     pub async fn handle<B>(&self, mut req: Request<B>) -> EngineResponse
     where
         B: Body + Send + 'static,
@@ -225,6 +246,13 @@ impl Engine {
             Some("websocket") if config.transports.websocket => TransportKind::WebSocket,
             _ => return refuse(Refusal::new(ErrorCode::UnknownTransport)),
         };
+        // A request means one thing: a WebSocket upgrade that asks for
+        // polling is refused (400, before any 101) rather than answered as
+        // a poll or handshake. (The reference upgrades it and closes the
+        // socket at once.)
+        if is_upgrade && transport == TransportKind::Polling {
+            return refuse(Refusal::new(ErrorCode::BadRequest));
+        }
         // 2. Origin: valid characters (as the reference), then the enforced
         // allowlist (beyond the reference), for every request.
         let origin = parts.headers.get(http::header::ORIGIN);
@@ -253,9 +281,7 @@ impl Engine {
                     match parts.method {
                         Method::GET => polling::get(&session, &parts).await,
                         Method::POST => polling::post(&session, &parts, body).await,
-                        _ => {
-                            response::empty(shared, &parts, http::StatusCode::INTERNAL_SERVER_ERROR)
-                        }
+                        _ => method_not_allowed(shared, &parts),
                     }
                 }
                 TransportKind::WebSocket => match on_upgrade {
@@ -314,6 +340,23 @@ impl Engine {
             (TransportKind::WebSocket, None) => refuse(Refusal::new(ErrorCode::BadRequest)),
         }
     }
+}
+
+/// A method other than GET and POST on a polling session: `405` with an
+/// `Allow` header and `{"code":3,"message":"Method not allowed"}`; the
+/// session is left as it was. (The reference answers 500.)
+fn method_not_allowed(shared: &Shared, parts: &http::request::Parts) -> EngineResponse {
+    let refusal = Refusal::with_message(ErrorCode::BadRequest, "Method not allowed".into())
+        .with_status(http::StatusCode::METHOD_NOT_ALLOWED);
+    let mut res = response::refusal(shared, parts, &refusal);
+    let allow = if shared.config.cors.is_some() {
+        "GET, POST, OPTIONS"
+    } else {
+        "GET, POST"
+    };
+    res.headers_mut()
+        .insert(http::header::ALLOW, http::HeaderValue::from_static(allow));
+    res
 }
 
 /// Puts a new session in the table and tells the handler. The session ends
