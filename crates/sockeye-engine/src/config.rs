@@ -118,6 +118,9 @@ pub struct EngineConfig {
     pub(crate) max_buffered_packets: usize,
     pub(crate) max_buffered_bytes: usize,
     pub(crate) request_body_timeout: Duration,
+    pub(crate) max_sessions: Option<usize>,
+    pub(crate) max_connections_per_address: Option<usize>,
+    pub(crate) max_handshakes_per_second_per_address: Option<u32>,
     pub(crate) ws_read_buffer_size: usize,
     pub(crate) close_grace: Duration,
 }
@@ -144,6 +147,9 @@ impl Default for EngineConfig {
             max_buffered_packets: 10_000,
             max_buffered_bytes: 4 * 1024 * 1024,
             request_body_timeout: Duration::from_secs(10),
+            max_sessions: None,
+            max_connections_per_address: None,
+            max_handshakes_per_second_per_address: None,
             ws_read_buffer_size: 4096,
             close_grace: Duration::from_secs(30),
         }
@@ -170,6 +176,15 @@ impl fmt::Debug for EngineConfig {
             .field("max_buffered_packets", &self.max_buffered_packets)
             .field("max_buffered_bytes", &self.max_buffered_bytes)
             .field("request_body_timeout", &self.request_body_timeout)
+            .field("max_sessions", &self.max_sessions)
+            .field(
+                "max_connections_per_address",
+                &self.max_connections_per_address,
+            )
+            .field(
+                "max_handshakes_per_second_per_address",
+                &self.max_handshakes_per_second_per_address,
+            )
             .finish_non_exhaustive()
     }
 }
@@ -362,6 +377,62 @@ impl EngineConfig {
     /// [`crate::serve::ServerBuilder::header_read_timeout`].)
     pub fn with_request_body_timeout(mut self, d: Duration) -> Self {
         self.request_body_timeout = d;
+        self
+    }
+
+    /// Most sessions open at once (default `None`: no cap beyond the
+    /// listener's [`crate::serve::ServerBuilder::max_connections`]). A
+    /// handshake over it is refused with `503` and
+    /// `{"code":4,"message":"Too many sessions"}` (a WebSocket handshake:
+    /// `503`, that message as text), logged (warn) and counted in
+    /// [`crate::EngineStats::sessions_refused`]; open sessions are untouched.
+    pub fn with_max_sessions(mut self, max: Option<usize>) -> Self {
+        self.max_sessions = max;
+        self
+    }
+
+    /// Most sessions open at once from one client address (default `None`:
+    /// off). A handshake over it is refused with `429` and
+    /// `{"code":4,"message":"Too many connections from this address"}` (as
+    /// text for a WebSocket handshake), counted in
+    /// [`crate::EngineStats::address_connections_refused`] and logged (warn)
+    /// once per address and second. Requests of open sessions are never
+    /// refused by it.
+    ///
+    /// The address is the peer's IP (any port), read from the request's
+    /// extensions: a [`std::net::SocketAddr`] if one is there, else the
+    /// [`crate::ConnectionInfo`] that [`crate::serve`] inserts. A tower/axum
+    /// user serving the engine with another server must insert one of them
+    /// (axum: map `ConnectInfo<SocketAddr>` to a `SocketAddr` extension);
+    /// without either, only the total cap applies. Behind a reverse proxy
+    /// the peer is the proxy: insert the client's address taken from the
+    /// proxy's header (for example the last `X-Forwarded-For` entry the
+    /// proxy appended) as a `SocketAddr` extension, and only when the
+    /// request comes from that proxy.
+    ///
+    /// ```
+    /// use sockeye_engine::EngineConfig;
+    ///
+    /// // At most 20 sessions and 10 handshakes per second per address.
+    /// let config = EngineConfig::default()
+    ///     .with_max_connections_per_address(Some(20))
+    ///     .with_max_handshakes_per_second_per_address(Some(10));
+    /// # let _ = config;
+    /// ```
+    pub fn with_max_connections_per_address(mut self, max: Option<usize>) -> Self {
+        self.max_connections_per_address = max;
+        self
+    }
+
+    /// Most handshakes (polling or WebSocket, refused ones included) one
+    /// client address may start per second (default `None`: off). Over it:
+    /// `429` and `{"code":4,"message":"Too many handshakes from this
+    /// address"}`, counted in
+    /// [`crate::EngineStats::address_handshakes_refused`] and logged (warn)
+    /// once per address and second. The address is found as for
+    /// [`EngineConfig::with_max_connections_per_address`].
+    pub fn with_max_handshakes_per_second_per_address(mut self, max: Option<u32>) -> Self {
+        self.max_handshakes_per_second_per_address = max;
         self
     }
 

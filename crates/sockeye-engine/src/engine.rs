@@ -17,6 +17,7 @@ use parking_lot::RwLock;
 use sockeye_proto::eio::ProtocolVersion;
 use sockeye_proto::{Sid, SidMap};
 use std::fmt;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
@@ -41,6 +42,8 @@ pub(crate) struct Shared {
     pub polling_timer: crate::timer::PollingTimer,
     /// Counters of tripped bounds.
     pub stats: EngineStats,
+    /// Admission under the session caps.
+    pub limits: crate::limits::Limits,
 }
 
 impl Shared {
@@ -126,6 +129,7 @@ impl Engine {
             all_closed: Notify::new(),
             polling_timer: Default::default(),
             stats: EngineStats::default(),
+            limits: Default::default(),
         })))
     }
 
@@ -307,11 +311,20 @@ impl Engine {
             ));
         }
         let conn = parts.extensions.get::<ConnectionInfo>().copied();
+        let peer = parts
+            .extensions
+            .get::<SocketAddr>()
+            .copied()
+            .or(conn.map(|c| c.peer));
+        let admission = match crate::limits::admit(shared, peer.map(|p| p.ip())) {
+            Ok(admission) => admission,
+            Err(refusal) => return refuse(refusal),
+        };
         let request = HandshakeRequest {
             method: parts.method.clone(),
             uri: detach_uri(&parts.uri),
             headers: detach_headers(&parts.headers),
-            peer_addr: conn.map(|c| c.peer),
+            peer_addr: peer,
             secure: conn.is_some_and(|c| c.tls),
             time: SystemTime::now(),
         };
@@ -332,10 +345,10 @@ impl Engine {
         };
         match (transport, on_upgrade) {
             (TransportKind::Polling, _) => {
-                polling::handshake(self, &parts, request, protocol, query.b64)
+                polling::handshake(self, &parts, request, protocol, query.b64, admission)
             }
             (TransportKind::WebSocket, Some(on_upgrade)) => {
-                ws::handshake(self, &parts, request, protocol, on_upgrade)
+                ws::handshake(self, &parts, request, protocol, on_upgrade, admission)
             }
             (TransportKind::WebSocket, None) => refuse(Refusal::new(ErrorCode::BadRequest)),
         }
@@ -375,6 +388,9 @@ pub(crate) fn finish_session(session: &Session) {
     }
     let shared = &session.0.shared;
     shared.remove(&session.sid());
+    // Its place under the session caps is free again.
+    let admission = session.0.state.lock().admission.take();
+    drop(admission);
     if shared.count.fetch_sub(1, Ordering::AcqRel) == 1 {
         shared.all_closed.notify_waiters();
     }

@@ -41,6 +41,7 @@ mod engine;
 mod error;
 mod handler;
 mod heartbeat;
+mod limits;
 mod request;
 mod response;
 pub mod serve;

@@ -12,6 +12,7 @@ use crate::engine::Shared;
 use crate::error::SendError;
 use crate::handler::{CloseReason, Message};
 use crate::heartbeat::Heartbeat;
+use crate::limits::Admission;
 use crate::request::HandshakeRequest;
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -118,6 +119,8 @@ pub(crate) struct State {
     pub b64: bool,
     /// The deadline of this session's entry in the shared polling timer.
     pub timer_due: Option<Instant>,
+    /// Its place under the session caps, given back when it ends.
+    pub admission: Option<Admission>,
 }
 
 /// `repr(C)`, for the same reason as [`State`]: what a send touches comes
@@ -159,6 +162,7 @@ impl Session {
         transport: TransportKind,
         request: HandshakeRequest,
         b64: bool,
+        admission: Option<Admission>,
     ) -> Session {
         let heartbeat = Heartbeat::new(protocol, &shared.config, Instant::now());
         Session(Arc::new(SessionInner {
@@ -179,6 +183,7 @@ impl Session {
                 heartbeat,
                 b64,
                 timer_due: None,
+                admission,
             }),
             writer: Notify::new(),
             driver: Notify::new(),

@@ -29,7 +29,6 @@ pub struct EngineStats {
 }
 
 /// Which counter to bump.
-#[allow(dead_code)] // the address limits come in a later change
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Trip {
     SendQueue,

@@ -4,6 +4,7 @@
 use crate::engine::{BoxError, Engine, Shared, open_session};
 use crate::error::{ErrorCode, Refusal};
 use crate::handler::CloseReason;
+use crate::limits::Admission;
 use crate::request::HandshakeRequest;
 use crate::response::{self, EngineResponse, Hooks};
 use crate::session::{Out, Session, TransportKind, Upgrade};
@@ -29,6 +30,7 @@ pub(crate) fn handshake(
     request: HandshakeRequest,
     protocol: ProtocolVersion,
     b64: bool,
+    admission: Option<Admission>,
 ) -> EngineResponse {
     let shared = &engine.0;
     let config = &shared.config;
@@ -38,6 +40,7 @@ pub(crate) fn handshake(
         TransportKind::Polling,
         request,
         b64,
+        admission,
     );
     let open = OpenPacket {
         sid: session.sid(),

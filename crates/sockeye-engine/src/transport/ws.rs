@@ -9,6 +9,7 @@
 use crate::engine::{Engine, Shared, open_session};
 use crate::error::{ErrorCode, Refusal};
 use crate::handler::CloseReason;
+use crate::limits::Admission;
 use crate::request::HandshakeRequest;
 use crate::response::{self, EngineResponse, Hooks};
 use crate::session::{Out, Session, TransportKind, Upgrade};
@@ -116,6 +117,7 @@ pub(crate) fn handshake(
     request: HandshakeRequest,
     protocol: ProtocolVersion,
     on_upgrade: OnUpgrade,
+    admission: Option<Admission>,
 ) -> EngineResponse {
     let accept = match accept_key(&parts.headers) {
         Ok(a) => a,
@@ -134,6 +136,7 @@ pub(crate) fn handshake(
             TransportKind::WebSocket,
             request,
             false,
+            admission,
         );
         let config = &shared.config;
         let open = OpenPacket {
