@@ -76,6 +76,9 @@ pub use tls::TlsConfig;
 type BoxError = Box<dyn StdError + Send + Sync>;
 type Hook = Box<dyn FnOnce() + Send + 'static>;
 
+/// hyper's default header count, kept on the stack.
+const DEFAULT_MAX_HEADERS: usize = 100;
+
 /// Pause after an accept error such as `EMFILE` before accepting again.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_secs(1);
 
@@ -172,6 +175,8 @@ pub enum ShutdownOutcome {
 #[derive(Clone, Copy, Debug)]
 struct Config {
     header_read_timeout: Option<Duration>,
+    max_headers: usize,
+    max_header_size: usize,
     tls_handshake_timeout: Duration,
     max_connections: usize,
     shutdown_timeout: Duration,
@@ -207,12 +212,15 @@ impl Default for ServerBuilder {
 
 impl ServerBuilder {
     /// A builder with no listener and the default limits: header read timeout
-    /// 30 s, TLS handshake timeout 10 s, 100 000 connections, shutdown timeout 30 s.
+    /// 30 s, 100 headers of 64 KiB in all, TLS handshake timeout 10 s,
+    /// 100 000 connections, shutdown timeout 30 s.
     pub fn new() -> Self {
         Self {
             listeners: Vec::new(),
             config: Config {
                 header_read_timeout: Some(Duration::from_secs(30)),
+                max_headers: DEFAULT_MAX_HEADERS,
+                max_header_size: 64 * 1024,
                 tls_handshake_timeout: Duration::from_secs(10),
                 max_connections: 100_000,
                 shutdown_timeout: Duration::from_secs(30),
@@ -238,6 +246,22 @@ impl ServerBuilder {
     /// disables it. Default 30 s.
     pub fn header_read_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.config.header_read_timeout = timeout.into();
+        self
+    }
+
+    /// The most header fields a request may have (default 100, hyper's).
+    /// A request with more is answered `431 Request Header Fields Too
+    /// Large` and its connection closed. Any other value than the default
+    /// costs hyper a heap allocation per request.
+    pub fn max_headers(mut self, max: usize) -> Self {
+        self.config.max_headers = max.max(1);
+        self
+    }
+
+    /// The most bytes a request's head (request line and headers) may take
+    /// (default 64 KiB; at least 1 KiB). Over it: `431`, connection closed.
+    pub fn max_header_size(mut self, bytes: usize) -> Self {
+        self.config.max_header_size = bytes.max(1024);
         self
     }
 
@@ -365,7 +389,11 @@ impl Server {
         } = self;
         let mut http = http1::Builder::new();
         http.timer(TokioTimer::new())
-            .header_read_timeout(config.header_read_timeout);
+            .header_read_timeout(config.header_read_timeout)
+            .max_header_size(config.max_header_size);
+        if config.max_headers != DEFAULT_MAX_HEADERS {
+            http.max_headers(config.max_headers);
+        }
         let (outcome_tx, outcome_rx) = watch::channel(None);
         let shared = Arc::new(Shared {
             shutdown: watch::Sender::new(false),
