@@ -47,6 +47,7 @@
 //! they are not waited for, and closing them is the hooks' job.
 
 mod conn;
+mod per_address;
 mod tls;
 
 #[cfg(test)]
@@ -179,6 +180,7 @@ struct Config {
     max_header_size: usize,
     tls_handshake_timeout: Duration,
     max_connections: usize,
+    max_connections_per_address: Option<usize>,
     shutdown_timeout: Duration,
 }
 
@@ -223,6 +225,7 @@ impl ServerBuilder {
                 max_header_size: 64 * 1024,
                 tls_handshake_timeout: Duration::from_secs(10),
                 max_connections: 100_000,
+                max_connections_per_address: None,
                 shutdown_timeout: Duration::from_secs(30),
             },
             hooks: Vec::new(),
@@ -276,6 +279,20 @@ impl ServerBuilder {
     /// Default 100 000.
     pub fn max_connections(mut self, max: usize) -> Self {
         self.config.max_connections = max.clamp(1, Semaphore::MAX_PERMITS);
+        self
+    }
+
+    /// The most connections open at once from one client IP address
+    /// (default `None`: no cap), upgraded ones included. A connection over
+    /// it is closed as soon as it is accepted, before anything is read; the
+    /// first refusal is logged (warn) until the address goes under its cap
+    /// again, and every one is counted
+    /// ([`ServerHandle::connections_refused_per_address`]). Behind a
+    /// reverse proxy every client has the proxy's address: leave it off
+    /// there. Sessions per address are capped by
+    /// `EngineConfig::with_max_connections_per_address`.
+    pub fn max_connections_per_address(mut self, max: Option<usize>) -> Self {
+        self.config.max_connections_per_address = max.map(|m| m.max(1));
         self
     }
 
@@ -401,6 +418,9 @@ impl Server {
             active: watch::Sender::new(0),
             hooks: Mutex::new(hooks),
             permits: Arc::new(Semaphore::new(config.max_connections)),
+            per_address: config
+                .max_connections_per_address
+                .map(|max| Arc::new(per_address::AddressCap::new(max))),
             http,
             config,
         });
@@ -460,6 +480,12 @@ impl ServerHandle {
         }
     }
 
+    /// Connections closed at accept for going over
+    /// [`ServerBuilder::max_connections_per_address`].
+    pub fn connections_refused_per_address(&self) -> u64 {
+        self.shared.per_address.as_ref().map_or(0, |c| c.refused())
+    }
+
     /// Whether [`shutdown`](Self::shutdown) has been called.
     pub fn is_shutting_down(&self) -> bool {
         *self.shared.shutdown.borrow()
@@ -487,6 +513,7 @@ struct Shared {
     active: watch::Sender<usize>,
     hooks: Mutex<Vec<Hook>>,
     permits: Arc<Semaphore>,
+    per_address: Option<Arc<per_address::AddressCap>>,
     http: http1::Builder,
     config: Config,
 }
