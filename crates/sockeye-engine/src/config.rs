@@ -246,8 +246,10 @@ impl EngineConfig {
     /// Checked before anything is buffered: a polling POST announcing more
     /// (`Content-Length`) is answered at once, a chunked one as soon as it
     /// goes over, with `413 Payload Too Large` and an empty body, as the
-    /// reference; its data is dropped and the session lives on (as in the
-    /// reference; the official clients close on the failed request). Up to
+    /// reference; its data is dropped and the session lives on, as in
+    /// engine.io up to 6.6.9 (6.6.13 also closes the session; the official
+    /// clients close on the failed POST anyway, and a raw client may go
+    /// on). Up to
     /// `max_payload` more bytes of the refused body are read and discarded
     /// (within [`EngineConfig::with_request_body_timeout`]) so that the
     /// client reads the 413 instead of a reset; a bigger body gets the 413
@@ -371,9 +373,11 @@ impl EngineConfig {
     /// moment the engine starts reading it (default 10 s). A body that
     /// stalls is answered `408 Request Timeout` (empty body, `Connection:
     /// close`), its partial data is dropped, the session's POST slot is
-    /// free again and the session lives on; the trip is logged (warn) and
-    /// counted in [`crate::EngineStats::body_timeouts`]. The reference has no
-    /// such deadline. (Headers have their own deadline,
+    /// free again and the session lives on, as after a `413`; the trip is
+    /// logged (warn) and counted in [`crate::EngineStats::body_timeouts`].
+    /// (engine.io 6.6.13 has the same deadline, `httpRequestBodyTimeout`,
+    /// 30 s there, and closes the session; 6.6.9 has none.) (Headers have
+    /// their own deadline,
     /// [`crate::serve::ServerBuilder::header_read_timeout`].)
     pub fn with_request_body_timeout(mut self, d: Duration) -> Self {
         self.request_body_timeout = d;
