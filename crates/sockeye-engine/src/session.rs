@@ -121,6 +121,9 @@ pub(crate) struct State {
     pub timer_due: Option<Instant>,
     /// Its place under the session caps, given back when it ends.
     pub admission: Option<Admission>,
+    /// A refused request of this session (413, 408) was logged: later ones
+    /// are only counted, so that one client cannot flood the log.
+    pub refusal_logged: bool,
 }
 
 /// `repr(C)`, for the same reason as [`State`]: what a send touches comes
@@ -184,6 +187,7 @@ impl Session {
                 b64,
                 timer_due: None,
                 admission,
+                refusal_logged: false,
             }),
             writer: Notify::new(),
             driver: Notify::new(),
@@ -382,6 +386,12 @@ impl Session {
         if polling && !linger {
             crate::engine::finish_session(self);
         }
+    }
+
+    /// Whether a refused request of this session should be logged: true the
+    /// first time only.
+    pub(crate) fn first_refusal(&self) -> bool {
+        !std::mem::replace(&mut self.0.state.lock().refusal_logged, true)
     }
 
     /// Whether the session task may end: closed, and nothing left for a

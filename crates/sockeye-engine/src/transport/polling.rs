@@ -210,7 +210,9 @@ where
         }
         BodyRead::TimedOut => {
             drop(active);
-            tracing::warn!(sid = %inner.sid, "polling body not received in time, answering 408");
+            if session.first_refusal() {
+                tracing::warn!(sid = %inner.sid, "polling body not received in time, answering 408");
+            }
             shared.stats.count(Trip::BodyTimeout);
             return closing(shared, parts, StatusCode::REQUEST_TIMEOUT);
         }
@@ -296,7 +298,9 @@ where
     B::Data: Send,
 {
     let shared = &session.0.shared;
-    tracing::warn!(sid = %session.0.sid, max = shared.config.max_payload, "polling body over max_payload, answering 413");
+    if session.first_refusal() {
+        tracing::warn!(sid = %session.0.sid, max = shared.config.max_payload, "polling body over max_payload, answering 413");
+    }
     shared.stats.count(Trip::PayloadTooLarge);
     match rest {
         Some(rest) => {
