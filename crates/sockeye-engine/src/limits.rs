@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -28,6 +28,8 @@ const MIN_SWEEP: usize = 1024;
 pub(crate) struct Limits {
     /// Sessions admitted and not yet finished (only counted with a total cap).
     sessions: AtomicUsize,
+    /// A refusal by the total cap was logged since a place last freed.
+    full_logged: AtomicBool,
     table: Mutex<Table>,
 }
 
@@ -66,6 +68,7 @@ impl Drop for Admission {
         let limits = &self.shared.limits;
         if self.counted {
             limits.sessions.fetch_sub(1, Ordering::AcqRel);
+            limits.full_logged.store(false, Ordering::Relaxed);
         }
         if let Some(ip) = self.address {
             let now = Instant::now();
@@ -106,7 +109,10 @@ pub(crate) fn admit(
             });
         if taken.is_err() {
             shared.stats.count(Trip::Sessions);
-            tracing::warn!(max, ?peer, "session cap reached, handshake refused");
+            if !limits.full_logged.swap(true, Ordering::Relaxed) {
+                // Once until a place frees, however many knock meanwhile.
+                tracing::warn!(max, ?peer, "session cap reached, handshakes refused");
+            }
             return Err(refused(
                 "Too many sessions",
                 StatusCode::SERVICE_UNAVAILABLE,
