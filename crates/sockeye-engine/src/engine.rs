@@ -118,6 +118,14 @@ impl Engine {
                 "ping_interval and ping_timeout must be positive".into(),
             ));
         }
+        if config.max_buffered_bytes < config.max_payload {
+            tracing::warn!(
+                max_buffered_bytes = config.max_buffered_bytes,
+                max_payload = config.max_payload,
+                "max_buffered_bytes is below max_payload: a session sent one \
+                 message of the largest size clients may send is closed as a slow consumer"
+            );
+        }
         Ok(Engine(Arc::new(Shared {
             config,
             handler,
