@@ -116,6 +116,11 @@ pub struct EngineConfig {
     pub(crate) on_handshake_headers: Option<HeadersHook>,
     pub(crate) on_headers: Option<HeadersHook>,
     pub(crate) max_buffered_packets: usize,
+    pub(crate) max_buffered_bytes: usize,
+    pub(crate) request_body_timeout: Duration,
+    pub(crate) max_sessions: Option<usize>,
+    pub(crate) max_connections_per_address: Option<usize>,
+    pub(crate) max_handshakes_per_second_per_address: Option<u32>,
     pub(crate) ws_read_buffer_size: usize,
     pub(crate) close_grace: Duration,
 }
@@ -140,6 +145,11 @@ impl Default for EngineConfig {
             on_handshake_headers: None,
             on_headers: None,
             max_buffered_packets: 10_000,
+            max_buffered_bytes: 4 * 1024 * 1024,
+            request_body_timeout: Duration::from_secs(10),
+            max_sessions: None,
+            max_connections_per_address: None,
+            max_handshakes_per_second_per_address: None,
             ws_read_buffer_size: 4096,
             close_grace: Duration::from_secs(30),
         }
@@ -164,6 +174,17 @@ impl fmt::Debug for EngineConfig {
             .field("origin_policy", &self.origin_policy)
             .field("allow_request", &self.allow_request.is_some())
             .field("max_buffered_packets", &self.max_buffered_packets)
+            .field("max_buffered_bytes", &self.max_buffered_bytes)
+            .field("request_body_timeout", &self.request_body_timeout)
+            .field("max_sessions", &self.max_sessions)
+            .field(
+                "max_connections_per_address",
+                &self.max_connections_per_address,
+            )
+            .field(
+                "max_handshakes_per_second_per_address",
+                &self.max_handshakes_per_second_per_address,
+            )
             .finish_non_exhaustive()
     }
 }
@@ -221,6 +242,21 @@ impl EngineConfig {
 
     /// Largest polling body and WebSocket message, in bytes (default
     /// 1,000,000). Announced to clients as `maxPayload`.
+    ///
+    /// Checked before anything is buffered: a polling POST announcing more
+    /// (`Content-Length`) is answered at once, a chunked one as soon as it
+    /// goes over, with `413 Payload Too Large` and an empty body, as the
+    /// reference; its data is dropped and the session lives on, as in
+    /// engine.io up to 6.6.9 (6.6.13 also closes the session; the official
+    /// clients close on the failed POST anyway, and a raw client may go
+    /// on). Up to
+    /// `max_payload` more bytes of the refused body are read and discarded
+    /// (within [`EngineConfig::with_request_body_timeout`]) so that the
+    /// client reads the 413 instead of a reset; a bigger body gets the 413
+    /// with `Connection: close`. A WebSocket frame or message announcing more
+    /// is refused from its header: the socket is closed with `1009` (message
+    /// too big) and the session with `transport error`. Both are logged
+    /// (warn) and counted in [`crate::EngineStats::payloads_too_large`].
     pub fn with_max_payload(mut self, bytes: usize) -> Self {
         self.max_payload = bytes;
         self
@@ -302,8 +338,105 @@ impl EngineConfig {
 
     /// Most packets queued for one session before it is closed as a slow
     /// consumer (default 10,000). The reference has no bound.
+    ///
+    /// See [`EngineConfig::with_max_buffered_bytes`] for what happens then.
     pub fn with_max_buffered_packets(mut self, n: usize) -> Self {
         self.max_buffered_packets = n.max(1);
+        self
+    }
+
+    /// Most bytes of outgoing packets held for one session before it is
+    /// closed as a slow consumer (default 4 MiB; at least 1). The reference
+    /// has no bound.
+    ///
+    /// What counts: the packets waiting for a poll (polling) or for the
+    /// socket (WebSocket, including the batch being written), at their
+    /// encoded size (binary at its raw size). A peer that neither polls nor
+    /// reads while it keeps sending, or an application that sends faster
+    /// than the client reads, reaches it. The send that would go over it
+    /// fails with [`crate::SendError::QueueFull`], the session closes with
+    /// [`crate::CloseReason::TransportError`] (`transport error`, the
+    /// slow-consumer reason), a warning is logged once for the session and
+    /// [`crate::EngineStats::send_queue_overflows`] counts it. A polling
+    /// client's next request gets `400 {"code":1,...}`, a WebSocket is closed
+    /// once what is queued is written (or after a second).
+    ///
+    /// It must exceed the largest message the application sends: a single
+    /// packet bigger than the bound closes the session too. With the default
+    /// `max_payload` (1 MB), an echo of the largest message fits four times.
+    pub fn with_max_buffered_bytes(mut self, bytes: usize) -> Self {
+        self.max_buffered_bytes = bytes.max(1);
+        self
+    }
+
+    /// How long a polling POST may take to deliver its whole body, from the
+    /// moment the engine starts reading it (default 10 s). A body that
+    /// stalls is answered `408 Request Timeout` (empty body, `Connection:
+    /// close`), its partial data is dropped, the session's POST slot is
+    /// free again and the session lives on, as after a `413`; the trip is
+    /// logged (warn) and counted in [`crate::EngineStats::body_timeouts`].
+    /// (engine.io 6.6.13 has the same deadline, `httpRequestBodyTimeout`,
+    /// 30 s there, and closes the session; 6.6.9 has none.) (Headers have
+    /// their own deadline,
+    /// [`crate::serve::ServerBuilder::header_read_timeout`].)
+    pub fn with_request_body_timeout(mut self, d: Duration) -> Self {
+        self.request_body_timeout = d;
+        self
+    }
+
+    /// Most sessions open at once (default `None`: no cap beyond the
+    /// listener's [`crate::serve::ServerBuilder::max_connections`]). A
+    /// handshake over it is refused with `503` and
+    /// `{"code":4,"message":"Too many sessions"}` (a WebSocket handshake:
+    /// `503`, that message as text), logged (warn) and counted in
+    /// [`crate::EngineStats::sessions_refused`]; open sessions are untouched.
+    pub fn with_max_sessions(mut self, max: Option<usize>) -> Self {
+        self.max_sessions = max;
+        self
+    }
+
+    /// Most sessions open at once from one client address (default `None`:
+    /// off). A handshake over it is refused with `429` and
+    /// `{"code":4,"message":"Too many connections from this address"}` (as
+    /// text for a WebSocket handshake), counted in
+    /// [`crate::EngineStats::address_connections_refused`] and logged (warn)
+    /// once per address and second. Requests of open sessions are never
+    /// refused by it.
+    ///
+    /// The address is the peer's IP (any port), read from the request's
+    /// extensions: a [`std::net::SocketAddr`] if one is there, else the
+    /// [`crate::ConnectionInfo`] that [`crate::serve`] inserts. A tower/axum
+    /// user serving the engine with another server must insert one of them
+    /// (axum: map `ConnectInfo<SocketAddr>` to a `SocketAddr` extension);
+    /// without either, only the total cap applies. Behind a reverse proxy
+    /// the peer is the proxy: insert the client's address taken from the
+    /// proxy's header (for example the last `X-Forwarded-For` entry the
+    /// proxy appended) as a `SocketAddr` extension, and only when the
+    /// request comes from that proxy.
+    ///
+    /// ```
+    /// use sockeye_engine::EngineConfig;
+    ///
+    /// // At most 20 sessions and 10 handshakes per second per address.
+    /// let config = EngineConfig::default()
+    ///     .with_max_connections_per_address(Some(20))
+    ///     .with_max_handshakes_per_second_per_address(Some(10));
+    /// # let _ = config;
+    /// ```
+    pub fn with_max_connections_per_address(mut self, max: Option<usize>) -> Self {
+        self.max_connections_per_address = max;
+        self
+    }
+
+    /// Most handshakes (polling or WebSocket, refused ones included) one
+    /// client address may start per second (default `None`: off). Over it:
+    /// `429` and `{"code":4,"message":"Too many handshakes from this
+    /// address"}`, counted in
+    /// [`crate::EngineStats::address_handshakes_refused`] and logged (warn)
+    /// once per address and second. The address is found as for
+    /// [`EngineConfig::with_max_connections_per_address`].
+    pub fn with_max_handshakes_per_second_per_address(mut self, max: Option<u32>) -> Self {
+        self.max_handshakes_per_second_per_address = max;
         self
     }
 

@@ -9,6 +9,7 @@ use crate::request::{EioQuery, HandshakeRequest};
 use crate::response::{self, EngineResponse};
 use crate::serve::ConnectionInfo;
 use crate::session::{Session, TransportKind};
+use crate::stats::EngineStats;
 use crate::transport::{polling, ws};
 use http::{Method, Request};
 use http_body::Body;
@@ -16,6 +17,7 @@ use parking_lot::RwLock;
 use sockeye_proto::eio::ProtocolVersion;
 use sockeye_proto::{Sid, SidMap};
 use std::fmt;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
@@ -38,6 +40,10 @@ pub(crate) struct Shared {
     all_closed: Notify,
     /// Drives the heartbeats of polling sessions.
     pub polling_timer: crate::timer::PollingTimer,
+    /// Counters of tripped bounds.
+    pub stats: EngineStats,
+    /// Admission under the session caps.
+    pub limits: crate::limits::Limits,
 }
 
 impl Shared {
@@ -112,6 +118,14 @@ impl Engine {
                 "ping_interval and ping_timeout must be positive".into(),
             ));
         }
+        if config.max_buffered_bytes < config.max_payload {
+            tracing::warn!(
+                max_buffered_bytes = config.max_buffered_bytes,
+                max_payload = config.max_payload,
+                "max_buffered_bytes is below max_payload: a session sent one \
+                 message of the largest size clients may send is closed as a slow consumer"
+            );
+        }
         Ok(Engine(Arc::new(Shared {
             config,
             handler,
@@ -122,6 +136,8 @@ impl Engine {
             closing: AtomicBool::new(false),
             all_closed: Notify::new(),
             polling_timer: Default::default(),
+            stats: EngineStats::default(),
+            limits: Default::default(),
         })))
     }
 
@@ -134,6 +150,12 @@ impl Engine {
     /// reference server does).
     pub fn matches_path(&self, path: &str) -> bool {
         path.starts_with(self.0.config.path.as_str())
+    }
+
+    /// How often each bound tripped (sessions closed as slow consumers,
+    /// bodies too large or too slow, handshakes refused by a limit).
+    pub fn stats(&self) -> &EngineStats {
+        &self.0.stats
     }
 
     /// The session with this id, if open.
@@ -178,6 +200,27 @@ impl Engine {
     }
 
     /// Answers one request under the engine's path.
+    ///
+    /// Refusals follow the reference (`{"code":N,"message":...}` JSON for
+    /// polling requests, the message as text for upgrade requests), with
+    /// these differences:
+    /// - a method other than GET/POST on a live polling session: `405`,
+    ///   `Allow: GET, POST`, `{"code":3,"message":"Method not allowed"}`, the
+    ///   session untouched (the reference: 500);
+    /// - an upgrade request whose query says `transport=polling`: `400`
+    ///   `Bad request`, no session opened or touched (the reference
+    ///   upgrades and closes the socket);
+    /// - a body over `max_payload`: `413`; a body too slow: `408` (see
+    ///   [`EngineConfig::with_request_body_timeout`]);
+    /// - a handshake over a connection limit: `429` or `503` (see
+    ///   `EngineConfig::with_max_connections_per_address` and the others).
+    ///
+    /// A `sid` that names no session, whatever it holds (percent-encoded
+    /// NUL, invalid UTF-8, markup), gets `400 {"code":1,"message":"Session
+    /// ID unknown"}`; nothing of the request is ever reflected. Bytes that
+    /// are not legal in a request target at all (a raw NUL, `<`, bytes over
+    /// 0x7f) are refused by hyper's HTTP parser before the engine sees the
+    /// request: `400` with an empty body and `Connection: close`.
     pub async fn handle<B>(&self, mut req: Request<B>) -> EngineResponse
     where
         B: Body + Send + 'static,
@@ -215,6 +258,13 @@ impl Engine {
             Some("websocket") if config.transports.websocket => TransportKind::WebSocket,
             _ => return refuse(Refusal::new(ErrorCode::UnknownTransport)),
         };
+        // A request means one thing: a WebSocket upgrade that asks for
+        // polling is refused (400, before any 101) rather than answered as
+        // a poll or handshake. (The reference upgrades it and closes the
+        // socket at once.)
+        if is_upgrade && transport == TransportKind::Polling {
+            return refuse(Refusal::new(ErrorCode::BadRequest));
+        }
         // 2. Origin: valid characters (as the reference), then the enforced
         // allowlist (beyond the reference), for every request.
         let origin = parts.headers.get(http::header::ORIGIN);
@@ -243,9 +293,7 @@ impl Engine {
                     match parts.method {
                         Method::GET => polling::get(&session, &parts).await,
                         Method::POST => polling::post(&session, &parts, body).await,
-                        _ => {
-                            response::empty(shared, &parts, http::StatusCode::INTERNAL_SERVER_ERROR)
-                        }
+                        _ => method_not_allowed(shared, &parts),
                     }
                 }
                 TransportKind::WebSocket => match on_upgrade {
@@ -271,11 +319,20 @@ impl Engine {
             ));
         }
         let conn = parts.extensions.get::<ConnectionInfo>().copied();
+        let peer = parts
+            .extensions
+            .get::<SocketAddr>()
+            .copied()
+            .or(conn.map(|c| c.peer));
+        let admission = match crate::limits::admit(shared, peer.map(|p| p.ip())) {
+            Ok(admission) => admission,
+            Err(refusal) => return refuse(refusal),
+        };
         let request = HandshakeRequest {
             method: parts.method.clone(),
             uri: detach_uri(&parts.uri),
             headers: detach_headers(&parts.headers),
-            peer_addr: conn.map(|c| c.peer),
+            peer_addr: peer,
             secure: conn.is_some_and(|c| c.tls),
             time: SystemTime::now(),
         };
@@ -296,14 +353,31 @@ impl Engine {
         };
         match (transport, on_upgrade) {
             (TransportKind::Polling, _) => {
-                polling::handshake(self, &parts, request, protocol, query.b64)
+                polling::handshake(self, &parts, request, protocol, query.b64, admission)
             }
             (TransportKind::WebSocket, Some(on_upgrade)) => {
-                ws::handshake(self, &parts, request, protocol, on_upgrade)
+                ws::handshake(self, &parts, request, protocol, on_upgrade, admission)
             }
             (TransportKind::WebSocket, None) => refuse(Refusal::new(ErrorCode::BadRequest)),
         }
     }
+}
+
+/// A method other than GET and POST on a polling session: `405` with an
+/// `Allow` header and `{"code":3,"message":"Method not allowed"}`; the
+/// session is left as it was. (The reference answers 500.)
+fn method_not_allowed(shared: &Shared, parts: &http::request::Parts) -> EngineResponse {
+    let refusal = Refusal::with_message(ErrorCode::BadRequest, "Method not allowed".into())
+        .with_status(http::StatusCode::METHOD_NOT_ALLOWED);
+    let mut res = response::refusal(shared, parts, &refusal);
+    let allow = if shared.config.cors.is_some() {
+        "GET, POST, OPTIONS"
+    } else {
+        "GET, POST"
+    };
+    res.headers_mut()
+        .insert(http::header::ALLOW, http::HeaderValue::from_static(allow));
+    res
 }
 
 /// Puts a new session in the table and tells the handler. The session ends
@@ -322,6 +396,9 @@ pub(crate) fn finish_session(session: &Session) {
     }
     let shared = &session.0.shared;
     shared.remove(&session.sid());
+    // Its place under the session caps is free again.
+    let admission = session.0.state.lock().admission.take();
+    drop(admission);
     if shared.count.fetch_sub(1, Ordering::AcqRel) == 1 {
         shared.all_closed.notify_waiters();
     }

@@ -49,6 +49,9 @@ impl ErrorCode {
 pub(crate) struct Refusal {
     pub code: ErrorCode,
     pub message: String,
+    /// The HTTP status: the code's ([`ErrorCode::status`]) unless a limit
+    /// or a method refusal says otherwise.
+    pub status: http::StatusCode,
 }
 
 impl Refusal {
@@ -56,11 +59,22 @@ impl Refusal {
         Refusal {
             code,
             message: code.message().to_owned(),
+            status: code.status(),
         }
     }
 
     pub fn with_message(code: ErrorCode, message: String) -> Self {
-        Refusal { code, message }
+        Refusal {
+            code,
+            status: code.status(),
+            message,
+        }
+    }
+
+    /// The same refusal with another HTTP status.
+    pub fn with_status(mut self, status: http::StatusCode) -> Self {
+        self.status = status;
+        self
     }
 
     /// The JSON body `{"code":N,"message":"..."}`.

@@ -41,11 +41,13 @@ mod engine;
 mod error;
 mod handler;
 mod heartbeat;
+mod limits;
 mod request;
 mod response;
 pub mod serve;
 mod service;
 mod session;
+mod stats;
 mod timer;
 mod transport;
 
@@ -61,3 +63,4 @@ pub use serve::ConnectionInfo;
 pub use service::{EngineLayer, EngineService, NotFound, ResponseBody};
 pub use session::{Frame, Session, TransportKind};
 pub use sockeye_proto as proto;
+pub use stats::EngineStats;

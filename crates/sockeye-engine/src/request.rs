@@ -49,7 +49,10 @@ pub struct HandshakeRequest {
     pub uri: Uri,
     /// Request headers.
     pub headers: HeaderMap,
-    /// The peer's address, when the server knows it.
+    /// The peer's address, when the server knows it: a `SocketAddr` in the
+    /// request's extensions (inserted by a tower layer, for example from a
+    /// trusted proxy's header), else the one of [`crate::ConnectionInfo`]
+    /// (inserted by [`crate::serve`]). The per-address caps count by it.
     pub peer_addr: Option<SocketAddr>,
     /// Whether the connection is encrypted (TLS).
     pub secure: bool,

@@ -64,7 +64,7 @@ pub(crate) fn refusal(shared: &Shared, parts: &Parts, r: &Refusal) -> EngineResp
     finish(
         shared,
         parts,
-        r.code.status(),
+        r.status,
         headers,
         Bytes::from(r.json()),
         Hooks::Every,
@@ -77,15 +77,14 @@ pub(crate) fn refusal(shared: &Shared, parts: &Parts, r: &Refusal) -> EngineResp
 pub(crate) fn ws_refusal(r: &Refusal) -> EngineResponse {
     tracing::debug!(code = r.code as u8, message = %r.message, "websocket refused");
     let mut res = Response::new(Full::new(Bytes::from(r.message.clone())));
-    *res.status_mut() = r.code.status();
+    *res.status_mut() = r.status;
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
     h.insert(header::CONNECTION, HeaderValue::from_static("close"));
     res
 }
 
-/// A bodiless response (400 for overlapping requests, 500 for methods the
-/// polling transport does not know).
+/// A bodiless response (400 for overlapping requests, 413, 408).
 pub(crate) fn empty(shared: &Shared, parts: &Parts, status: StatusCode) -> EngineResponse {
     finish(
         shared,

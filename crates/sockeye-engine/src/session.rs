@@ -12,6 +12,7 @@ use crate::engine::Shared;
 use crate::error::SendError;
 use crate::handler::{CloseReason, Message};
 use crate::heartbeat::Heartbeat;
+use crate::limits::Admission;
 use crate::request::HandshakeRequest;
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -64,6 +65,18 @@ pub(crate) enum Out {
 }
 
 impl Out {
+    /// The bytes this packet holds in a queue (its encoded size; binary at
+    /// its raw size): what [`EngineConfig::with_max_buffered_bytes`] counts.
+    ///
+    /// [`EngineConfig::with_max_buffered_bytes`]: crate::EngineConfig::with_max_buffered_bytes
+    pub fn weight(&self) -> usize {
+        match self {
+            Out::Packet(Packet::Binary(data)) => 1 + data.len(),
+            Out::Packet(p) => p.text_len(),
+            Out::Encoded(s) => s.len(),
+        }
+    }
+
     pub fn to_packet(&self) -> Packet {
         match self {
             Out::Packet(p) => p.clone(),
@@ -89,6 +102,9 @@ pub(crate) enum Upgrade {
 #[repr(C)]
 pub(crate) struct State {
     pub queue: VecDeque<Out>,
+    /// Bytes held for the client: `queue`'s packets, plus for a WebSocket
+    /// the batch being written (see `transport::ws::run`).
+    pub queued_bytes: usize,
     pub closed: Option<CloseReason>,
     pub transport: TransportKind,
     pub upgrade: Upgrade,
@@ -103,6 +119,11 @@ pub(crate) struct State {
     pub b64: bool,
     /// The deadline of this session's entry in the shared polling timer.
     pub timer_due: Option<Instant>,
+    /// Its place under the session caps, given back when it ends.
+    pub admission: Option<Admission>,
+    /// A refused request of this session (413, 408) was logged: later ones
+    /// are only counted, so that one client cannot flood the log.
+    pub refusal_logged: bool,
 }
 
 /// `repr(C)`, for the same reason as [`State`]: what a send touches comes
@@ -144,6 +165,7 @@ impl Session {
         transport: TransportKind,
         request: HandshakeRequest,
         b64: bool,
+        admission: Option<Admission>,
     ) -> Session {
         let heartbeat = Heartbeat::new(protocol, &shared.config, Instant::now());
         Session(Arc::new(SessionInner {
@@ -155,6 +177,7 @@ impl Session {
                 transport,
                 upgrade: Upgrade::Idle,
                 queue: VecDeque::new(),
+                queued_bytes: 0,
                 get_active: false,
                 post_active: false,
                 writing: false,
@@ -163,6 +186,8 @@ impl Session {
                 heartbeat,
                 b64,
                 timer_due: None,
+                admission,
+                refusal_logged: false,
             }),
             writer: Notify::new(),
             driver: Notify::new(),
@@ -269,7 +294,8 @@ impl Session {
     }
 
     fn push_all(&self, items: impl IntoIterator<Item = Out>) -> Result<(), SendError> {
-        let max = self.0.shared.config.max_buffered_packets;
+        let config = &self.0.shared.config;
+        let (max_packets, max_bytes) = (config.max_buffered_packets, config.max_buffered_bytes);
         let was_empty;
         {
             let mut st = self.0.state.lock();
@@ -278,12 +304,14 @@ impl Session {
             }
             was_empty = st.queue.is_empty();
             for item in items {
-                if st.queue.len() >= max {
+                let bytes = st.queued_bytes.saturating_add(item.weight());
+                if st.queue.len() >= max_packets || bytes > max_bytes {
+                    let (packets, queued) = (st.queue.len(), st.queued_bytes);
                     drop(st);
-                    tracing::debug!(sid = %self.0.sid, "send queue full, closing");
-                    self.close_with(CloseReason::TransportError);
+                    self.overflow(packets, queued);
                     return Err(SendError::QueueFull);
                 }
+                st.queued_bytes = bytes;
                 st.queue.push_back(item);
             }
         }
@@ -291,6 +319,22 @@ impl Session {
             self.0.writer.notify_waiters();
         }
         Ok(())
+    }
+
+    /// Closes a session whose queue is full, once: the first send that
+    /// finds it full logs and counts it, later ones find it closed.
+    fn overflow(&self, packets: usize, bytes: usize) {
+        if self.is_closed() {
+            return;
+        }
+        tracing::warn!(
+            sid = %self.0.sid,
+            packets,
+            bytes,
+            "send queue full (slow consumer), closing the session"
+        );
+        self.0.shared.stats.count(crate::stats::Trip::SendQueue);
+        self.close_with(CloseReason::TransportError);
     }
 
     /// Ends the session once. For polling, the pending (or next) GET
@@ -308,6 +352,7 @@ impl Session {
             st.closed = Some(reason);
             if !reason.is_server_initiated() {
                 st.queue.clear();
+                st.queued_bytes = 0;
             }
             let mut last_poll = false;
             if st.transport == TransportKind::Polling
@@ -341,6 +386,12 @@ impl Session {
         if polling && !linger {
             crate::engine::finish_session(self);
         }
+    }
+
+    /// Whether a refused request of this session should be logged: true the
+    /// first time only.
+    pub(crate) fn first_refusal(&self) -> bool {
+        !std::mem::replace(&mut self.0.state.lock().refusal_logged, true)
     }
 
     /// Whether the session task may end: closed, and nothing left for a

@@ -255,21 +255,48 @@ async fn code_5_missing_invalid_or_unsupported_eio() {
         .assert_error(400, 5, "Unsupported protocol version");
 }
 
+/// Methods other than GET and POST on a live session are a client error:
+/// 405 with `Allow` and a JSON body (the reference answers 500), and the
+/// session goes on as if nothing happened.
 #[tokio::test]
-async fn unknown_method_with_a_sid_is_500_and_keeps_the_session() {
+async fn unknown_method_with_a_sid_is_405_and_keeps_the_session() {
     let mut server = TestServer::start(EngineConfig::default()).await;
     let client = Polling::open(server.addr).await;
-    for method in [Method::PUT, Method::DELETE, Method::PATCH] {
+    for method in [
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::OPTIONS,
+        Method::from_bytes(b"FOO").unwrap(),
+    ] {
         let res = send(
             server.addr,
-            req(method, &client.url("")).body(empty()).unwrap(),
+            req(method.clone(), &client.url("")).body(empty()).unwrap(),
         )
         .await;
-        res.assert_empty(500);
+        res.assert_error(405, 3, "Method not allowed");
+        assert_eq!(res.header("allow"), Some("GET, POST"), "{method}");
     }
     client.send("4ok").await;
     assert_eq!(client.poll().await, "4ok");
     server.events.assert_open(&client.sid);
+}
+
+/// With CORS on, OPTIONS is a preflight (answered as such) and `Allow`
+/// names it too.
+#[tokio::test]
+async fn method_refusal_names_options_when_cors_is_on() {
+    let config = EngineConfig::default().with_cors(Some(sockeye_engine::CorsConfig::default()));
+    let server = TestServer::start(config).await;
+    let client = Polling::open(server.addr).await;
+    let res = send(
+        server.addr,
+        req(Method::DELETE, &client.url("")).body(empty()).unwrap(),
+    )
+    .await;
+    res.assert_error(405, 3, "Method not allowed");
+    assert_eq!(res.header("allow"), Some("GET, POST, OPTIONS"));
+    assert!(server.knows(&client.sid));
 }
 
 #[tokio::test]

@@ -210,7 +210,10 @@ async fn websocket_peer_that_stops_reading_times_out_while_a_write_is_blocked() 
     let mut server = TestServer::start(
         EngineConfig::default()
             .with_ping_interval(ms(100))
-            .with_ping_timeout(ms(100)),
+            .with_ping_timeout(ms(100))
+            // The byte bound would close it first (see outbound_bounds.rs):
+            // here the heartbeat alone is at work.
+            .with_max_buffered_bytes(1 << 30),
     )
     .await;
     let (mut stuck, sid, _) = ws_open(server.addr).await;

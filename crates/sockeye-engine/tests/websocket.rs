@@ -169,7 +169,9 @@ async fn server_close_flushes_the_queue_then_closes() {
 /// queued during that write still goes out before the close frame.
 #[tokio::test]
 async fn server_close_during_a_blocked_write_still_flushes_the_queue() {
-    let server = TestServer::start_silent(EngineConfig::default()).await;
+    // 6 MB queued at once: over the default byte bound (4 MiB).
+    let config = EngineConfig::default().with_max_buffered_bytes(16 << 20);
+    let server = TestServer::start_silent(config).await;
     let (mut ws, sid, _) = ws_open(server.addr).await;
     let session = server.session(&sid);
     let big = "z".repeat(3_000_000);

@@ -17,6 +17,7 @@ use tokio_rustls::TlsAcceptor;
 use tower_service::Service;
 use tracing::{debug, error};
 
+use super::per_address::AddressGuard;
 use super::{ACCEPT_ERROR_BACKOFF, BoundAddr, BoxError, ConnectionInfo, Shared, TaskGuard, raised};
 
 /// Errors that concern one connection only, not the listener.
@@ -73,6 +74,16 @@ pub(super) async fn accept_loop<S, B>(
                 }
             }
         };
+        let address = match &shared.per_address {
+            Some(cap) => match cap.admit(peer.ip()) {
+                Some(guard) => Some(guard),
+                None => {
+                    debug!(%peer, "over the connection cap per address; closed");
+                    continue;
+                }
+            },
+            None => None,
+        };
         if let Err(err) = stream.set_nodelay(true) {
             debug!(%peer, %err, "cannot set TCP_NODELAY");
         }
@@ -90,7 +101,10 @@ pub(super) async fn accept_loop<S, B>(
             stream,
             acceptor.clone(),
             service,
-            permit,
+            Places {
+                _permit: permit,
+                _address: address,
+            },
             conn_guard,
         ));
     }
@@ -101,7 +115,7 @@ async fn connection<S, B>(
     stream: TcpStream,
     acceptor: Option<TlsAcceptor>,
     service: HyperService<S>,
-    permit: OwnedSemaphorePermit,
+    permit: Places,
     guard: TaskGuard,
 ) where
     S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
@@ -233,15 +247,22 @@ impl<S: Service<R>, R> Future for ReadyThenCall<S, R> {
     }
 }
 
-/// An I/O stream holding a connection permit for as long as it lives, even
-/// after hyper hands it over to an upgrade.
+/// A connection's places under the caps: the total, and its address's.
+/// Held only to be dropped with the connection.
+struct Places {
+    _permit: OwnedSemaphorePermit,
+    _address: Option<AddressGuard>,
+}
+
+/// An I/O stream holding its connection's places for as long as it lives,
+/// even after hyper hands it over to an upgrade.
 struct Counted<T> {
     io: T,
-    _permit: OwnedSemaphorePermit,
+    _permit: Places,
 }
 
 impl<T> Counted<T> {
-    fn new(io: T, permit: OwnedSemaphorePermit) -> Self {
+    fn new(io: T, permit: Places) -> Self {
         Self {
             io,
             _permit: permit,

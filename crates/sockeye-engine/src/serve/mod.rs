@@ -47,6 +47,7 @@
 //! they are not waited for, and closing them is the hooks' job.
 
 mod conn;
+mod per_address;
 mod tls;
 
 #[cfg(test)]
@@ -75,6 +76,9 @@ pub use tls::TlsConfig;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 type Hook = Box<dyn FnOnce() + Send + 'static>;
+
+/// hyper's default header count, kept on the stack.
+const DEFAULT_MAX_HEADERS: usize = 100;
 
 /// Pause after an accept error such as `EMFILE` before accepting again.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_secs(1);
@@ -172,8 +176,11 @@ pub enum ShutdownOutcome {
 #[derive(Clone, Copy, Debug)]
 struct Config {
     header_read_timeout: Option<Duration>,
+    max_headers: usize,
+    max_header_size: usize,
     tls_handshake_timeout: Duration,
     max_connections: usize,
+    max_connections_per_address: Option<usize>,
     shutdown_timeout: Duration,
 }
 
@@ -207,14 +214,18 @@ impl Default for ServerBuilder {
 
 impl ServerBuilder {
     /// A builder with no listener and the default limits: header read timeout
-    /// 30 s, TLS handshake timeout 10 s, 100 000 connections, shutdown timeout 30 s.
+    /// 30 s, 100 headers of 64 KiB in all, TLS handshake timeout 10 s,
+    /// 100 000 connections, shutdown timeout 30 s.
     pub fn new() -> Self {
         Self {
             listeners: Vec::new(),
             config: Config {
                 header_read_timeout: Some(Duration::from_secs(30)),
+                max_headers: DEFAULT_MAX_HEADERS,
+                max_header_size: 64 * 1024,
                 tls_handshake_timeout: Duration::from_secs(10),
                 max_connections: 100_000,
+                max_connections_per_address: None,
                 shutdown_timeout: Duration::from_secs(30),
             },
             hooks: Vec::new(),
@@ -241,6 +252,22 @@ impl ServerBuilder {
         self
     }
 
+    /// The most header fields a request may have (default 100, hyper's).
+    /// A request with more is answered `431 Request Header Fields Too
+    /// Large` and its connection closed. Any other value than the default
+    /// costs hyper a heap allocation per request.
+    pub fn max_headers(mut self, max: usize) -> Self {
+        self.config.max_headers = max.max(1);
+        self
+    }
+
+    /// The most bytes a request's head (request line and headers) may take
+    /// (default 64 KiB; at least 1 KiB). Over it: `431`, connection closed.
+    pub fn max_header_size(mut self, bytes: usize) -> Self {
+        self.config.max_header_size = bytes.max(1024);
+        self
+    }
+
     /// How long a client may take to complete the TLS handshake. Default 10 s.
     pub fn tls_handshake_timeout(mut self, timeout: Duration) -> Self {
         self.config.tls_handshake_timeout = timeout;
@@ -252,6 +279,20 @@ impl ServerBuilder {
     /// Default 100 000.
     pub fn max_connections(mut self, max: usize) -> Self {
         self.config.max_connections = max.clamp(1, Semaphore::MAX_PERMITS);
+        self
+    }
+
+    /// The most connections open at once from one client IP address
+    /// (default `None`: no cap), upgraded ones included. A connection over
+    /// it is closed as soon as it is accepted, before anything is read; the
+    /// first refusal is logged (warn) until the address goes under its cap
+    /// again, and every one is counted
+    /// ([`ServerHandle::connections_refused_per_address`]). Behind a
+    /// reverse proxy every client has the proxy's address: leave it off
+    /// there. Sessions per address are capped by
+    /// `EngineConfig::with_max_connections_per_address`.
+    pub fn max_connections_per_address(mut self, max: Option<usize>) -> Self {
+        self.config.max_connections_per_address = max.map(|m| m.max(1));
         self
     }
 
@@ -365,7 +406,11 @@ impl Server {
         } = self;
         let mut http = http1::Builder::new();
         http.timer(TokioTimer::new())
-            .header_read_timeout(config.header_read_timeout);
+            .header_read_timeout(config.header_read_timeout)
+            .max_header_size(config.max_header_size);
+        if config.max_headers != DEFAULT_MAX_HEADERS {
+            http.max_headers(config.max_headers);
+        }
         let (outcome_tx, outcome_rx) = watch::channel(None);
         let shared = Arc::new(Shared {
             shutdown: watch::Sender::new(false),
@@ -373,6 +418,9 @@ impl Server {
             active: watch::Sender::new(0),
             hooks: Mutex::new(hooks),
             permits: Arc::new(Semaphore::new(config.max_connections)),
+            per_address: config
+                .max_connections_per_address
+                .map(|max| Arc::new(per_address::AddressCap::new(max))),
             http,
             config,
         });
@@ -432,6 +480,12 @@ impl ServerHandle {
         }
     }
 
+    /// Connections closed at accept for going over
+    /// [`ServerBuilder::max_connections_per_address`].
+    pub fn connections_refused_per_address(&self) -> u64 {
+        self.shared.per_address.as_ref().map_or(0, |c| c.refused())
+    }
+
     /// Whether [`shutdown`](Self::shutdown) has been called.
     pub fn is_shutting_down(&self) -> bool {
         *self.shared.shutdown.borrow()
@@ -459,6 +513,7 @@ struct Shared {
     active: watch::Sender<usize>,
     hooks: Mutex<Vec<Hook>>,
     permits: Arc<Semaphore>,
+    per_address: Option<Arc<per_address::AddressCap>>,
     http: http1::Builder,
     config: Config,
 }

@@ -1,6 +1,7 @@
 //! The two transports, and what drives each session: its WebSocket I/O
 //! loop, or for polling the engine's shared timer.
 
+pub(crate) mod body;
 pub(crate) mod polling;
 pub(crate) mod ws;
 pub(crate) mod ws_io;

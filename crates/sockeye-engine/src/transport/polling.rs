@@ -1,20 +1,23 @@
 //! HTTP long-polling: the handshake, GET (server to client) and POST
 //! (client to server).
 
-use crate::engine::{BoxError, Engine, open_session};
+use crate::engine::{BoxError, Engine, Shared, open_session};
 use crate::error::{ErrorCode, Refusal};
 use crate::handler::CloseReason;
+use crate::limits::Admission;
 use crate::request::HandshakeRequest;
 use crate::response::{self, EngineResponse, Hooks};
 use crate::session::{Out, Session, TransportKind, Upgrade};
+use crate::stats::Trip;
+use crate::transport::body::{self, BodyRead};
 use bytes::{Bytes, BytesMut};
 use http::StatusCode;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::request::Parts;
 use http_body::Body;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 use sockeye_proto::eio::{self, OpenPacket, Packet, PayloadDecoder, ProtocolVersion};
 use sockeye_proto::{DecodeError, Str};
+use std::pin::Pin;
 
 const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=UTF-8");
 const OCTET_STREAM: &str = "application/octet-stream";
@@ -27,6 +30,7 @@ pub(crate) fn handshake(
     request: HandshakeRequest,
     protocol: ProtocolVersion,
     b64: bool,
+    admission: Option<Admission>,
 ) -> EngineResponse {
     let shared = &engine.0;
     let config = &shared.config;
@@ -36,6 +40,7 @@ pub(crate) fn handshake(
         TransportKind::Polling,
         request,
         b64,
+        admission,
     );
     let open = OpenPacket {
         sid: session.sid(),
@@ -114,6 +119,7 @@ pub(crate) async fn get(session: &Session, parts: &Parts) -> EngineResponse {
         {
             let mut st = inner.state.lock();
             if st.closed.is_some() {
+                st.queued_bytes = 0;
                 let mut items: Vec<Out> = st.queue.drain(..).collect();
                 let data_then_close = items.len() > 1
                     && matches!(items.last(), Some(Out::Packet(Packet::Close)))
@@ -135,6 +141,7 @@ pub(crate) async fn get(session: &Session, parts: &Parts) -> EngineResponse {
                 break (vec![Out::Packet(Packet::Noop)], st.b64, false);
             }
             if !st.queue.is_empty() {
+                st.queued_bytes = 0;
                 break (st.queue.drain(..).collect(), st.b64, false);
             }
         }
@@ -174,14 +181,16 @@ where
     let inner = &session.0;
     let shared = &inner.shared;
     let max = shared.config.max_payload;
+    let deadline = tokio::time::Instant::now() + shared.config.request_body_timeout;
     let declared = parts
         .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max as u64) {
-        // Over the limit: the data is dropped, the session lives on.
-        return response::empty(shared, parts, StatusCode::PAYLOAD_TOO_LARGE);
+    if let Some(n) = declared.filter(|n| *n > max as u64) {
+        // Refused from its announced length, before anything is read.
+        let drain = n - max as u64 <= max as u64;
+        return too_large(session, parts, drain.then(|| Box::pin(body)), deadline);
     }
     {
         let mut st = inner.state.lock();
@@ -192,13 +201,22 @@ where
         }
         st.post_active = true;
     }
-    let _active = ActivePost(session);
-    let data = match Limited::new(body, max).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<LengthLimitError>() => {
-            return response::empty(shared, parts, StatusCode::PAYLOAD_TOO_LARGE);
+    let active = ActivePost(session);
+    let data = match body::read(body, max, deadline).await {
+        BodyRead::Complete(data) => data,
+        BodyRead::TooLarge(rest) => {
+            drop(active);
+            return too_large(session, parts, Some(rest), deadline);
         }
-        Err(_) => {
+        BodyRead::TimedOut => {
+            drop(active);
+            if session.first_refusal() {
+                tracing::warn!(sid = %inner.sid, "polling body not received in time, answering 408");
+            }
+            shared.stats.count(Trip::BodyTimeout);
+            return closing(shared, parts, StatusCode::REQUEST_TIMEOUT);
+        }
+        BodyRead::Failed => {
             session.close_with(CloseReason::TransportError);
             return response::empty(shared, parts, StatusCode::BAD_REQUEST);
         }
@@ -263,6 +281,43 @@ where
         Bytes::from_static(b"ok"),
         Hooks::Every,
     )
+}
+
+/// The answer to a body over `max_payload`: `413`, empty, as the reference.
+/// The data is dropped and the session lives on. The rest of the body, when
+/// small enough to be worth it, is read and dropped after the answer so
+/// that the connection stays clean; otherwise the connection closes.
+fn too_large<B>(
+    session: &Session,
+    parts: &Parts,
+    rest: Option<Pin<Box<B>>>,
+    deadline: tokio::time::Instant,
+) -> EngineResponse
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+{
+    let shared = &session.0.shared;
+    if session.first_refusal() {
+        tracing::warn!(sid = %session.0.sid, max = shared.config.max_payload, "polling body over max_payload, answering 413");
+    }
+    shared.stats.count(Trip::PayloadTooLarge);
+    match rest {
+        Some(rest) => {
+            body::discard(rest, shared.config.max_payload, deadline);
+            response::empty(shared, parts, StatusCode::PAYLOAD_TOO_LARGE)
+        }
+        None => closing(shared, parts, StatusCode::PAYLOAD_TOO_LARGE),
+    }
+}
+
+/// An empty response after which the connection closes (its request body
+/// is left unread).
+fn closing(shared: &Shared, parts: &Parts, status: StatusCode) -> EngineResponse {
+    let mut res = response::empty(shared, parts, status);
+    res.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    res
 }
 
 fn base_headers(parts: &Parts, content_type: HeaderValue) -> HeaderMap {

@@ -9,6 +9,7 @@
 use crate::engine::{Engine, Shared, open_session};
 use crate::error::{ErrorCode, Refusal};
 use crate::handler::CloseReason;
+use crate::limits::Admission;
 use crate::request::HandshakeRequest;
 use crate::response::{self, EngineResponse, Hooks};
 use crate::session::{Out, Session, TransportKind, Upgrade};
@@ -116,6 +117,7 @@ pub(crate) fn handshake(
     request: HandshakeRequest,
     protocol: ProtocolVersion,
     on_upgrade: OnUpgrade,
+    admission: Option<Admission>,
 ) -> EngineResponse {
     let accept = match accept_key(&parts.headers) {
         Ok(a) => a,
@@ -134,6 +136,7 @@ pub(crate) fn handshake(
             TransportKind::WebSocket,
             request,
             false,
+            admission,
         );
         let config = &shared.config;
         let open = OpenPacket {
@@ -298,7 +301,8 @@ enum IoEvent {
 /// Writes what is queued, and reads, also while a write waits for the peer
 /// (its pongs keep coming while it reads slowly). Inbound work stays
 /// bounded: what the peer's messages produce waits in the session's queue,
-/// which is limited (`max_buffered_packets`), while a write is blocked.
+/// which is limited (`max_buffered_packets`, `max_buffered_bytes`), while
+/// a write is blocked.
 fn poll_io(conn: &mut WsConn, cx: &mut std::task::Context<'_>) -> std::task::Poll<IoEvent> {
     if conn.get_ref().has_pending() {
         if let std::task::Poll::Ready(written) = conn.get_mut().poll_drain(cx) {
@@ -341,15 +345,21 @@ pub(crate) async fn run(session: FinishOnDrop, mut conn: WsConn) {
     let heartbeat = tokio::time::sleep_until(deadline);
     tokio::pin!(heartbeat);
     let mut closing = false;
+    // Bytes of the batch in `conn`'s write queue, counted in `queued_bytes`.
+    let mut in_flight = 0;
     loop {
         let closed = {
             let mut st = inner.state.lock();
             let io = conn.get_mut();
             // Taken into the write queue only once the last batch is out:
             // while a write waits, packets stay in the session's queue,
-            // whose bound (`max_buffered_packets`) closes a peer that does
-            // not keep up.
+            // whose bounds (`max_buffered_packets`, `max_buffered_bytes`)
+            // close a peer that does not keep up. The batch being written
+            // stays counted in `queued_bytes` until it is out: one
+            // subtraction per batch, none per packet.
             if !io.has_pending() {
+                st.queued_bytes = st.queued_bytes.saturating_sub(in_flight);
+                in_flight = st.queued_bytes;
                 for out in st.queue.drain(..) {
                     io.push(out, protocol);
                 }
@@ -383,7 +393,8 @@ pub(crate) async fn run(session: FinishOnDrop, mut conn: WsConn) {
                     false
                 }
                 IoEvent::Read(Some(Err(WsError::Capacity(e)))) => {
-                    tracing::debug!(sid = %inner.sid, error = %e, "websocket message too big");
+                    tracing::warn!(sid = %inner.sid, error = %e, "websocket message over max_payload, closing");
+                    inner.shared.stats.count(crate::stats::Trip::PayloadTooLarge);
                     session.close_with(CloseReason::TransportError);
                     let frame = CloseFrame { code: CloseCode::Size, reason: Utf8Bytes::from_static("message too big") };
                     Box::pin(close_conn(&mut conn, Some(frame))).await;

@@ -11,7 +11,7 @@ use futures_util::{SinkExt, StreamExt};
 use http::StatusCode;
 use http::header::CONNECTION;
 use http_body_util::{BodyExt, Empty};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message;
@@ -281,6 +281,55 @@ async fn max_connections_pauses_accepting_until_one_closes() {
         .expect("served")
         .expect("task");
     assert!(served.expect("response").1.starts_with("3 "));
+}
+
+#[tokio::test]
+async fn max_connections_per_address_closes_extra_connections_at_once() {
+    let app = App::default();
+    let builder = Server::builder()
+        .listen(LOCAL)
+        .max_connections_per_address(Some(2))
+        .header_read_timeout(None);
+    let handle = serve(builder, &app).await;
+    let addr = handle.local_addrs()[0].addr;
+    let mut first = handshake(TcpStream::connect(addr).await.expect("tcp")).await;
+    fetch(&mut first, "/count").await.expect("first");
+    // An upgraded connection keeps its place.
+    let _upgraded = echo_through(TcpStream::connect(addr).await.expect("tcp")).await;
+
+    // A third from 127.0.0.1 is closed before anything is read.
+    let mut third = TcpStream::connect(addr).await.expect("tcp");
+    let _ = third
+        .write_all(b"GET /count HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await;
+    let mut answer = Vec::new();
+    let _ = timeout(SECOND, third.read_to_end(&mut answer))
+        .await
+        .expect("closed at once");
+    assert!(answer.is_empty(), "{:?}", String::from_utf8_lossy(&answer));
+    assert_eq!(handle.connections_refused_per_address(), 1);
+
+    // Another address is not affected.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.2:0".parse().expect("addr"))
+        .expect("bind 127.0.0.2");
+    let mut other = handshake(socket.connect(addr).await.expect("tcp")).await;
+    fetch(&mut other, "/count").await.expect("another address");
+
+    // Once the first closes, its place is free again (the server sees the
+    // close a moment later: retried until then, within a deadline).
+    drop(first);
+    let served = timeout(Duration::from_secs(3), async {
+        loop {
+            if get(addr, "/count").await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(served.is_ok(), "a place frees when a connection closes");
 }
 
 #[tokio::test]

@@ -1,0 +1,87 @@
+//! Reading a polling POST's body within its bounds: at most `max_payload`
+//! bytes, before a deadline; and discarding what is left of a refused body
+//! so that its connection stays usable.
+
+use crate::engine::BoxError;
+use bytes::{Buf, Bytes, BytesMut};
+use http_body::Body;
+use http_body_util::BodyExt;
+use std::pin::Pin;
+use tokio::time::Instant;
+
+/// How reading a body ended.
+pub(crate) enum BodyRead<B> {
+    /// The whole body, within the limit.
+    Complete(Bytes),
+    /// More than the limit: the rest of the body, unread.
+    TooLarge(Pin<Box<B>>),
+    /// The deadline passed first.
+    TimedOut,
+    /// The body failed (the client went away mid-body, bad chunk framing).
+    Failed,
+}
+
+/// Reads the whole body, refusing it as soon as it goes over `max` bytes or
+/// `deadline` passes.
+pub(crate) async fn read<B>(body: B, max: usize, deadline: Instant) -> BodyRead<B>
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    let mut body = Box::pin(body);
+    let mut first: Option<Bytes> = None;
+    let mut rest = BytesMut::new();
+    let mut len = 0usize;
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => return BodyRead::TimedOut,
+            Ok(None) => break,
+            Ok(Some(Err(_))) => return BodyRead::Failed,
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(mut data) = frame.into_data() else {
+            continue; // trailers
+        };
+        let n = data.remaining();
+        len = len.saturating_add(n);
+        if len > max {
+            return BodyRead::TooLarge(body);
+        }
+        let chunk = data.copy_to_bytes(n);
+        // The usual single-chunk body is kept as it came, without a copy.
+        match first.take() {
+            None if rest.is_empty() => first = Some(chunk),
+            None => rest.extend_from_slice(&chunk),
+            Some(previous) => {
+                rest.reserve(previous.len() + chunk.len());
+                rest.extend_from_slice(&previous);
+                rest.extend_from_slice(&chunk);
+            }
+        }
+    }
+    BodyRead::Complete(first.unwrap_or_else(|| rest.freeze()))
+}
+
+/// Reads and drops up to `limit` more bytes of a refused body, in a task of
+/// its own, until `deadline`: the response goes out meanwhile, and once the
+/// body is read to its end hyper keeps the connection (no reset under the
+/// client's feet). A body bigger than that is dropped, and hyper closes its
+/// connection.
+pub(crate) fn discard<B>(mut body: Pin<Box<B>>, limit: usize, deadline: Instant)
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+{
+    tokio::spawn(async move {
+        let mut left = limit;
+        while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline, body.frame()).await {
+            if let Some(data) = frame.data_ref() {
+                let n = data.remaining();
+                if n > left {
+                    return;
+                }
+                left -= n;
+            }
+        }
+    });
+}
