@@ -22,8 +22,8 @@ pub enum SameSiteArg {
 /// Open http://127.0.0.1:3000/ in two browser tabs, pick two nicknames and
 /// chat. The page loads the official socket.io-client bundle from this
 /// server (`<path>socket.io.min.js`), so the npm package must be installed
-/// (`scripts/chat` does it; see --client-dist). `GET /healthz` answers `ok` for load
-/// balancers. SIGINT or SIGTERM shuts down gracefully: connected clients
+/// (`scripts/chat` does it; see --client-dist). `GET /healthz` answers
+/// `ok` for load balancers. SIGINT or SIGTERM shuts down gracefully: connected clients
 /// are told, and the program exits 0 within a few seconds.
 ///
 /// Every option can be set from the environment variable named in its
