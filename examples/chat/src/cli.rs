@@ -6,12 +6,6 @@ use sockeye::RateLimit;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-/// Where `scripts/chat` and `npm ci` in e2e/ put the official client.
-pub const DEFAULT_CLIENT_DIST: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../e2e/node_modules/socket.io-client/dist"
-);
-
 /// The SameSite attribute of the cookie.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SameSiteArg {
@@ -28,8 +22,8 @@ pub enum SameSiteArg {
 /// Open http://127.0.0.1:3000/ in two browser tabs, pick two nicknames and
 /// chat. The page loads the official socket.io-client bundle from this
 /// server (`<path>socket.io.min.js`), so the npm package must be installed
-/// (`scripts/chat` does it). `GET /healthz` answers `ok` for load
-/// balancers. SIGINT or SIGTERM shuts down gracefully: connected clients
+/// (`scripts/chat` does it; see --client-dist). `GET /healthz` answers
+/// `ok` for load balancers. SIGINT or SIGTERM shuts down gracefully: connected clients
 /// are told, and the program exits 0 within a few seconds.
 ///
 /// Every option can be set from the environment variable named in its
@@ -193,16 +187,17 @@ pub struct Cli {
     pub allowed_origin: Vec<String>,
 
     /// The `dist/` folder of the npm package socket.io-client, whose
-    /// bundles are served under --path. The default is the copy that
-    /// `npm ci` installs in the repository's e2e/ folder (what
-    /// `scripts/chat` uses).
+    /// bundles are served under --path. Without it the first of these
+    /// that holds the bundle is used: node_modules/socket.io-client/dist
+    /// next to the executable, then in the chat's folder of the source tree
+    /// it was built from (where `npm ci` and `scripts/chat` install it).
+    /// None: the program exits 2 and says what to run.
     #[arg(
         long = "client-dist",
         value_name = "DIR",
-        env = "SOCKEYE_CHAT_CLIENT_DIST",
-        default_value = DEFAULT_CLIENT_DIST
+        env = "SOCKEYE_CHAT_CLIENT_DIST"
     )]
-    pub client_dist: PathBuf,
+    pub client_dist: Option<PathBuf>,
 
     /// Limits the events each client socket may send, in events per second
     /// on average (`5`, `0.5` or `5/s`); off by default. Bursts of twice

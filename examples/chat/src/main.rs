@@ -1,6 +1,7 @@
 //! `sockeye-chat`: the Sockeye chat server. See `sockeye-chat --help` and
 //! examples/chat/README.md.
 
+mod assets;
 mod chat;
 mod cli;
 #[cfg(test)]
@@ -16,6 +17,7 @@ use sockeye::engine::{
 };
 use sockeye::serve::{Server, TlsConfig};
 use std::io::Write as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use tower_layer::Layer as _;
@@ -34,6 +36,15 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // Before anything binds: without the client bundle the page cannot
+    // work, and the user gets the one thing to do (exit code 2).
+    let client_dist = match assets::find_client_dist(cli.client_dist.as_deref()) {
+        Ok(dist) => dist,
+        Err(e) => {
+            eprintln!("sockeye-chat: error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -41,7 +52,7 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, client_dist)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => fail(&message),
     }
@@ -103,7 +114,7 @@ fn tls_config(cli: &Cli) -> Result<TlsConfig, String> {
     .map_err(|e| e.to_string())
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
+async fn run(cli: Cli, client_dist: PathBuf) -> Result<(), String> {
     // Before anything is printed: a signal that comes right after the
     // `listening on` lines must find the handlers in place.
     let signals = Signals::install()?;
@@ -138,7 +149,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     }
     let io = io
         .path(path.clone())
-        .serve_client(&cli.client_dist)
+        .serve_client(&client_dist)
         .engine(|c| {
             c.with_transports(transports)
                 .with_cookie(cookie)
@@ -146,15 +157,15 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .with_origin_policy(origin_policy)
         })
         .build()
-        .map_err(|e| {
-            let mut message = e.to_string();
-            if message.contains("serve_client") && !cli.client_dist.exists() {
-                message.push_str(
-                    "; run `npm ci` in e2e/ (scripts/chat does it) or pass --client-dist DIR",
-                );
-            }
-            message
-        })?;
+        .map_err(|e| e.to_string())?;
+    let version = assets::dist_version(&client_dist);
+    if version.as_deref() != Some(assets::pinned_client_version()) {
+        warn!(
+            found = version.as_deref().unwrap_or("unknown"),
+            pinned = assets::pinned_client_version(),
+            "the socket.io-client bundle is not the version the chat's package.json pins"
+        );
+    }
     chat::install(&io);
 
     let mut builder = Server::builder().shutdown_timeout(HTTP_GRACE);
@@ -183,6 +194,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         transports = %transport_names.join(","),
         cookie = cli.cookie.as_deref().unwrap_or("off"),
         allowed_origins = %if cli.allowed_origin.is_empty() { "any".to_owned() } else { cli.allowed_origin.join(",") },
+        client_dist = %client_dist.display(),
         rate_limit = %cli.rate_limit().map_or("off".to_owned(), |l| format!("{}/s, burst {}", l.rate(), l.burst_size())),
         "chat ready: open the address above in two browser tabs"
     );
