@@ -17,7 +17,9 @@ import { defer, E2E_DIR } from "./helpers.js";
 export { defer } from "./helpers.js";
 
 export const REPO_ROOT = path.resolve(E2E_DIR, "..");
-export const CLIENT_DIST = path.join(E2E_DIR, "node_modules", "socket.io-client", "dist");
+// The chat's own browser assets (examples/chat/package.json; scripts/test
+// installs them before the chat tests), as a user's chat serves them.
+export const CLIENT_DIST = path.join(REPO_ROOT, "examples", "chat", "node_modules", "socket.io-client", "dist");
 
 /** Per-test timeout (ms) of the chat tests. */
 export const CHAT_TIMEOUT = 30_000;
