@@ -224,6 +224,19 @@ pub struct Cli {
         value_parser = clap::value_parser!(u32).range(1..)
     )]
     pub rate_limit_burst: Option<u32>,
+
+    /// At most N Engine.IO sessions (polling or WebSocket) open at once
+    /// from one client address; a handshake over the cap gets 429 Too Many
+    /// Requests. Off by default. Behind a reverse proxy every client has the
+    /// proxy's address, so leave it off there (or set it to the proxy's
+    /// share).
+    #[arg(
+        long = "max-connections-per-ip",
+        value_name = "N",
+        env = "SOCKEYE_CHAT_MAX_CONNECTIONS_PER_IP",
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub max_connections_per_ip: Option<u32>,
 }
 
 impl Cli {
@@ -346,6 +359,15 @@ mod tests {
         assert!(err.to_string().contains("--cookie"), "{err}");
         let err = Cli::try_parse_from(["sockeye-chat", "--tls-cert", "c.pem"]).unwrap_err();
         assert!(err.to_string().contains("--tls-key"), "{err}");
+    }
+
+    #[test]
+    fn max_connections_per_ip_flag() {
+        let cli = Cli::try_parse_from(["sockeye-chat"]).unwrap();
+        assert_eq!(cli.max_connections_per_ip, None);
+        let cli = Cli::try_parse_from(["sockeye-chat", "--max-connections-per-ip", "8"]).unwrap();
+        assert_eq!(cli.max_connections_per_ip, Some(8));
+        assert!(Cli::try_parse_from(["sockeye-chat", "--max-connections-per-ip", "0"]).is_err());
     }
 
     #[test]

@@ -155,6 +155,7 @@ async fn run(cli: Cli, client_dist: PathBuf) -> Result<(), String> {
                 .with_cookie(cookie)
                 .with_cors(cors)
                 .with_origin_policy(origin_policy)
+                .with_max_connections_per_address(cli.max_connections_per_ip.map(|n| n as usize))
         })
         .build()
         .map_err(|e| e.to_string())?;
