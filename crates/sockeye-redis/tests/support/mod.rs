@@ -1,0 +1,121 @@
+//! A private `redis-server` for the tests (on a free port, stopped by
+//! PID when dropped), or the one in `REDIS_URL`; and Sockeye nodes on it.
+
+#![allow(dead_code, unreachable_pub, missing_debug_implementations)]
+
+use sockeye::SocketIo;
+use sockeye_redis::{RedisAdapterConfig, RedisAdapterFactory};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A Redis server for one test.
+pub struct Redis {
+    pub url: String,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn answers(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+    let mut buf = [0u8; 16];
+    s.write_all(b"PING\r\n").is_ok() && s.read(&mut buf).map(|n| n > 0).unwrap_or(false)
+}
+
+impl Redis {
+    /// `REDIS_URL` when set (not restartable), else a private server.
+    pub fn start() -> Redis {
+        if let Ok(url) = std::env::var("REDIS_URL") {
+            return Redis {
+                url,
+                port: 0,
+                child: None,
+            };
+        }
+        Self::private()
+    }
+
+    /// Always a private server (tests that stop and restart it).
+    pub fn private() -> Redis {
+        let port = free_port();
+        let mut r = Redis {
+            url: format!("redis://127.0.0.1:{port}"),
+            port,
+            child: None,
+        };
+        r.restart();
+        r
+    }
+
+    /// Starts (again) the private server on its port, and waits until it
+    /// answers.
+    pub fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (apt-get install redis-server)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !answers(self.port) {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the private server (by its PID).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A Socket.IO server with the classic adapter on `url`.
+pub async fn node(url: &str, config: RedisAdapterConfig) -> SocketIo {
+    let redis = RedisAdapterFactory::connect(url, config)
+        .await
+        .expect("Redis answers");
+    SocketIo::builder()
+        .adapter(redis.factory())
+        .build()
+        .expect("the server builds")
+}
+
+/// Waits until the main namespace of `io` counts `n` servers.
+pub async fn wait_for_servers(io: &SocketIo, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if io.of("/").adapter().server_count().await.ok() == Some(n) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{n} servers never seen");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
