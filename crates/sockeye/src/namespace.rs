@@ -398,31 +398,30 @@ impl Namespace {
 
     /// Sends an event to this namespace on the other nodes and collects
     /// one answer per node within `timeout` (the adapter's request timeout
-    /// applies too).
+    /// applies too). Data that serializes to `null` (`&()`) sends no
+    /// argument, as `serverSideEmitWithAck(ev)` does.
     pub async fn server_side_emit_with_ack<T: Serialize + ?Sized>(
         &self,
         event: &str,
         data: &T,
         timeout: Duration,
     ) -> Result<Vec<serde_json::Value>, sockeye_adapter::AdapterError> {
-        let data = serde_json::to_value(data).unwrap_or(serde_json::Value::Null);
-        let args = vec![serde_json::Value::from(event), data];
         self.adapter()
-            .server_side_emit_with_ack(args, timeout)
+            .server_side_emit_with_ack(server_side_args(event, data), timeout)
             .await
     }
 
     /// Sends an event to this namespace on the other nodes of the cluster
     /// (not to clients). The in-memory adapter has no other node and
-    /// returns [`sockeye_adapter::AdapterError::Unsupported`].
+    /// returns [`sockeye_adapter::AdapterError::Unsupported`]. Data that
+    /// serializes to `null` (`&()`) sends no argument.
     pub fn server_side_emit<T: Serialize + ?Sized>(
         &self,
         event: &str,
         data: &T,
     ) -> Result<(), sockeye_adapter::AdapterError> {
-        let data = serde_json::to_value(data).unwrap_or(serde_json::Value::Null);
         self.adapter()
-            .server_side_emit(vec![serde_json::Value::from(event), data])
+            .server_side_emit(server_side_args(event, data))
     }
 
     /// Whether connection state recovery is on.
@@ -465,4 +464,16 @@ impl Namespace {
     ) -> Result<(), crate::EmitError> {
         self.broadcast().emit(event, data)
     }
+}
+
+/// `[event, data]` for a server-side emit; `[event]` when `data` is `null`
+/// (a Node listener's callback is then its first argument, as with
+/// `serverSideEmit(ev, cb)`).
+fn server_side_args<T: Serialize + ?Sized>(event: &str, data: &T) -> Vec<serde_json::Value> {
+    let mut args = vec![serde_json::Value::from(event)];
+    match serde_json::to_value(data) {
+        Ok(serde_json::Value::Null) | Err(_) => {}
+        Ok(v) => args.push(v),
+    }
+    args
 }
