@@ -21,6 +21,16 @@ export const RUST_NODE =
   process.env.SOCKEYE_CLUSTER_NODE ??
   path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, "target"), "debug", "examples", "cluster_node");
 export const NODE_NODE = path.join(here, "..", "reference", "cluster-node.mjs");
+/** The Rust emitter (example `emit` of crates/sockeye-redis). */
+export const RUST_EMIT = path.join(path.dirname(RUST_NODE), "emit");
+
+/** Runs the Rust emitter once; resolves with its exit code. */
+export function rustEmit(redisUrl, { room, event, data }) {
+  const argv = ["--redis", redisUrl, "--event", event, "--data", JSON.stringify(data)];
+  if (room !== undefined) argv.push("--room", room);
+  const child = spawn(RUST_EMIT, argv, { stdio: ["ignore", "ignore", "inherit"] });
+  return new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+}
 
 export function freePort() {
   return new Promise((resolve, reject) => {

@@ -86,6 +86,6 @@ http.listen(Number(args.port), "127.0.0.1", () => {
 for (const sig of ["SIGTERM", "SIGINT"]) {
   process.on(sig, () => {
     io.close();
-    Promise.allSettled([pub.quit(), sub.quit()]).then(() => process.exit(0));
+    Promise.allSettled([pub.disconnect(), sub.disconnect()]).then(() => process.exit(0));
   });
 }

@@ -41,8 +41,16 @@
 //! they work locally while Redis is down); `server_side_emit` fails at
 //! once with a transport error while Redis is known to be down.
 //!
+//! # The emitter
+//!
+//! [`Emitter`] reaches the clients of every node from a process that
+//! serves none, with the messages of `@socket.io/redis-emitter` 5.x (uid
+//! `emitter`): emits with rooms / except / volatile, `sockets_join`,
+//! `sockets_leave`, `disconnect_sockets`, `server_side_emit`. Messages of
+//! Node's emitter reach Sockeye's clients the same way.
+//!
 //! Not yet: the sharded adapter, the streams adapter (and connection state
-//! recovery across nodes), the emitter.
+//! recovery across nodes).
 //!
 //! # Redis outage
 //!
@@ -55,12 +63,14 @@
 
 mod adapter;
 mod config;
+mod emitter;
 mod link;
 mod pending;
 mod wire;
 
 pub use adapter::RedisAdapter;
 pub use config::RedisAdapterConfig;
+pub use emitter::{Emitter, EmitterError};
 pub use link::RedisError;
 
 use link::Link;
