@@ -1,5 +1,6 @@
-//! A private `redis-server` for the tests (on a free port, stopped by
-//! PID when dropped), or the one in `REDIS_URL`; and Sockeye nodes on it.
+//! A private `redis-server` for each test (on a free port, stopped by
+//! PID when dropped: tests run in parallel and count the servers on their
+//! channels, so they never share one); and Sockeye nodes on it.
 
 #![allow(dead_code, unreachable_pub, missing_debug_implementations)]
 
@@ -40,19 +41,12 @@ fn answers(port: u16) -> bool {
 }
 
 impl Redis {
-    /// `REDIS_URL` when set (not restartable), else a private server.
+    /// A private server.
     pub fn start() -> Redis {
-        if let Ok(url) = std::env::var("REDIS_URL") {
-            return Redis {
-                url,
-                port: 0,
-                child: None,
-            };
-        }
         Self::private()
     }
 
-    /// Always a private server (tests that stop and restart it).
+    /// A private server (restartable on its port).
     pub fn private() -> Redis {
         let port = free_port();
         let mut r = Redis {
