@@ -11,7 +11,8 @@ use crate::wire::{
 use bytes::Bytes;
 use sockeye_adapter::{
     Adapter, AdapterContext, AdapterError, BoxFuture, BroadcastOptions, BroadcastPacket,
-    LocalAdapter, LocalNamespace, RemoteAck, Room, ServerSideAck, SocketInfo,
+    LocalAdapter, LocalNamespace, PersistedSession, RemoteAck, RestoredSession, Room,
+    ServerSideAck, SocketInfo,
 };
 use sockeye_proto::sio::Value;
 use sockeye_proto::{Sid, Str};
@@ -70,7 +71,10 @@ impl RedisAdapter {
         };
         let inner = Arc::new(Inner {
             ns: ctx.local.clone(),
-            local: LocalAdapter::new(ctx),
+            local: match config.recovery {
+                Some(r) => LocalAdapter::with_recovery(ctx, r),
+                None => LocalAdapter::new(ctx),
+            },
             nsp,
             uid,
             channels,
@@ -604,6 +608,22 @@ impl Adapter for RedisAdapter {
         if let Err(e) = self.0.publish_request(&request, true) {
             tracing::debug!(error = %e, "broadcast with acks not sent to the other nodes");
         }
+    }
+
+    fn next_offset(&self) -> Option<Str> {
+        self.0.local.next_offset()
+    }
+
+    fn record_packet(&self, offset: &Str, packet: &BroadcastPacket, opts: &BroadcastOptions) {
+        self.0.local.record_packet(offset, packet, opts);
+    }
+
+    fn persist_session(&self, session: PersistedSession) {
+        self.0.local.persist_session(session);
+    }
+
+    fn restore_session(&self, pid: &str, offset: &str) -> BoxFuture<Option<RestoredSession>> {
+        self.0.local.restore_session(pid, offset)
     }
 
     fn close(&self) {

@@ -20,6 +20,7 @@ pub struct RedisAdapterConfig {
     pub(crate) requests_timeout: Duration,
     pub(crate) publish_on_specific_response_channel: bool,
     pub(crate) link: LinkOptions,
+    pub(crate) recovery: Option<sockeye_adapter::RecoveryConfig>,
 }
 
 /// Options of the connections to Redis.
@@ -54,6 +55,7 @@ impl Default for RedisAdapterConfig {
             requests_timeout: Duration::from_secs(5),
             publish_on_specific_response_channel: false,
             link: LinkOptions::default(),
+            recovery: None,
         }
     }
 }
@@ -91,6 +93,16 @@ impl RedisAdapterConfig {
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.link.connect_timeout = timeout;
         self.link.command_timeout = timeout;
+        self
+    }
+
+    /// Keeps what connection state recovery needs on each node (sessions
+    /// and packets in memory, as the in-memory adapter does): a client
+    /// that reconnects to the same node recovers; across nodes needs the
+    /// streams adapter (not yet). Give the server the same config with
+    /// `connection_state_recovery`.
+    pub fn recovery(mut self, config: sockeye_adapter::RecoveryConfig) -> Self {
+        self.recovery = Some(config);
         self
     }
 

@@ -202,6 +202,39 @@ pub struct Cli {
         default_value = DEFAULT_CLIENT_DIST
     )]
     pub client_dist: PathBuf,
+
+    /// Run as one node of a cluster through Redis (`redis://host:port`):
+    /// users, history and messages are shared with the other nodes.
+    /// Without it, nothing changes.
+    #[arg(long = "redis", value_name = "URL", env = "SOCKEYE_CHAT_REDIS")]
+    pub redis: Option<String>,
+
+    /// The cluster adapter, with --redis (Node's default names: key and
+    /// channel prefix `socket.io`).
+    #[arg(
+        long = "adapter",
+        value_enum,
+        value_name = "ADAPTER",
+        env = "SOCKEYE_CHAT_ADAPTER",
+        default_value = "redis"
+    )]
+    pub adapter: AdapterArg,
+
+    /// Connection state recovery (maxDisconnectionDuration 2 minutes): a
+    /// client that reconnects in time gets what it missed.
+    #[arg(long = "recovery")]
+    pub recovery: bool,
+}
+
+/// The cluster adapters of `--adapter`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AdapterArg {
+    /// `@socket.io/redis-adapter` `createAdapter` (PUBLISH / PSUBSCRIBE).
+    Redis,
+    /// `createShardedAdapter` (Redis 7 SPUBLISH / SSUBSCRIBE).
+    RedisSharded,
+    /// `@socket.io/redis-streams-adapter`.
+    RedisStreams,
 }
 
 /// `path` with exactly one leading and one trailing `/`; refuses `/` alone
@@ -261,6 +294,25 @@ mod tests {
         assert_eq!(cli.transports, "polling,websocket");
         assert!(cli.cookie.is_none());
         assert!(cli.allowed_origin.is_empty());
+        assert!(cli.redis.is_none() && !cli.recovery);
+        assert_eq!(cli.adapter, AdapterArg::Redis);
+    }
+
+    #[test]
+    fn cluster_flags() {
+        let cli = Cli::try_parse_from([
+            "sockeye-chat",
+            "--redis",
+            "redis://127.0.0.1:6379",
+            "--adapter",
+            "redis-streams",
+            "--recovery",
+        ])
+        .unwrap();
+        assert_eq!(cli.redis.as_deref(), Some("redis://127.0.0.1:6379"));
+        assert_eq!(cli.adapter, AdapterArg::RedisStreams);
+        assert!(cli.recovery);
+        assert!(Cli::try_parse_from(["sockeye-chat", "--adapter", "mongo"]).is_err());
     }
 
     #[test]

@@ -3,11 +3,12 @@
 
 mod chat;
 mod cli;
+mod cluster;
 mod state;
 mod web;
 
 use clap::Parser as _;
-use cli::{Cli, SameSiteArg};
+use cli::{AdapterArg, Cli, SameSiteArg};
 use sockeye::SocketIo;
 use sockeye::engine::{
     AllowedOrigins, CookieConfig, CorsConfig, OriginPolicy, SameSite, Transports,
@@ -39,10 +40,58 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
     };
-    match runtime.block_on(run(cli)) {
+    // Exit code 2: the cluster cannot be joined (bad URL, Redis down).
+    let cluster = match runtime.block_on(connect_cluster(&cli)) {
+        Ok(c) => c,
+        Err(message) => {
+            eprintln!("sockeye-chat: error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli, cluster)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => fail(&message),
     }
+}
+
+/// What `--redis` gives: the adapters' factory and a connection for the
+/// chat's shared state.
+struct Cluster {
+    adapters: sockeye_redis::RedisAdapterFactory,
+    store: redis::aio::ConnectionManager,
+}
+
+/// Joins the cluster when `--redis` is given; a malformed or unreachable
+/// URL fails within the connect timeout.
+async fn connect_cluster(cli: &Cli) -> Result<Option<Cluster>, String> {
+    let Some(url) = &cli.redis else {
+        return Ok(None);
+    };
+    if cli.adapter != AdapterArg::Redis {
+        return Err(format!(
+            "--adapter {:?} is not supported yet: use --adapter redis",
+            cli.adapter
+        ));
+    }
+    let mut config = sockeye_redis::RedisAdapterConfig::default();
+    if cli.recovery {
+        config = config.recovery(recovery_config());
+    }
+    let adapters = sockeye_redis::RedisAdapterFactory::connect(url, config)
+        .await
+        .map_err(|e| format!("--redis {url}: {e}"))?;
+    let client = redis::Client::open(url.as_str()).map_err(|e| format!("--redis {url}: {e}"))?;
+    let store = tokio::time::timeout(Duration::from_secs(3), client.get_connection_manager())
+        .await
+        .map_err(|_| format!("--redis {url}: no answer within 3 s"))?
+        .map_err(|e| format!("--redis {url}: {e}"))?;
+    info!(%url, "cluster node on Redis (classic adapter)");
+    Ok(Some(Cluster { adapters, store }))
+}
+
+/// `--recovery`: sessions kept 2 minutes.
+fn recovery_config() -> sockeye::RecoveryConfig {
+    sockeye::RecoveryConfig::default().with_max_disconnection_duration(Duration::from_secs(120))
 }
 
 fn fail(message: &str) -> ExitCode {
@@ -101,7 +150,7 @@ fn tls_config(cli: &Cli) -> Result<TlsConfig, String> {
     .map_err(|e| e.to_string())
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
+async fn run(cli: Cli, cluster: Option<Cluster>) -> Result<(), String> {
     // Before anything is printed: a signal that comes right after the
     // `listening on` lines must find the handlers in place.
     let signals = Signals::install()?;
@@ -130,7 +179,14 @@ async fn run(cli: Cli) -> Result<(), String> {
         )
     };
 
-    let io = SocketIo::builder()
+    let mut io_builder = SocketIo::builder();
+    if cli.recovery {
+        io_builder = io_builder.connection_state_recovery(recovery_config());
+    }
+    if let Some(c) = &cluster {
+        io_builder = io_builder.adapter(c.adapters.factory());
+    }
+    let io = io_builder
         .path(path.clone())
         .serve_client(&cli.client_dist)
         .engine(|c| {
@@ -149,7 +205,10 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             message
         })?;
-    chat::install(&io);
+    match cluster {
+        Some(c) => cluster::install(&io, c.store),
+        None => chat::install(&io),
+    }
 
     let mut builder = Server::builder().shutdown_timeout(HTTP_GRACE);
     for addr in &cli.listen {
