@@ -660,7 +660,7 @@ impl RedisAdapter {
 }
 
 /// A socket of another node's FETCH_SOCKETS response.
-fn socket_info(v: serde_json::Value) -> Option<SocketInfo> {
+pub(crate) fn socket_info(v: serde_json::Value) -> Option<SocketInfo> {
     let serde_json::Value::Object(mut o) = v else {
         return None;
     };

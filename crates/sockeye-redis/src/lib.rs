@@ -62,16 +62,19 @@
 //! are logged once each.
 
 mod adapter;
+mod cluster;
 mod config;
 mod emitter;
 mod link;
 mod pending;
+mod sharded;
 mod wire;
 
 pub use adapter::RedisAdapter;
 pub use config::RedisAdapterConfig;
 pub use emitter::{Emitter, EmitterError};
 pub use link::RedisError;
+pub use sharded::{ShardedAdapterConfig, ShardedAdapterFactory, SubscriptionMode};
 
 use link::Link;
 use sockeye_adapter::{Adapter, AdapterFactory};

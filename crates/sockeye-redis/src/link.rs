@@ -16,7 +16,7 @@ use bytes::Bytes;
 use parking_lot::RwLock;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Value as RedisValue};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -47,7 +47,6 @@ pub(crate) enum PublishKind {
     /// `PUBLISH`.
     Classic,
     /// `SPUBLISH` (Redis 7 sharded pub/sub).
-    #[allow(dead_code)]
     Sharded,
 }
 
@@ -103,6 +102,10 @@ pub(crate) struct Link {
     outgoing: mpsc::Sender<Outgoing>,
     routes: RwLock<Routes>,
     pub(crate) health: Health,
+    /// Shard channels (`SSUBSCRIBE`), which the connection manager does not
+    /// resubscribe by itself: the watchdog does after a disconnection.
+    sharded: parking_lot::Mutex<HashSet<String>>,
+    resubscribe_sharded: AtomicBool,
     dropped_pushes: Arc<AtomicU64>,
     options: LinkOptions,
     handle: tokio::runtime::Handle,
@@ -176,6 +179,8 @@ impl Link {
             outgoing,
             routes: RwLock::new(Routes::default()),
             health: Health::new(),
+            sharded: parking_lot::Mutex::new(HashSet::new()),
+            resubscribe_sharded: AtomicBool::new(false),
             dropped_pushes,
             options,
             handle: tokio::runtime::Handle::current(),
@@ -285,14 +290,78 @@ impl Link {
         });
     }
 
+    /// Routes shard channels to `to` and subscribes them (`SSUBSCRIBE`,
+    /// one command per channel), retrying while Redis is unreachable.
+    pub(crate) fn ssubscribe(&self, channels: Vec<String>, to: Weak<dyn Inbound>) {
+        {
+            let mut routes = self.routes.write();
+            let mut sharded = self.sharded.lock();
+            for c in &channels {
+                routes.exact.insert(c.clone(), to.clone());
+                sharded.insert(c.clone());
+            }
+        }
+        let sub = self.subscriber.clone();
+        self.handle.spawn(async move {
+            let mut pending = channels;
+            loop {
+                if to.upgrade().is_none() {
+                    return;
+                }
+                pending = ssubscribe_each(&sub, pending).await;
+                if pending.is_empty() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        });
+    }
+
+    /// Forgets shard channels and unsubscribes them.
+    pub(crate) fn sunsubscribe(&self, channels: Vec<String>) {
+        {
+            let mut routes = self.routes.write();
+            let mut sharded = self.sharded.lock();
+            for c in &channels {
+                routes.exact.remove(c);
+                sharded.remove(c);
+            }
+        }
+        let mut sub = self.subscriber.clone();
+        self.handle.spawn(async move {
+            for c in channels {
+                let _: redis::RedisResult<RedisValue> = redis::cmd("SUNSUBSCRIBE")
+                    .arg(&c)
+                    .query_async(&mut sub)
+                    .await;
+            }
+        });
+    }
+
     /// `PUBSUB NUMSUB channel` (how many connections subscribe to it).
     pub(crate) async fn numsub(
         &self,
         channel: &str,
     ) -> Result<usize, sockeye_adapter::AdapterError> {
+        self.pubsub_count("NUMSUB", channel).await
+    }
+
+    /// `PUBSUB SHARDNUMSUB channel`.
+    pub(crate) async fn shardnumsub(
+        &self,
+        channel: &str,
+    ) -> Result<usize, sockeye_adapter::AdapterError> {
+        self.pubsub_count("SHARDNUMSUB", channel).await
+    }
+
+    async fn pubsub_count(
+        &self,
+        which: &str,
+        channel: &str,
+    ) -> Result<usize, sockeye_adapter::AdapterError> {
         let mut con = self.commands.clone();
         let reply: Result<Vec<RedisValue>, _> = redis::cmd("PUBSUB")
-            .arg("NUMSUB")
+            .arg(which)
             .arg(channel)
             .query_async(&mut con)
             .await;
@@ -352,6 +421,7 @@ async fn dispatcher(link: Weak<Link>, mut rx: mpsc::Receiver<PushInfo>) {
             ),
             PushKind::Disconnection => {
                 link.health.failed("subscriptions", &"connection lost");
+                link.resubscribe_sharded.store(true, Ordering::Release);
                 continue;
             }
             _ => continue,
@@ -414,8 +484,34 @@ async fn watchdog(link: Weak<Link>) {
             redis::cmd("PING").query_async(&mut subscriber).await;
         let Some(l) = link.upgrade() else { return };
         match (a, b) {
-            (Ok(_), Ok(_)) => l.health.worked(),
-            (Err(e), _) | (_, Err(e)) => l.health.failed("ping", &e),
+            (Ok(_), Ok(_)) => {
+                l.health.worked();
+                if l.resubscribe_sharded.swap(false, Ordering::AcqRel) {
+                    let channels: Vec<String> = l.sharded.lock().iter().cloned().collect();
+                    if !ssubscribe_each(&l.subscriber, channels).await.is_empty() {
+                        l.resubscribe_sharded.store(true, Ordering::Release);
+                    }
+                }
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                l.health.failed("ping", &e);
+                l.resubscribe_sharded.store(true, Ordering::Release);
+            }
         }
     }
+}
+
+/// `SSUBSCRIBE`s each channel (one per command: one confirmation each);
+/// returns those that failed.
+async fn ssubscribe_each(sub: &ConnectionManager, channels: Vec<String>) -> Vec<String> {
+    let mut sub = sub.clone();
+    let mut failed = Vec::new();
+    for c in channels {
+        let r: redis::RedisResult<RedisValue> =
+            redis::cmd("SSUBSCRIBE").arg(&c).query_async(&mut sub).await;
+        if r.is_err() {
+            failed.push(c);
+        }
+    }
+    failed
 }

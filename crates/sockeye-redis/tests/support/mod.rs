@@ -113,3 +113,45 @@ pub async fn wait_for_servers(io: &SocketIo, n: usize) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A Socket.IO server with the sharded adapter on `url`.
+pub async fn sharded_node(url: &str, config: sockeye_redis::ShardedAdapterConfig) -> SocketIo {
+    let redis = sockeye_redis::ShardedAdapterFactory::connect(url, config)
+        .await
+        .expect("Redis answers");
+    SocketIo::builder()
+        .adapter(redis.factory())
+        .build()
+        .expect("the server builds")
+}
+
+/// Waits until `PUBSUB SHARDNUMSUB channel` is `n` (a dynamic room
+/// channel subscribed by its nodes).
+pub async fn wait_for_shard_subscribers(url: &str, channel: &str, n: i64) {
+    let client = redis::Client::open(url).expect("a Redis URL");
+    let mut con = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis answers");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let reply: Vec<redis::Value> = redis::cmd("PUBSUB")
+            .arg("SHARDNUMSUB")
+            .arg(channel)
+            .query_async(&mut con)
+            .await
+            .expect("PUBSUB SHARDNUMSUB");
+        let count = reply
+            .get(1)
+            .and_then(|v| redis::from_redis_value_ref::<i64>(v).ok())
+            .unwrap_or(0);
+        if count == n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{channel}: {count} subscribers, not {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
