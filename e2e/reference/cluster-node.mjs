@@ -2,15 +2,16 @@
 // @socket.io/redis-adapter (createAdapter), the twin of
 // crates/sockeye-redis/examples/cluster_node.rs (same events, same
 // answers). Usage: node cluster-node.mjs --port 0 --redis URL --name NAME
+// [--adapter redis|redis-sharded]
 // Prints `listening on 127.0.0.1:PORT` once ready.
 
 import { createServer } from "node:http";
 import process from "node:process";
 import { Server } from "socket.io";
-import { createAdapter } from "@socket.io/redis-adapter";
+import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
 import { createClient } from "redis";
 
-const args = { port: 0, redis: "redis://127.0.0.1:6379", name: "node" };
+const args = { port: 0, redis: "redis://127.0.0.1:6379", name: "node", adapter: "redis" };
 for (let i = 2; i < process.argv.length; i += 2) {
   args[process.argv[i].replace(/^--/, "")] = process.argv[i + 1];
 }
@@ -22,7 +23,15 @@ sub.on("error", () => {});
 await Promise.all([pub.connect(), sub.connect()]);
 
 const http = createServer();
-const io = new Server(http, { adapter: createAdapter(pub, sub) });
+const adapters = {
+  redis: () => createAdapter(pub, sub),
+  "redis-sharded": () => createShardedAdapter(pub, sub),
+};
+if (!adapters[args.adapter]) {
+  console.error(`unknown adapter ${args.adapter}`);
+  process.exit(2);
+}
+const io = new Server(http, { adapter: adapters[args.adapter]() });
 
 const list = (v) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 const sorted = (a) => [...a].sort((x, y) => (JSON.stringify(x) < JSON.stringify(y) ? -1 : 1));

@@ -1,7 +1,8 @@
 //! One node of a test cluster: the Sockeye twin of
 //! `e2e/reference/cluster-node.mjs`, for the mixed-cluster e2e tests.
 //!
-//! `cluster_node --port 0 --redis redis://127.0.0.1:6379 --name rust-1`
+//! `cluster_node --port 0 --redis redis://127.0.0.1:6379 --name rust-1
+//! [--adapter redis|redis-sharded]`
 //! prints `listening on 127.0.0.1:PORT` once ready. Clients drive it with
 //! events, each answered through its ack:
 //!
@@ -20,7 +21,9 @@
 use serde_json::{Value, json};
 use sockeye::serve::Server;
 use sockeye::{AckSender, Data, Socket, SocketIo};
-use sockeye_redis::{RedisAdapterConfig, RedisAdapterFactory};
+use sockeye_redis::{
+    RedisAdapterConfig, RedisAdapterFactory, ShardedAdapterConfig, ShardedAdapterFactory,
+};
 use std::io::Write as _;
 use std::time::Duration;
 
@@ -28,6 +31,7 @@ struct Args {
     port: u16,
     redis: String,
     name: String,
+    adapter: String,
 }
 
 fn args() -> Result<Args, String> {
@@ -35,6 +39,7 @@ fn args() -> Result<Args, String> {
         port: 0,
         redis: "redis://127.0.0.1:6379".to_owned(),
         name: "sockeye".to_owned(),
+        adapter: "redis".to_owned(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -43,6 +48,7 @@ fn args() -> Result<Args, String> {
             "--port" => out.port = value.parse().map_err(|e| format!("--port: {e}"))?,
             "--redis" => out.redis = value,
             "--name" => out.name = value,
+            "--adapter" => out.adapter = value,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -194,15 +200,28 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let redis = match RedisAdapterFactory::connect(&args.redis, RedisAdapterConfig::default()).await
-    {
-        Ok(r) => r,
+    let factory = match args.adapter.as_str() {
+        "redis" => RedisAdapterFactory::connect(&args.redis, RedisAdapterConfig::default())
+            .await
+            .map(|r| r.factory()),
+        "redis-sharded" => {
+            ShardedAdapterFactory::connect(&args.redis, ShardedAdapterConfig::default())
+                .await
+                .map(|r| r.factory())
+        }
+        other => {
+            eprintln!("cluster_node: unknown adapter {other}");
+            std::process::exit(2);
+        }
+    };
+    let factory = match factory {
+        Ok(f) => f,
         Err(e) => {
             eprintln!("cluster_node: {e}");
             std::process::exit(2);
         }
     };
-    let io = match SocketIo::builder().adapter(redis.factory()).build() {
+    let io = match SocketIo::builder().adapter(factory).build() {
         Ok(io) => io,
         Err(e) => {
             eprintln!("cluster_node: {e}");
