@@ -44,6 +44,7 @@ pub struct ShardedAdapterConfig {
     mode: SubscriptionMode,
     requests_timeout: Duration,
     link: LinkOptions,
+    recovery: Option<sockeye_adapter::RecoveryConfig>,
 }
 
 impl Default for ShardedAdapterConfig {
@@ -54,6 +55,7 @@ impl Default for ShardedAdapterConfig {
             mode: SubscriptionMode::Dynamic,
             requests_timeout: Duration::from_secs(5),
             link: LinkOptions::default(),
+            recovery: None,
         }
     }
 }
@@ -74,6 +76,13 @@ impl ShardedAdapterConfig {
     /// How long a request to the other nodes waits (default 5 s).
     pub fn requests_timeout(mut self, timeout: Duration) -> Self {
         self.requests_timeout = timeout;
+        self
+    }
+
+    /// Per-node connection state recovery, as
+    /// [`crate::RedisAdapterConfig::recovery`].
+    pub fn recovery(mut self, config: sockeye_adapter::RecoveryConfig) -> Self {
+        self.recovery = Some(config);
         self
     }
 }
@@ -99,7 +108,10 @@ impl ShardedAdapterFactory {
         Arc::new(move |ctx| {
             let core = Arc::new(Core::new(
                 ctx.clone(),
-                LocalAdapter::new(ctx),
+                match config.recovery {
+                    Some(r) => LocalAdapter::with_recovery(ctx, r),
+                    None => LocalAdapter::new(ctx),
+                },
                 config.requests_timeout,
                 link.handle().clone(),
             ));

@@ -57,7 +57,7 @@ fn main() -> ExitCode {
 /// What `--redis` gives: the adapters' factory and a connection for the
 /// chat's shared state.
 struct Cluster {
-    adapters: sockeye_redis::RedisAdapterFactory,
+    adapters: sockeye::adapter::AdapterFactory,
     store: redis::aio::ConnectionManager,
 }
 
@@ -67,25 +67,39 @@ async fn connect_cluster(cli: &Cli) -> Result<Option<Cluster>, String> {
     let Some(url) = &cli.redis else {
         return Ok(None);
     };
-    if cli.adapter != AdapterArg::Redis {
-        return Err(format!(
-            "--adapter {:?} is not supported yet: use --adapter redis",
-            cli.adapter
-        ));
+    let adapters = match cli.adapter {
+        AdapterArg::Redis => {
+            let mut config = sockeye_redis::RedisAdapterConfig::default();
+            if cli.recovery {
+                config = config.recovery(recovery_config());
+            }
+            sockeye_redis::RedisAdapterFactory::connect(url, config)
+                .await
+                .map(|f| f.factory())
+        }
+        AdapterArg::RedisSharded => {
+            let mut config = sockeye_redis::ShardedAdapterConfig::default();
+            if cli.recovery {
+                config = config.recovery(recovery_config());
+            }
+            sockeye_redis::ShardedAdapterFactory::connect(url, config)
+                .await
+                .map(|f| f.factory())
+        }
+        AdapterArg::RedisStreams => {
+            return Err(
+                "--adapter redis-streams is not supported yet: use redis or redis-sharded"
+                    .to_owned(),
+            );
+        }
     }
-    let mut config = sockeye_redis::RedisAdapterConfig::default();
-    if cli.recovery {
-        config = config.recovery(recovery_config());
-    }
-    let adapters = sockeye_redis::RedisAdapterFactory::connect(url, config)
-        .await
-        .map_err(|e| format!("--redis {url}: {e}"))?;
+    .map_err(|e| format!("--redis {url}: {e}"))?;
     let client = redis::Client::open(url.as_str()).map_err(|e| format!("--redis {url}: {e}"))?;
     let store = tokio::time::timeout(Duration::from_secs(3), client.get_connection_manager())
         .await
         .map_err(|_| format!("--redis {url}: no answer within 3 s"))?
         .map_err(|e| format!("--redis {url}: {e}"))?;
-    info!(%url, "cluster node on Redis (classic adapter)");
+    info!(%url, adapter = ?cli.adapter, "cluster node on Redis");
     Ok(Some(Cluster { adapters, store }))
 }
 
@@ -184,7 +198,7 @@ async fn run(cli: Cli, cluster: Option<Cluster>) -> Result<(), String> {
         io_builder = io_builder.connection_state_recovery(recovery_config());
     }
     if let Some(c) = &cluster {
-        io_builder = io_builder.adapter(c.adapters.factory());
+        io_builder = io_builder.adapter(c.adapters.clone());
     }
     let io = io_builder
         .path(path.clone())
