@@ -94,13 +94,13 @@ pub(crate) trait Bus: Send + Sync + 'static {
 /// A `ClusterAdapter` of one namespace over a [`Bus`].
 pub(crate) struct Core {
     pub(crate) local: LocalAdapter,
-    ns: Weak<dyn LocalNamespace>,
+    pub(crate) ns: Weak<dyn LocalNamespace>,
     pub(crate) nsp: Str,
     pub(crate) uid: String,
     pending: Arc<Pending>,
     bus: std::sync::OnceLock<Arc<dyn Bus>>,
     requests_timeout: Duration,
-    handle: tokio::runtime::Handle,
+    pub(crate) handle: tokio::runtime::Handle,
 }
 
 /// 8 random bytes in hex, as `randomId()`.
@@ -247,8 +247,9 @@ impl Core {
         }
     }
 
-    /// A message from the bus.
-    pub(crate) fn on_message(&self, message: Value) {
+    /// A message from the bus; `offset`: its stream entry id, added to
+    /// recoverable broadcasts (connection state recovery).
+    pub(crate) fn on_message(&self, message: Value, offset: Option<&str>) {
         let Some(kind) = MessageType::from_value(message.get("type")) else {
             return;
         };
@@ -277,7 +278,7 @@ impl Core {
         let mut local_opts = opts.clone();
         local_opts.flags.local = true;
         match kind {
-            MessageType::Broadcast => self.on_broadcast(&from, &data, opts, request_id),
+            MessageType::Broadcast => self.on_broadcast(&from, &data, opts, request_id, offset),
             MessageType::SocketsJoin => self.join_local(&local_opts, &rooms()),
             MessageType::SocketsLeave => self.leave_local(&local_opts, &rooms()),
             MessageType::DisconnectSockets => {
@@ -314,12 +315,16 @@ impl Core {
         data: &Value,
         opts: BroadcastOptions,
         request_id: Option<String>,
+        offset: Option<&str>,
     ) {
         let Some(ns) = self.ns.upgrade() else { return };
         let mut packet = match data.get("packet").map(WirePacket::read) {
             Some(Ok(p)) => p,
             _ => return,
         };
+        if let (Some(offset), None) = (offset, &request_id) {
+            add_offset(&mut packet, &opts, offset);
+        }
         // The packet may come without its namespace (set by the receiver).
         packet.nsp = self.nsp.to_string();
         let Some(request_id) = request_id else {
@@ -421,6 +426,20 @@ impl Core {
                 self.pending.respond(&id, items);
             }
         }
+    }
+}
+
+/// Appends the offset to a recoverable packet (an event without ack id,
+/// not volatile), as `addOffsetIfNecessary`.
+pub(crate) fn add_offset(packet: &mut WirePacket, opts: &BroadcastOptions, offset: &str) {
+    if packet.kind != sockeye_proto::sio::PacketKind::Event
+        || packet.id.is_some()
+        || opts.flags.volatile
+    {
+        return;
+    }
+    if let Some(Value::Array(data)) = &mut packet.data {
+        data.push(Value::from(offset));
     }
 }
 

@@ -68,6 +68,8 @@ mod emitter;
 mod link;
 mod pending;
 mod sharded;
+mod streams;
+mod streams_adapter;
 mod wire;
 
 pub use adapter::RedisAdapter;
@@ -75,6 +77,7 @@ pub use config::RedisAdapterConfig;
 pub use emitter::{Emitter, EmitterError};
 pub use link::RedisError;
 pub use sharded::{ShardedAdapterConfig, ShardedAdapterFactory, SubscriptionMode};
+pub use streams::{StreamsAdapterConfig, StreamsAdapterFactory};
 
 use link::Link;
 use sockeye_adapter::{Adapter, AdapterFactory};

@@ -50,11 +50,8 @@ pub(crate) enum PublishKind {
     Sharded,
 }
 
-struct Outgoing {
-    kind: PublishKind,
-    channel: String,
-    payload: Vec<u8>,
-}
+/// A command for the publisher task (`PUBLISH`, `SPUBLISH`, `XADD`).
+struct Outgoing(redis::Cmd);
 
 #[derive(Default)]
 struct Routes {
@@ -200,6 +197,11 @@ impl Link {
         &self.handle
     }
 
+    /// The connection for commands that need their answer.
+    pub(crate) fn commands(&self) -> ConnectionManager {
+        self.commands.clone()
+    }
+
     /// Queues a publish; refused when the queue is full (Redis slow or
     /// unreachable).
     pub(crate) fn publish(
@@ -208,20 +210,24 @@ impl Link {
         channel: String,
         payload: Vec<u8>,
     ) -> Result<(), sockeye_adapter::AdapterError> {
-        self.outgoing
-            .try_send(Outgoing {
-                kind,
-                channel,
-                payload,
-            })
-            .map_err(|e| {
-                let why = match e {
-                    mpsc::error::TrySendError::Full(_) => "the publish queue is full",
-                    mpsc::error::TrySendError::Closed(_) => "the Redis link is closed",
-                };
-                self.health.failed("publish", &why);
-                sockeye_adapter::AdapterError::Transport(format!("Redis: {why}"))
-            })
+        let mut cmd = redis::cmd(match kind {
+            PublishKind::Classic => "PUBLISH",
+            PublishKind::Sharded => "SPUBLISH",
+        });
+        cmd.arg(channel).arg(payload);
+        self.send(cmd)
+    }
+
+    /// Queues any write (an `XADD`), as [`Link::publish`].
+    pub(crate) fn send(&self, cmd: redis::Cmd) -> Result<(), sockeye_adapter::AdapterError> {
+        self.outgoing.try_send(Outgoing(cmd)).map_err(|e| {
+            let why = match e {
+                mpsc::error::TrySendError::Full(_) => "the publish queue is full",
+                mpsc::error::TrySendError::Closed(_) => "the Redis link is closed",
+            };
+            self.health.failed("publish", &why);
+            sockeye_adapter::AdapterError::Transport(format!("Redis: {why}"))
+        })
     }
 
     /// Routes `channels` to `to` and subscribes (retrying while Redis is
@@ -446,12 +452,8 @@ async fn publisher(link: Weak<Link>, mut con: ConnectionManager, mut rx: mpsc::R
     let mut batch = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut batch, BATCH).await > 0 {
         let mut pipe = redis::pipe();
-        for m in batch.drain(..) {
-            let cmd = match m.kind {
-                PublishKind::Classic => "PUBLISH",
-                PublishKind::Sharded => "SPUBLISH",
-            };
-            pipe.cmd(cmd).arg(m.channel).arg(m.payload).ignore();
+        for Outgoing(cmd) in batch.drain(..) {
+            pipe.add_command(cmd).ignore();
         }
         let result: redis::RedisResult<()> = pipe.query_async(&mut con).await;
         let Some(link) = link.upgrade() else { return };

@@ -206,7 +206,7 @@ impl Inbound for ShardedBus {
             return;
         };
         match wire::decode(&payload) {
-            Ok(message) => core.on_message(message),
+            Ok(message) => core.on_message(message, None),
             Err(e) => tracing::debug!(error = %e, "malformed cluster message ignored"),
         }
     }

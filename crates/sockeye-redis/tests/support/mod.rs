@@ -155,3 +155,69 @@ pub async fn wait_for_shard_subscribers(url: &str, channel: &str, n: i64) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// A Socket.IO server with the streams adapter on `url` (with connection
+/// state recovery on both when `recovery`).
+pub async fn streams_node(url: &str, recovery: bool) -> SocketIo {
+    let mut config = sockeye_redis::StreamsAdapterConfig::default();
+    let mut builder = SocketIo::builder();
+    if recovery {
+        let r = sockeye::RecoveryConfig::default();
+        config = config.recovery(r);
+        builder = builder.connection_state_recovery(r);
+    }
+    let redis = sockeye_redis::StreamsAdapterFactory::connect(url, config)
+        .await
+        .expect("Redis answers");
+    builder
+        .adapter(redis.factory())
+        .build()
+        .expect("the server builds")
+}
+
+/// Waits until `key` exists in Redis.
+pub async fn wait_for_key(url: &str, key: &str) {
+    let client = redis::Client::open(url).expect("a Redis URL");
+    let mut con = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis answers");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let n: i64 = redis::cmd("EXISTS")
+            .arg(key)
+            .query_async(&mut con)
+            .await
+            .expect("EXISTS");
+        if n == 1 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{key} never written");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Waits until the stream holds `n` entries.
+pub async fn wait_for_stream_len(url: &str, stream: &str, n: i64) {
+    let client = redis::Client::open(url).expect("a Redis URL");
+    let mut con = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis answers");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let len: i64 = redis::cmd("XLEN")
+            .arg(stream)
+            .query_async(&mut con)
+            .await
+            .expect("XLEN");
+        if len == n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{stream}: {len} entries, not {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
