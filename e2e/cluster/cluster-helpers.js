@@ -92,12 +92,12 @@ export async function startRedis(t) {
 }
 
 /** Starts a cluster node (`kind`: "rust" or "node"); resolves with its port. */
-export function startNode(t, kind, redisUrl, name, adapter = "redis") {
+export function startNode(t, kind, redisUrl, name, adapter = "redis", extra = []) {
   const [command, argv] =
     kind === "rust"
       ? [RUST_NODE, []]
       : [process.execPath, [NODE_NODE]];
-  const child = spawn(command, [...argv, "--port", "0", "--redis", redisUrl, "--name", name, "--adapter", adapter], {
+  const child = spawn(command, [...argv, "--port", "0", "--redis", redisUrl, "--name", name, "--adapter", adapter, ...extra], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   t.after(async () => {

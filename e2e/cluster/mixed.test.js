@@ -1,5 +1,6 @@
-// A mixed cluster on one Redis, for the classic adapter (createAdapter)
-// and the sharded one (createShardedAdapter): two Sockeye nodes
+// A mixed cluster on one Redis, for the classic adapter (createAdapter),
+// the sharded one (createShardedAdapter) and the streams adapter
+// (@socket.io/redis-streams-adapter 0.3): two Sockeye nodes
 // (crates/sockeye-redis, example cluster_node) and one Node socket.io 4.8
 // node with @socket.io/redis-adapter 8.3, a socket.io-client on each.
 // Every operation is started from each node in turn and must reach the
@@ -28,7 +29,7 @@ async function cluster(t, adapter) {
   return { redis, nodes, clients };
 }
 
-for (const adapter of ["redis", "redis-sharded"]) {
+for (const adapter of ["redis", "redis-sharded", "redis-streams"]) {
   test(`${adapter}: broadcasts, rooms and except cross in every direction`, { timeout: TIMEOUT }, async (t) => {
     const { clients } = await cluster(t, adapter);
     for (const [i, sender] of clients.entries()) {

@@ -2,18 +2,24 @@
 // @socket.io/redis-adapter (createAdapter), the twin of
 // crates/sockeye-redis/examples/cluster_node.rs (same events, same
 // answers). Usage: node cluster-node.mjs --port 0 --redis URL --name NAME
-// [--adapter redis|redis-sharded]
+// [--adapter redis|redis-sharded|redis-streams] [--recovery]
 // Prints `listening on 127.0.0.1:PORT` once ready.
 
 import { createServer } from "node:http";
 import process from "node:process";
 import { Server } from "socket.io";
 import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
+import { createAdapter as createStreamsAdapter } from "@socket.io/redis-streams-adapter";
 import { createClient } from "redis";
 
-const args = { port: 0, redis: "redis://127.0.0.1:6379", name: "node", adapter: "redis" };
-for (let i = 2; i < process.argv.length; i += 2) {
-  args[process.argv[i].replace(/^--/, "")] = process.argv[i + 1];
+const args = { port: 0, redis: "redis://127.0.0.1:6379", name: "node", adapter: "redis", recovery: false };
+for (let i = 2; i < process.argv.length; i += 1) {
+  const key = process.argv[i].replace(/^--/, "");
+  if (key === "recovery") {
+    args.recovery = true;
+  } else {
+    args[key] = process.argv[++i];
+  }
 }
 
 const pub = createClient({ url: args.redis });
@@ -26,12 +32,17 @@ const http = createServer();
 const adapters = {
   redis: () => createAdapter(pub, sub),
   "redis-sharded": () => createShardedAdapter(pub, sub),
+  "redis-streams": () => createStreamsAdapter(pub),
 };
 if (!adapters[args.adapter]) {
   console.error(`unknown adapter ${args.adapter}`);
   process.exit(2);
 }
-const io = new Server(http, { adapter: adapters[args.adapter]() });
+const io = new Server(http, {
+  adapter: adapters[args.adapter](),
+  // --recovery: connection state recovery (with redis-streams, across nodes).
+  ...(args.recovery ? { connectionStateRecovery: { maxDisconnectionDuration: 120_000 } } : {}),
+});
 
 const list = (v) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 const sorted = (a) => [...a].sort((x, y) => (JSON.stringify(x) < JSON.stringify(y) ? -1 : 1));

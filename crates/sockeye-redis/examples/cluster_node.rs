@@ -2,7 +2,7 @@
 //! `e2e/reference/cluster-node.mjs`, for the mixed-cluster e2e tests.
 //!
 //! `cluster_node --port 0 --redis redis://127.0.0.1:6379 --name rust-1
-//! [--adapter redis|redis-sharded]`
+//! [--adapter redis|redis-sharded|redis-streams] [--recovery]`
 //! prints `listening on 127.0.0.1:PORT` once ready. Clients drive it with
 //! events, each answered through its ack:
 //!
@@ -21,8 +21,10 @@
 use serde_json::{Value, json};
 use sockeye::serve::Server;
 use sockeye::{AckSender, Data, Socket, SocketIo};
+use sockeye::RecoveryConfig;
 use sockeye_redis::{
     RedisAdapterConfig, RedisAdapterFactory, ShardedAdapterConfig, ShardedAdapterFactory,
+    StreamsAdapterConfig, StreamsAdapterFactory,
 };
 use std::io::Write as _;
 use std::time::Duration;
@@ -32,6 +34,7 @@ struct Args {
     redis: String,
     name: String,
     adapter: String,
+    recovery: bool,
 }
 
 fn args() -> Result<Args, String> {
@@ -40,9 +43,14 @@ fn args() -> Result<Args, String> {
         redis: "redis://127.0.0.1:6379".to_owned(),
         name: "sockeye".to_owned(),
         adapter: "redis".to_owned(),
+        recovery: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--recovery" {
+            out.recovery = true;
+            continue;
+        }
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--port" => out.port = value.parse().map_err(|e| format!("--port: {e}"))?,
@@ -209,6 +217,15 @@ async fn main() {
                 .await
                 .map(|r| r.factory())
         }
+        "redis-streams" => {
+            let mut config = StreamsAdapterConfig::default();
+            if args.recovery {
+                config = config.recovery(RecoveryConfig::default());
+            }
+            StreamsAdapterFactory::connect(&args.redis, config)
+                .await
+                .map(|r| r.factory())
+        }
         other => {
             eprintln!("cluster_node: unknown adapter {other}");
             std::process::exit(2);
@@ -221,7 +238,11 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let io = match SocketIo::builder().adapter(factory).build() {
+    let mut builder = SocketIo::builder().adapter(factory);
+    if args.recovery {
+        builder = builder.connection_state_recovery(RecoveryConfig::default());
+    }
+    let io = match builder.build() {
         Ok(io) => io,
         Err(e) => {
             eprintln!("cluster_node: {e}");
