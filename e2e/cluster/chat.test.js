@@ -6,11 +6,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ack, connect, login, runChatExpectingFailure, startChat } from "../tests/chat-helpers.js";
+import { createClient } from "redis";
 import { startRedis } from "./cluster-helpers.js";
 
 const TIMEOUT = 60_000;
 
-for (const adapter of ["redis", "redis-sharded"]) {
+for (const adapter of ["redis", "redis-sharded", "redis-streams"]) {
   test(`${adapter}: the chat across three nodes`, { timeout: TIMEOUT }, async (t) => {
     const redis = await startRedis(t);
     const nodes = [];
@@ -75,4 +76,45 @@ test("a bad or unreachable --redis is a clear error with exit code 2", { timeout
   const malformed = await runChatExpectingFailure(["--redis", "nope://x"]);
   assert.equal(malformed.code, 2);
   assert.match(malformed.stderr, /--redis/);
+});
+
+test("--recovery with redis-streams: a user comes back on another node", { timeout: TIMEOUT }, async (t) => {
+  const redis = await startRedis(t);
+  const args = ["--redis", redis.url, "--adapter", "redis-streams", "--recovery"];
+  const nodes = [await startChat(t, args), await startChat(t, args)];
+  const alice = await connect(t, nodes[0].url, { transports: ["websocket"] });
+  await login(alice, "alice");
+  const bob = await connect(t, nodes[1].url, { transports: ["websocket"] });
+  await login(bob, "bob");
+  await ack(bob.socket, "new message", "first");
+  await alice.rec.next("new message", (m) => m.message === "first");
+  const id = alice.socket.id;
+  // Alice drops off node 0; Bob writes meanwhile; she comes back on node 1.
+  const gone = new Promise((r) => alice.socket.once("disconnect", r));
+  alice.socket.io.engine.close();
+  await gone;
+  const store = createClient({ url: redis.url });
+  store.on("error", () => {});
+  await store.connect();
+  t.after(() => store.disconnect());
+  const deadline = Date.now() + 5_000;
+  while ((await store.exists(`sio:session:${alice.socket._pid}`)) !== 1) {
+    assert.ok(Date.now() < deadline, "the session was never persisted");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await ack(bob.socket, "new message", "while away");
+  alice.socket.io.uri = nodes[1].url;
+  alice.socket.connect();
+  await new Promise((resolve, reject) => {
+    alice.socket.once("connect", resolve);
+    alice.socket.once("connect_error", reject);
+  });
+  assert.equal(alice.socket.recovered, true);
+  assert.equal(alice.socket.id, id);
+  const missed = await alice.rec.next("new message", (m) => m.message === "while away");
+  assert.equal(missed.username, "bob");
+  // Still logged in as alice, on the new node.
+  const sent = await ack(alice.socket, "new message", "back");
+  assert.ok(sent.id, JSON.stringify(sent));
+  assert.equal((await bob.rec.next("new message", (m) => m.message === "back")).username, "alice");
 });

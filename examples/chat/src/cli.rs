@@ -221,7 +221,8 @@ pub struct Cli {
     pub adapter: AdapterArg,
 
     /// Connection state recovery (maxDisconnectionDuration 2 minutes): a
-    /// client that reconnects in time gets what it missed.
+    /// client that reconnects in time gets what it missed (on any node with
+    /// --adapter redis-streams, on the same node otherwise).
     #[arg(long = "recovery")]
     pub recovery: bool,
 }

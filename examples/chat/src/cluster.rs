@@ -152,8 +152,19 @@ fn text_of(value: &Value, what: &str) -> Result<String, Refused> {
     }
 }
 
+/// The nickname of a logged-in socket (for a recovered socket, from its
+/// restored data).
 fn username(socket: &Socket) -> Option<String> {
-    socket.data::<Nick>().map(|n| n.username.clone())
+    socket
+        .data::<Nick>()
+        .map(|n| n.username.clone())
+        .or_else(|| {
+            socket
+                .data_json()
+                .get("username")?
+                .as_str()
+                .map(str::to_owned)
+        })
 }
 
 fn on_connection(socket: Socket, node: Arc<Node>) {

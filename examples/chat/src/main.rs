@@ -87,10 +87,13 @@ async fn connect_cluster(cli: &Cli) -> Result<Option<Cluster>, String> {
                 .map(|f| f.factory())
         }
         AdapterArg::RedisStreams => {
-            return Err(
-                "--adapter redis-streams is not supported yet: use redis or redis-sharded"
-                    .to_owned(),
-            );
+            let mut config = sockeye_redis::StreamsAdapterConfig::default();
+            if cli.recovery {
+                config = config.recovery(recovery_config());
+            }
+            sockeye_redis::StreamsAdapterFactory::connect(url, config)
+                .await
+                .map(|f| f.factory())
         }
     }
     .map_err(|e| format!("--redis {url}: {e}"))?;
