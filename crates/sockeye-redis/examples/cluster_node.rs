@@ -19,9 +19,9 @@
 //! Other nodes' `who` is answered with this node's name.
 
 use serde_json::{Value, json};
+use sockeye::RecoveryConfig;
 use sockeye::serve::Server;
 use sockeye::{AckSender, Data, Socket, SocketIo};
-use sockeye::RecoveryConfig;
 use sockeye_redis::{
     RedisAdapterConfig, RedisAdapterFactory, ShardedAdapterConfig, ShardedAdapterFactory,
     StreamsAdapterConfig, StreamsAdapterFactory,

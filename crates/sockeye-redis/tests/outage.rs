@@ -7,19 +7,57 @@ mod common;
 mod support;
 
 use common::*;
-use sockeye::{AckSender, Data, Socket};
-use sockeye_redis::RedisAdapterConfig;
+use sockeye::{AckSender, Data, Socket, SocketIo};
+use sockeye_redis::{RedisAdapterConfig, ShardedAdapterConfig};
 use std::time::{Duration, Instant};
 use support::*;
 
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Classic,
+    Sharded,
+    Streams,
+}
+
+async fn make(kind: Kind, url: &str) -> SocketIo {
+    let timeout = Duration::from_millis(500);
+    match kind {
+        Kind::Classic => {
+            let config = RedisAdapterConfig::default()
+                .requests_timeout(timeout)
+                .connect_timeout(timeout)
+                .max_queued_publishes(16);
+            node(url, config).await
+        }
+        Kind::Sharded => {
+            sharded_node(
+                url,
+                ShardedAdapterConfig::default().requests_timeout(timeout),
+            )
+            .await
+        }
+        Kind::Streams => streams_node(url, false).await,
+    }
+}
+
 #[tokio::test]
-async fn local_service_during_an_outage_and_cluster_delivery_after() {
+async fn classic_local_service_during_an_outage_and_cluster_delivery_after() {
+    outage(Kind::Classic).await;
+}
+
+#[tokio::test]
+async fn sharded_local_service_during_an_outage_and_cluster_delivery_after() {
+    outage(Kind::Sharded).await;
+}
+
+#[tokio::test]
+async fn streams_local_service_during_an_outage_and_cluster_delivery_after() {
+    outage(Kind::Streams).await;
+}
+
+async fn outage(kind: Kind) {
     let mut redis = Redis::private();
-    let config = RedisAdapterConfig::default()
-        .requests_timeout(Duration::from_millis(500))
-        .connect_timeout(Duration::from_millis(500))
-        .max_queued_publishes(16);
-    let a = node(&redis.url, config.clone()).await;
+    let a = make(kind, &redis.url).await;
     a.on_connection(|socket: Socket| async move {
         socket.on(
             "echo",
@@ -29,7 +67,7 @@ async fn local_service_during_an_outage_and_cluster_delivery_after() {
         );
     });
     let a = serve(a).await;
-    let b = serve(node(&redis.url, config).await).await;
+    let b = serve(make(kind, &redis.url).await).await;
     wait_for_servers(&a.io, 2).await;
     wait_for_servers(&b.io, 2).await;
     let mut ca = WsClient::open(a.addr).await;
