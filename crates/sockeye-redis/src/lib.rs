@@ -1,6 +1,11 @@
-//! Redis adapters for Sockeye, wire-compatible with Node's
-//! `@socket.io/redis-adapter` 8.x: Sockeye nodes and Node `socket.io`
-//! nodes on the same Redis serve one application together.
+//! Redis adapters for Sockeye, wire-compatible with Node's: the classic
+//! and sharded adapters of `@socket.io/redis-adapter` 8.x
+//! ([`RedisAdapterFactory`], [`ShardedAdapterFactory`]), the streams
+//! adapter of `@socket.io/redis-streams-adapter` 0.3
+//! ([`StreamsAdapterFactory`], with connection state recovery across
+//! nodes) and the emitter of `@socket.io/redis-emitter` 5.x ([`Emitter`]).
+//! Sockeye nodes and Node `socket.io` nodes on the same Redis, with the
+//! matching adapter and the same names, serve one application together.
 //!
 //! ```no_run
 //! use sockeye::SocketIo;
@@ -49,8 +54,18 @@
 //! `sockets_leave`, `disconnect_sockets`, `server_side_emit`. Messages of
 //! Node's emitter reach Sockeye's clients the same way.
 //!
-//! Not yet: the sharded adapter, the streams adapter (and connection state
-//! recovery across nodes).
+//! # The sharded and streams adapters
+//!
+//! Both speak the messages of the reference's generic `ClusterAdapter`
+//! (`{uid, nsp, type, data}`, types 1 to 13; see [`sharded`] and
+//! [`streams`] for their channels, encodings and server counts). The
+//! streams adapter carries the recoverable broadcasts in the stream: their
+//! offset is the entry id, the same on every node, and a session persisted
+//! by one node (Node's or Sockeye's) is restored by any other.
+//!
+//! Not yet: `streamCount` > 1 and `useShardedPubSub` of the streams
+//! adapter, the heartbeat variant of `ClusterAdapter`, Redis Cluster
+//! (several masters).
 //!
 //! # Redis outage
 //!
@@ -67,8 +82,8 @@ mod config;
 mod emitter;
 mod link;
 mod pending;
-mod sharded;
-mod streams;
+pub mod sharded;
+pub mod streams;
 mod streams_adapter;
 mod wire;
 

@@ -196,7 +196,7 @@ pub(crate) struct StreamsBus {
     pub(crate) to: Weak<Core>,
     registry: Weak<Registry>,
     /// The queue of recoverable broadcasts waiting for their stream id.
-    pub(crate) ordered: parking_lot::Mutex<Option<mpsc::UnboundedSender<Ordered>>>,
+    pub(crate) ordered: parking_lot::Mutex<Option<mpsc::Sender<Ordered>>>,
 }
 
 /// Whether a message travels on pub/sub rather than in the stream.

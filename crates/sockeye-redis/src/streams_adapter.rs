@@ -17,6 +17,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+/// Most recoverable broadcasts of one namespace waiting for their stream
+/// id.
+const MAX_PENDING_RECOVERABLE: usize = 10_000;
+
 /// The streams adapter of one namespace.
 pub(crate) struct StreamsAdapter {
     pub(crate) cluster: ClusterAdapter,
@@ -55,12 +59,24 @@ impl StreamsAdapter {
         ]);
         let cmd = self.bus.xadd(&message);
         let sender = self.bus.ordered(core.handle.clone());
-        let _ = sender.send(Ordered {
+        let queued = sender.try_send(Ordered {
             cmd,
             packet: wp,
             fallback: packet.clone(),
             opts: opts.clone(),
         });
+        if let Err(e) = queued {
+            // Redis too slow to keep up: delivered here at once, without a
+            // recoverable offset, rather than queued without bound.
+            let o = match e {
+                mpsc::error::TrySendError::Full(o) | mpsc::error::TrySendError::Closed(o) => o,
+            };
+            self.bus
+                .link
+                .health
+                .failed("stream", &"the recoverable broadcast queue is full");
+            core.local.broadcast(&o.fallback, &o.opts);
+        }
     }
 }
 
@@ -75,12 +91,12 @@ pub(crate) struct Ordered {
 impl StreamsBus {
     /// The queue of recoverable broadcasts of this namespace (started on
     /// first use).
-    fn ordered(&self, handle: tokio::runtime::Handle) -> mpsc::UnboundedSender<Ordered> {
+    fn ordered(&self, handle: tokio::runtime::Handle) -> mpsc::Sender<Ordered> {
         let mut slot = self.ordered.lock();
         if let Some(tx) = slot.as_ref() {
             return tx.clone();
         }
-        let (tx, mut rx) = mpsc::unbounded_channel::<Ordered>();
+        let (tx, mut rx) = mpsc::channel::<Ordered>(MAX_PENDING_RECOVERABLE);
         let mut con = self.link.commands();
         let core = self.to.clone();
         handle.spawn(async move {
