@@ -39,6 +39,9 @@ pub(crate) struct Inner {
     channels: Channels,
     link: Arc<Link>,
     pending: Arc<Pending>,
+    /// The offset of this node's recoverable broadcast being sent (set by
+    /// `record_packet`, taken by `broadcast`).
+    own_offset: parking_lot::Mutex<Option<Str>>,
     config: RedisAdapterConfig,
 }
 
@@ -78,6 +81,7 @@ impl RedisAdapter {
             channels,
             link,
             pending: Arc::new(Pending::default()),
+            own_offset: parking_lot::Mutex::new(None),
             config,
         });
         let weak: Weak<dyn Inbound> = Arc::downgrade(&(inner.clone() as Arc<dyn Inbound>));
@@ -177,9 +181,13 @@ impl Adapter for RedisAdapter {
     }
 
     fn broadcast(&self, packet: &BroadcastPacket, opts: &BroadcastOptions) {
+        let own_offset = self.0.own_offset.lock().take();
         if !opts.flags.local {
             match WirePacket::from_encoded(packet) {
-                Ok(wp) => {
+                Ok(mut wp) => {
+                    if let Some(o) = own_offset {
+                        wp.strip_offset(&o);
+                    }
                     let msg = wire::broadcast_message(&self.0.uid, &wp, opts);
                     let mut channel = self.0.channels.broadcast.clone();
                     if let [room] = opts.rooms.as_slice() {
@@ -347,6 +355,9 @@ impl Adapter for RedisAdapter {
 
     fn record_packet(&self, offset: &Str, packet: &BroadcastPacket, opts: &BroadcastOptions) {
         self.0.local.record_packet(offset, packet, opts);
+        // The namespace broadcasts this packet next: its offset is this
+        // node's, not for the others (see `broadcast`).
+        *self.0.own_offset.lock() = Some(offset.clone());
     }
 
     fn persist_session(&self, session: PersistedSession) {

@@ -101,6 +101,9 @@ pub(crate) struct Core {
     pub(crate) nsp: Str,
     pub(crate) uid: String,
     pending: Arc<Pending>,
+    /// The offset of this node's recoverable broadcast being sent (set by
+    /// `record_packet`, taken by `broadcast`).
+    own_offset: parking_lot::Mutex<Option<Str>>,
     bus: std::sync::OnceLock<Arc<dyn Bus>>,
     requests_timeout: Duration,
     pub(crate) handle: tokio::runtime::Handle,
@@ -128,6 +131,7 @@ impl Core {
             local,
             uid: random_id(),
             pending: Arc::new(Pending::default()),
+            own_offset: parking_lot::Mutex::new(None),
             bus: std::sync::OnceLock::new(),
             requests_timeout,
             handle,
@@ -331,10 +335,10 @@ impl Core {
         // The packet may come without its namespace (set by the receiver).
         packet.nsp = self.nsp.to_string();
         let Some(request_id) = request_id else {
-            match packet.encode(ns.parser()) {
-                Ok(encoded) => self.local.broadcast(&encoded, &opts),
-                Err(e) => tracing::debug!(error = %e, "broadcast not encodable"),
-            }
+            // Without a stream offset, per-node recovery (if on) records it
+            // under an offset of this node.
+            let recorded = offset.is_none().then(|| self.local.next_offset()).flatten();
+            deliver_remote(&self.local, packet, &opts, recorded, ns.parser());
             return;
         };
         let data = packet.data.unwrap_or(Value::Array(Vec::new()));
@@ -429,6 +433,34 @@ impl Core {
                 self.pending.respond(&id, items);
             }
         }
+    }
+}
+
+/// Delivers a broadcast from another node to the local sockets; with a
+/// local `offset` (per-node recovery), a recoverable packet carries it and
+/// is recorded for the sessions that come back to this node.
+pub(crate) fn deliver_remote(
+    local: &LocalAdapter,
+    mut packet: WirePacket,
+    opts: &BroadcastOptions,
+    offset: Option<Str>,
+    parser: sockeye_proto::sio::Parser,
+) {
+    let recoverable = packet.kind == sockeye_proto::sio::PacketKind::Event
+        && packet.id.is_none()
+        && !opts.flags.volatile;
+    let offset = offset.filter(|_| recoverable);
+    if let Some(o) = &offset {
+        add_offset(&mut packet, opts, o);
+    }
+    match packet.encode(parser) {
+        Ok(encoded) => {
+            if let Some(o) = &offset {
+                local.record_packet(o, &encoded, opts);
+            }
+            local.broadcast(&encoded, opts);
+        }
+        Err(e) => tracing::debug!(error = %e, "broadcast from another node not encodable"),
     }
 }
 

@@ -269,6 +269,16 @@ impl WirePacket {
         })
     }
 
+    /// Removes `offset` when it is the last argument (a local recovery
+    /// offset that other nodes must not see).
+    pub(crate) fn strip_offset(&mut self, offset: &str) {
+        if let Some(Value::Array(data)) = &mut self.data {
+            if data.last().and_then(Value::as_str) == Some(offset) {
+                data.pop();
+            }
+        }
+    }
+
     /// Encodes it for this node's clients.
     pub(crate) fn encode(&self, parser: Parser) -> Result<BroadcastPacket, WireError> {
         parser

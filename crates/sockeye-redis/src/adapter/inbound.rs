@@ -33,10 +33,9 @@ impl Inner {
             return;
         }
         let Some(ns) = self.ns.upgrade() else { return };
-        match packet.encode(ns.parser()) {
-            Ok(encoded) => self.local.broadcast(&encoded, &opts),
-            Err(e) => tracing::debug!(error = %e, "broadcast from another node not encodable"),
-        }
+        // Per-node recovery (if on) records it under an offset of this node.
+        let offset = self.local.next_offset();
+        crate::cluster::deliver_remote(&self.local, packet, &opts, offset, ns.parser());
     }
 
     fn on_request(&self, payload: &Bytes) {

@@ -33,9 +33,13 @@ impl Adapter for ClusterAdapter {
     }
 
     fn broadcast(&self, packet: &BroadcastPacket, opts: &BroadcastOptions) {
+        let own_offset = self.0.own_offset.lock().take();
         if !opts.flags.local {
             match WirePacket::from_encoded(packet) {
-                Ok(wp) => {
+                Ok(mut wp) => {
+                    if let Some(o) = own_offset {
+                        wp.strip_offset(&o);
+                    }
                     let data = object([
                         ("packet", wp.to_value()),
                         ("opts", wire::broadcast_opts_value(opts)),
@@ -198,6 +202,9 @@ impl Adapter for ClusterAdapter {
 
     fn record_packet(&self, offset: &Str, packet: &BroadcastPacket, opts: &BroadcastOptions) {
         self.0.local.record_packet(offset, packet, opts);
+        // The namespace broadcasts this packet next: its offset is this
+        // node's, not for the others (see `broadcast`).
+        *self.0.own_offset.lock() = Some(offset.clone());
     }
 
     fn persist_session(&self, session: sockeye_adapter::PersistedSession) {
