@@ -92,6 +92,10 @@ pub(crate) trait Bus: Send + Sync + 'static {
     }
     /// The adapter closes.
     fn close(&self) {}
+    /// Whether the last exchange with the transport worked.
+    fn is_up(&self) -> bool {
+        true
+    }
 }
 
 /// A `ClusterAdapter` of one namespace over a [`Bus`].

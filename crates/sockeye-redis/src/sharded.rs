@@ -231,6 +231,10 @@ impl Bus for Arc<ShardedBus> {
         )
     }
 
+    fn is_up(&self) -> bool {
+        self.link.health.is_up()
+    }
+
     fn server_count(&self) -> BoxFuture<Result<usize, AdapterError>> {
         let link = self.link.clone();
         let channel = self.channel.clone();

@@ -335,6 +335,10 @@ impl Bus for Arc<StreamsBus> {
         )
     }
 
+    fn is_up(&self) -> bool {
+        self.link.health.is_up()
+    }
+
     fn server_count(&self) -> BoxFuture<Result<usize, AdapterError>> {
         let link = self.link.clone();
         let channel = self.public.clone();

@@ -89,6 +89,15 @@ async fn outage(kind: Kind) {
     }
     ca.send(r#"421["echo","still here"]"#).await;
     assert_eq!(ca.recv().await, r#"431["still here"]"#);
+    // Once the node knows Redis is down, server_side_emit fails at once.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while a.io.server_side_emit("x", &1).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "{kind:?}: the outage is never noticed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     // Cluster calls fail with an error within their timeout.
     let started = Instant::now();
     assert!(a.io.broadcast().fetch_sockets().await.is_err());

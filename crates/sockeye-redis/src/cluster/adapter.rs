@@ -137,6 +137,9 @@ impl Adapter for ClusterAdapter {
     }
 
     fn server_side_emit(&self, args: Vec<serde_json::Value>) -> Result<(), AdapterError> {
+        if !self.0.bus()?.is_up() {
+            return Err(AdapterError::Transport("Redis unreachable".to_owned()));
+        }
         let data = object([("packet", Value::from(serde_json::Value::Array(args)))]);
         self.0.publish(MessageType::ServerSideEmit, data)
     }
