@@ -2,7 +2,7 @@
 //! `e2e/reference/cluster-node.mjs`, for the mixed-cluster e2e tests.
 //!
 //! `cluster_node --port 0 --redis redis://127.0.0.1:6379 --name rust-1
-//! [--adapter redis|redis-sharded|redis-streams] [--recovery]`
+//! [--adapter redis|redis-sharded|redis-streams|memory] [--recovery]`
 //! prints `listening on 127.0.0.1:PORT` once ready. Clients drive it with
 //! events, each answered through its ack:
 //!
@@ -226,6 +226,8 @@ async fn main() {
                 .await
                 .map(|r| r.factory())
         }
+        // No cluster: the in-memory adapter (to compare costs).
+        "memory" => Ok(sockeye::adapter::LocalAdapter::factory()),
         other => {
             eprintln!("cluster_node: unknown adapter {other}");
             std::process::exit(2);
