@@ -161,30 +161,9 @@ impl ShardedBus {
         }
     }
 
-    /// The channel of a message: a room's own for a broadcast without acks
-    /// to exactly one room (see the module docs).
+    /// The channel of a message (see [`channel_of`]).
     fn channel_of(&self, message: &Value) -> String {
-        let data = message.get("data");
-        let is_broadcast =
-            MessageType::from_value(message.get("type")) == Some(MessageType::Broadcast);
-        let without_ack = data.and_then(|d| d.get("requestId")).is_none();
-        let rooms = data
-            .and_then(|d| d.get("opts"))
-            .and_then(|o| o.get("rooms"))
-            .and_then(Value::as_array);
-        if let (true, true, Some([room])) = (is_broadcast, without_ack, rooms) {
-            if let Some(room) = room.as_str() {
-                let dynamic = match self.mode {
-                    SubscriptionMode::Static => false,
-                    SubscriptionMode::Dynamic => room.chars().count() != 20,
-                    SubscriptionMode::DynamicPrivate => true,
-                };
-                if dynamic {
-                    return self.room_channel(room);
-                }
-            }
-        }
-        self.channel.clone()
+        channel_of(&self.channel, self.mode, message)
     }
 
     fn separate_channel(&self, private: bool) -> bool {
@@ -198,6 +177,31 @@ impl ShardedBus {
     fn inbound(self: &Arc<Self>) -> Weak<dyn Inbound> {
         Arc::downgrade(&(self.clone() as Arc<dyn Inbound>))
     }
+}
+
+/// The channel of a message on `channel` (`<prefix>#<nsp>#`): a room's own
+/// for a broadcast without acks to exactly one room (see the module docs).
+fn channel_of(channel: &str, mode: SubscriptionMode, message: &Value) -> String {
+    let data = message.get("data");
+    let is_broadcast = MessageType::from_value(message.get("type")) == Some(MessageType::Broadcast);
+    let without_ack = data.and_then(|d| d.get("requestId")).is_none();
+    let rooms = data
+        .and_then(|d| d.get("opts"))
+        .and_then(|o| o.get("rooms"))
+        .and_then(Value::as_array);
+    if let (true, true, Some([room])) = (is_broadcast, without_ack, rooms) {
+        if let Some(room) = room.as_str() {
+            let dynamic = match mode {
+                SubscriptionMode::Static => false,
+                SubscriptionMode::Dynamic => room.chars().count() != 20,
+                SubscriptionMode::DynamicPrivate => true,
+            };
+            if dynamic {
+                return format!("{channel}{room}#");
+            }
+        }
+    }
+    channel.to_owned()
 }
 
 impl Inbound for ShardedBus {
@@ -262,5 +266,77 @@ impl Bus for Arc<ShardedBus> {
         channels.push(self.channel.clone());
         channels.push(self.response_channel.clone());
         self.link.sunsubscribe(channels);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::object;
+
+    fn broadcast(rooms: &[&str], with_ack: bool, binary: bool) -> Value {
+        let arg = if binary {
+            Value::Binary(Bytes::from_static(&[1]))
+        } else {
+            Value::from(1u32)
+        };
+        let mut data = vec![
+            (
+                "packet".to_owned(),
+                object([
+                    ("type", Value::from(2u32)),
+                    ("data", Value::Array(vec![arg])),
+                ]),
+            ),
+            (
+                "opts".to_owned(),
+                object([
+                    ("rooms", wire::strings(rooms.iter().copied())),
+                    ("except", Value::Array(Vec::new())),
+                ]),
+            ),
+        ];
+        if with_ack {
+            data.push(("requestId".to_owned(), Value::from("r")));
+        }
+        object([("type", Value::from(3u32)), ("data", Value::Object(data))])
+    }
+
+    #[test]
+    fn channels_as_the_reference_computes_them() {
+        let main = "socket.io#/#";
+        let id = "abcdefghij0123456789";
+        let of = |mode, m: &Value| channel_of(main, mode, m);
+        let dynamic = SubscriptionMode::Dynamic;
+        assert_eq!(
+            of(dynamic, &broadcast(&["r"], false, false)),
+            "socket.io#/#r#"
+        );
+        assert_eq!(
+            of(dynamic, &broadcast(&[id], false, false)),
+            main,
+            "a socket id"
+        );
+        assert_eq!(
+            of(dynamic, &broadcast(&["r"], true, false)),
+            main,
+            "with acks"
+        );
+        assert_eq!(of(dynamic, &broadcast(&["r", "s"], false, false)), main);
+        assert_eq!(of(dynamic, &broadcast(&[], false, false)), main);
+        assert_eq!(
+            of(SubscriptionMode::Static, &broadcast(&["r"], false, false)),
+            main
+        );
+        assert_eq!(
+            of(
+                SubscriptionMode::DynamicPrivate,
+                &broadcast(&[id], false, false)
+            ),
+            format!("{main}{id}#")
+        );
+        // JSON unless the data holds binary.
+        assert_eq!(ShardedBus::encode(&broadcast(&[], false, false))[0], b'{');
+        assert_ne!(ShardedBus::encode(&broadcast(&[], false, true))[0], b'{');
     }
 }
