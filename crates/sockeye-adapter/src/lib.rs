@@ -39,7 +39,7 @@ mod recovery;
 pub use local::LocalAdapter;
 pub use recovery::{PersistedSession, RecoveryConfig, RestoredSession};
 
-use sockeye_proto::sio::Encoded;
+use sockeye_proto::sio::{Encoded, Parser, Value};
 use sockeye_proto::{Sid, Str};
 use std::fmt;
 use std::future::Future;
@@ -58,6 +58,43 @@ pub enum RemoteAck {
     ClientCount(usize),
     /// One client's acknowledgement (its arguments).
     Ack(Vec<serde_json::Value>),
+}
+
+/// The answer to an event another node sent with
+/// `server_side_emit_with_ack`: this node answers once (later calls and an
+/// answer from a node that dropped it are ignored, as in the reference).
+pub struct ServerSideAck(Option<Box<dyn FnOnce(serde_json::Value) + Send>>);
+
+impl fmt::Debug for ServerSideAck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerSideAck")
+            .field("expected", &self.0.is_some())
+            .finish()
+    }
+}
+
+impl ServerSideAck {
+    /// An answer that calls `f` with the value.
+    pub fn new(f: impl FnOnce(serde_json::Value) + Send + 'static) -> Self {
+        ServerSideAck(Some(Box::new(f)))
+    }
+
+    /// An answer nobody waits for (the event came without an ack).
+    pub fn none() -> Self {
+        ServerSideAck(None)
+    }
+
+    /// Whether the other node waits for an answer.
+    pub fn is_expected(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Answers (the first argument of the reference's callback).
+    pub fn send(mut self, value: serde_json::Value) {
+        if let Some(f) = self.0.take() {
+            f(value);
+        }
+    }
 }
 
 /// What a cluster operation can fail with.
@@ -215,9 +252,35 @@ pub trait LocalNamespace: Send + Sync + 'static {
     fn disconnect(&self, sid: Sid, close: bool);
     /// Describes a local socket (for `fetch_sockets`).
     fn socket_info(&self, sid: Sid) -> Option<SocketInfo>;
-    /// An event emitted by another node with `server_side_emit`.
-    fn on_server_side_emit(&self, args: Vec<serde_json::Value>) {
-        let _ = args;
+    /// An event emitted by another node with `server_side_emit`
+    /// (`args[0]` is the event name); `ack` answers it when the other node
+    /// waits for one.
+    fn on_server_side_emit(&self, args: Vec<serde_json::Value>, ack: ServerSideAck) {
+        let _ = (args, ack);
+    }
+    /// The parser of the namespace's server, to encode packets that come
+    /// from other nodes.
+    fn parser(&self) -> Parser {
+        Parser::Json
+    }
+    /// Delivers an event from another node that expects acknowledgements
+    /// (the remote half of the reference's `broadcastWithAck`): the
+    /// namespace gives it an ack id of its own, sends `data` (`[event,
+    /// ...args]`) to the sockets `sids` and forwards each answer's
+    /// arguments to `acks` until `timeout`. Returns how many sockets it was
+    /// sent to. The default sends nothing and returns 0.
+    ///
+    /// Called with no adapter lock held, like `deliver_all`.
+    fn deliver_with_ack(
+        &self,
+        sids: &[Sid],
+        data: &Value,
+        flags: &BroadcastFlags,
+        acks: tokio::sync::mpsc::UnboundedSender<Vec<Value>>,
+        timeout: Duration,
+    ) -> usize {
+        let _ = (sids, data, flags, acks, timeout);
+        0
     }
 }
 
@@ -295,9 +358,10 @@ pub trait Adapter: Send + Sync + 'static {
     }
     /// Disconnects the selected sockets (cluster-wide unless local).
     fn disconnect_sockets(&self, opts: &BroadcastOptions, close: bool);
-    /// How many servers share this namespace (1 for a single node).
-    fn server_count(&self) -> usize {
-        1
+    /// How many servers share this namespace (1 for a single node); a
+    /// cluster adapter asks the cluster, so this may wait and fail.
+    fn server_count(&self) -> BoxFuture<Result<usize, AdapterError>> {
+        Box::pin(async { Ok(1) })
     }
     /// Describes the selected sockets, here and on the other nodes.
     fn fetch_sockets(
@@ -326,7 +390,8 @@ pub trait Adapter: Send + Sync + 'static {
     /// The adapter reports through `events`: one
     /// [`RemoteAck::ClientCount`] per other node (how many of its clients
     /// it sent the packet to, 0 included), and one [`RemoteAck::Ack`] per
-    /// client answer. The caller waits for `server_count() - 1` counts and
+    /// client answer. The caller waits for `server_count() - 1` counts
+    /// (asked after this call, so that the answers are not missed) and
     /// as many answers as they add up to, together with the local answers,
     /// until the timeout in `opts.flags`. Dropping `events` tells it that
     /// nothing more will come. The in-memory adapter has no other node and

@@ -94,6 +94,13 @@ pub struct RestoredSession {
     pub missed: Vec<BroadcastPacket>,
 }
 
+impl RestoredSession {
+    /// A recovered session (for adapters that keep sessions elsewhere).
+    pub fn new(session: PersistedSession, missed: Vec<BroadcastPacket>) -> Self {
+        RestoredSession { session, missed }
+    }
+}
+
 struct Recorded {
     offset: Str,
     at: Instant,

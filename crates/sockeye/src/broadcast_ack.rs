@@ -178,3 +178,49 @@ async fn recv<T>(rx: &mut Option<UnboundedReceiver<T>>) -> Option<T> {
         None => std::future::pending().await,
     }
 }
+
+/// Relays the answers of this node's sockets to a broadcast with acks that
+/// another node sent (see `LocalNamespace::deliver_with_ack`), until every
+/// target answered, the adapter stops listening or `timeout`; then the
+/// slots of the sockets that did not answer are removed.
+pub(crate) fn relay_remote(
+    ack_id: u64,
+    targets: Vec<Socket>,
+    mut answers: UnboundedReceiver<(crate::id::SocketId, AckReply)>,
+    acks: tokio::sync::mpsc::UnboundedSender<Vec<sockeye_proto::sio::Value>>,
+    timeout: std::time::Duration,
+) {
+    let cleanup = move |targets: &[Socket]| {
+        for s in targets {
+            s.0.acks.lock().remove(&ack_id);
+        }
+    };
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        cleanup(&targets);
+        return;
+    };
+    handle.spawn(async move {
+        let deadline = Instant::now() + timeout;
+        let mut left = targets.len();
+        while left > 0 {
+            tokio::select! {
+                got = answers.recv() => match got {
+                    Some((id, reply)) => {
+                        left -= 1;
+                        let values = reply.values().unwrap_or_else(|e| {
+                            tracing::warn!(sid = %id, error = %e, "unreadable ack relayed as empty");
+                            Vec::new()
+                        });
+                        if acks.send(values).is_err() {
+                            break;
+                        }
+                    }
+                    None => break,
+                },
+                () = acks.closed() => break,
+                () = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        cleanup(&targets);
+    });
+}

@@ -13,9 +13,9 @@ use parking_lot::RwLock;
 use serde::Serialize;
 use sockeye_adapter::{
     Adapter, AdapterContext, BroadcastFlags, BroadcastOptions, BroadcastPacket, LocalNamespace,
-    SocketInfo,
+    ServerSideAck, SocketInfo,
 };
-use sockeye_proto::sio::Parser;
+use sockeye_proto::sio::{Parser, Value};
 use sockeye_proto::{Sid, SidMap, Str};
 use std::collections::HashMap;
 use std::fmt;
@@ -58,7 +58,8 @@ impl ConnectError {
     }
 }
 
-pub(crate) type ServerSideListener = Arc<dyn Fn(Vec<serde_json::Value>) + Send + Sync>;
+pub(crate) type ServerSideListener =
+    Arc<dyn Fn(Vec<serde_json::Value>, ServerSideAck) + Send + Sync>;
 
 pub(crate) struct NsInner {
     pub name: Str,
@@ -148,15 +149,69 @@ impl LocalNamespace for NsInner {
         Some(socket.info())
     }
 
-    fn on_server_side_emit(&self, args: Vec<serde_json::Value>) {
+    fn on_server_side_emit(&self, args: Vec<serde_json::Value>, ack: ServerSideAck) {
         let Some(event) = args.first().and_then(|v| v.as_str()) else {
             return;
         };
         let listener = self.server_side.read().get(event).cloned();
         match listener {
-            Some(l) => l(args[1..].to_vec()),
+            Some(l) => l(args[1..].to_vec(), ack),
             None => tracing::debug!(event, "no listener for a server-side event"),
         }
+    }
+
+    fn parser(&self) -> Parser {
+        self.config.parser
+    }
+
+    fn deliver_with_ack(
+        &self,
+        sids: &[Sid],
+        data: &Value,
+        flags: &BroadcastFlags,
+        acks: tokio::sync::mpsc::UnboundedSender<Vec<Value>>,
+        timeout: Duration,
+    ) -> usize {
+        let id = self.next_ack.fetch_add(1, Ordering::Relaxed);
+        let packet = match self.config.parser.encode_value(
+            sockeye_proto::sio::PacketKind::Event,
+            &self.name,
+            Some(id),
+            Some(data),
+        ) {
+            Ok(encoded) => BroadcastPacket::new(encoded),
+            Err(e) => {
+                tracing::warn!(error = %e, "a broadcast with acks from another node cannot be encoded");
+                return 0;
+            }
+        };
+        // Cloned out of the lock, as in `deliver_all`.
+        let targets: Vec<Socket> = {
+            let sockets = self.sockets.read();
+            sids.iter()
+                .filter_map(|sid| sockets.get(sid).cloned())
+                .collect()
+        };
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut sent = Vec::with_capacity(targets.len());
+        for socket in targets {
+            if flags.volatile && !socket.session().is_writable() {
+                continue;
+            }
+            socket
+                .0
+                .acks
+                .lock()
+                .insert(id, crate::ack::AckSlot::Many(tx.clone()));
+            if socket.send_encoded(&packet).is_ok() {
+                sent.push(socket);
+            } else {
+                socket.0.acks.lock().remove(&id);
+            }
+        }
+        let count = sent.len();
+        crate::broadcast_ack::relay_remote(id, sent, rx, acks, timeout);
+        count
     }
 }
 
@@ -323,20 +378,50 @@ impl Namespace {
         event: impl Into<String>,
         f: impl Fn(Vec<serde_json::Value>) + Send + Sync + 'static,
     ) {
+        self.0
+            .server_side
+            .write()
+            .insert(event.into(), Arc::new(move |args, _ack| f(args)));
+    }
+
+    /// Listens to events that other nodes send with
+    /// `server_side_emit_with_ack`: `ack.send(value)` answers (once; the
+    /// sender gets one answer per node). Events sent without an ack come
+    /// with an `ack` that nobody waits for.
+    pub fn on_server_side_with_ack(
+        &self,
+        event: impl Into<String>,
+        f: impl Fn(Vec<serde_json::Value>, ServerSideAck) + Send + Sync + 'static,
+    ) {
         self.0.server_side.write().insert(event.into(), Arc::new(f));
+    }
+
+    /// Sends an event to this namespace on the other nodes and collects
+    /// one answer per node within `timeout` (the adapter's request timeout
+    /// applies too). Data that serializes to `null` (`&()`) sends no
+    /// argument, as `serverSideEmitWithAck(ev)` does.
+    pub async fn server_side_emit_with_ack<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+        timeout: Duration,
+    ) -> Result<Vec<serde_json::Value>, sockeye_adapter::AdapterError> {
+        self.adapter()
+            .server_side_emit_with_ack(server_side_args(event, data), timeout)
+            .await
     }
 
     /// Sends an event to this namespace on the other nodes of the cluster
     /// (not to clients). The in-memory adapter has no other node and
-    /// returns [`sockeye_adapter::AdapterError::Unsupported`].
+    /// returns [`sockeye_adapter::AdapterError::Unsupported`]. Data that
+    /// serializes to `null` (`&()`) sends no argument.
     pub fn server_side_emit<T: Serialize + ?Sized>(
         &self,
         event: &str,
         data: &T,
     ) -> Result<(), sockeye_adapter::AdapterError> {
-        let data = serde_json::to_value(data).unwrap_or(serde_json::Value::Null);
         self.adapter()
-            .server_side_emit(vec![serde_json::Value::from(event), data])
+            .server_side_emit(server_side_args(event, data))
     }
 
     /// Whether connection state recovery is on.
@@ -379,4 +464,16 @@ impl Namespace {
     ) -> Result<(), crate::EmitError> {
         self.broadcast().emit(event, data)
     }
+}
+
+/// `[event, data]` for a server-side emit; `[event]` when `data` is `null`
+/// (a Node listener's callback is then its first argument, as with
+/// `serverSideEmit(ev, cb)`).
+fn server_side_args<T: Serialize + ?Sized>(event: &str, data: &T) -> Vec<serde_json::Value> {
+    let mut args = vec![serde_json::Value::from(event)];
+    match serde_json::to_value(data) {
+        Ok(serde_json::Value::Null) | Err(_) => {}
+        Ok(v) => args.push(v),
+    }
+    args
 }

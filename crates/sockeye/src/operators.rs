@@ -158,15 +158,26 @@ impl BroadcastOperator {
             }
         }
         drop(tx);
+        let deadline = tokio::time::Instant::now() + timeout;
         let remote = if self.opts.flags.local {
             None
         } else {
             let (events, rx) = mpsc::unbounded_channel();
             let adapter = self.ns.adapter();
             adapter.broadcast_with_ack_remote(&packet, &self.opts, events);
-            Some((rx, adapter.server_count().saturating_sub(1)))
+            // Asked after the packet left: the answers wait in `rx`
+            // meanwhile. Unknown (the cluster is unreachable): one other
+            // node is assumed, which then fails to report in time.
+            let nodes = match tokio::time::timeout_at(deadline, adapter.server_count()).await {
+                Ok(Ok(n)) => n.saturating_sub(1),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "server count unknown for a broadcast with acks");
+                    1
+                }
+                Err(_) => 1,
+            };
+            Some((rx, nodes))
         };
-        let deadline = tokio::time::Instant::now() + timeout;
         AckCollector::new(id, targets, local, remote)
             .collect(deadline)
             .await

@@ -237,6 +237,16 @@ impl SocketIo {
         self.of("/").on_server_side(event, f);
     }
 
+    /// Listens to events that other nodes send with an ack on the main
+    /// namespace (see [`Namespace::on_server_side_with_ack`]).
+    pub fn on_server_side_with_ack(
+        &self,
+        event: impl Into<String>,
+        f: impl Fn(Vec<serde_json::Value>, sockeye_adapter::ServerSideAck) + Send + Sync + 'static,
+    ) {
+        self.of("/").on_server_side_with_ack(event, f);
+    }
+
     /// Sends an event to the other nodes of the cluster (main namespace).
     pub fn server_side_emit<T: Serialize + ?Sized>(
         &self,
@@ -254,11 +264,8 @@ impl SocketIo {
         data: &T,
         timeout: Duration,
     ) -> Result<Vec<serde_json::Value>, sockeye_adapter::AdapterError> {
-        let data = serde_json::to_value(data).unwrap_or(serde_json::Value::Null);
-        let args = vec![serde_json::Value::from(event), data];
         self.of("/")
-            .adapter()
-            .server_side_emit_with_ack(args, timeout)
+            .server_side_emit_with_ack(event, data, timeout)
             .await
     }
 

@@ -84,8 +84,9 @@ impl Adapter for ClusterAdapter {
     ) -> BoxFuture<Result<Vec<SocketInfo>, AdapterError>> {
         self.local.fetch_sockets(opts)
     }
-    fn server_count(&self) -> usize {
-        1 + self.cluster.nodes.len()
+    fn server_count(&self) -> BoxFuture<Result<usize, AdapterError>> {
+        let n = 1 + self.cluster.nodes.len();
+        Box::pin(async move { Ok(n) })
     }
     fn broadcast_with_ack_remote(
         &self,

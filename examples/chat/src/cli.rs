@@ -237,6 +237,29 @@ pub struct Cli {
         value_parser = clap::value_parser!(u32).range(1..)
     )]
     pub max_connections_per_ip: Option<u32>,
+
+    /// Run as one node of a cluster through Redis (`redis://host:port`):
+    /// users, history and messages are shared with the other nodes.
+    /// Without it, nothing changes.
+    #[arg(long = "redis", value_name = "URL", env = "SOCKEYE_CHAT_REDIS")]
+    pub redis: Option<String>,
+
+    /// The cluster adapter, with --redis (Node's default names: key and
+    /// channel prefix `socket.io`).
+    #[arg(
+        long = "adapter",
+        value_enum,
+        value_name = "ADAPTER",
+        env = "SOCKEYE_CHAT_ADAPTER",
+        default_value = "redis"
+    )]
+    pub adapter: AdapterArg,
+
+    /// Connection state recovery (maxDisconnectionDuration 2 minutes): a
+    /// client that reconnects in time gets what it missed (on any node with
+    /// --adapter redis-streams, on the same node otherwise).
+    #[arg(long = "recovery")]
+    pub recovery: bool,
 }
 
 impl Cli {
@@ -260,6 +283,17 @@ pub fn parse_rate(text: &str) -> Result<f64, String> {
             "{text:?}: expected a positive number of events per second, such as 5, 0.5 or 5/s"
         )),
     }
+}
+
+/// The cluster adapters of `--adapter`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AdapterArg {
+    /// `@socket.io/redis-adapter` `createAdapter` (PUBLISH / PSUBSCRIBE).
+    Redis,
+    /// `createShardedAdapter` (Redis 7 SPUBLISH / SSUBSCRIBE).
+    RedisSharded,
+    /// `@socket.io/redis-streams-adapter`.
+    RedisStreams,
 }
 
 /// `path` with exactly one leading and one trailing `/`; refuses `/` alone
@@ -319,6 +353,25 @@ mod tests {
         assert_eq!(cli.transports, "polling,websocket");
         assert!(cli.cookie.is_none());
         assert!(cli.allowed_origin.is_empty());
+        assert!(cli.redis.is_none() && !cli.recovery);
+        assert_eq!(cli.adapter, AdapterArg::Redis);
+    }
+
+    #[test]
+    fn cluster_flags() {
+        let cli = Cli::try_parse_from([
+            "sockeye-chat",
+            "--redis",
+            "redis://127.0.0.1:6379",
+            "--adapter",
+            "redis-streams",
+            "--recovery",
+        ])
+        .unwrap();
+        assert_eq!(cli.redis.as_deref(), Some("redis://127.0.0.1:6379"));
+        assert_eq!(cli.adapter, AdapterArg::RedisStreams);
+        assert!(cli.recovery);
+        assert!(Cli::try_parse_from(["sockeye-chat", "--adapter", "mongo"]).is_err());
     }
 
     #[test]

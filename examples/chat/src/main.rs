@@ -4,13 +4,14 @@
 mod assets;
 mod chat;
 mod cli;
+mod cluster;
 #[cfg(test)]
 mod rate_limit_tests;
 mod state;
 mod web;
 
 use clap::Parser as _;
-use cli::{Cli, SameSiteArg};
+use cli::{AdapterArg, Cli, SameSiteArg};
 use sockeye::SocketIo;
 use sockeye::engine::{
     AllowedOrigins, CookieConfig, CorsConfig, OriginPolicy, SameSite, Transports,
@@ -52,10 +53,75 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
     };
-    match runtime.block_on(run(cli, client_dist)) {
+    // Exit code 2: the cluster cannot be joined (bad URL, Redis down).
+    let cluster = match runtime.block_on(connect_cluster(&cli)) {
+        Ok(c) => c,
+        Err(message) => {
+            eprintln!("sockeye-chat: error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli, client_dist, cluster)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => fail(&message),
     }
+}
+
+/// What `--redis` gives: the adapters' factory and a connection for the
+/// chat's shared state.
+struct Cluster {
+    adapters: sockeye::adapter::AdapterFactory,
+    store: redis::aio::ConnectionManager,
+}
+
+/// Joins the cluster when `--redis` is given; a malformed or unreachable
+/// URL fails within the connect timeout.
+async fn connect_cluster(cli: &Cli) -> Result<Option<Cluster>, String> {
+    let Some(url) = &cli.redis else {
+        return Ok(None);
+    };
+    let adapters = match cli.adapter {
+        AdapterArg::Redis => {
+            let mut config = sockeye_redis::RedisAdapterConfig::default();
+            if cli.recovery {
+                config = config.recovery(recovery_config());
+            }
+            sockeye_redis::RedisAdapterFactory::connect(url, config)
+                .await
+                .map(|f| f.factory())
+        }
+        AdapterArg::RedisSharded => {
+            let mut config = sockeye_redis::ShardedAdapterConfig::default();
+            if cli.recovery {
+                config = config.recovery(recovery_config());
+            }
+            sockeye_redis::ShardedAdapterFactory::connect(url, config)
+                .await
+                .map(|f| f.factory())
+        }
+        AdapterArg::RedisStreams => {
+            let mut config = sockeye_redis::StreamsAdapterConfig::default();
+            if cli.recovery {
+                config = config.recovery(recovery_config());
+            }
+            sockeye_redis::StreamsAdapterFactory::connect(url, config)
+                .await
+                .map(|f| f.factory())
+        }
+    }
+    .map_err(|e| format!("--redis {url}: {e}"))?;
+    let client = redis::Client::open(url.as_str()).map_err(|e| format!("--redis {url}: {e}"))?;
+    let store = tokio::time::timeout(Duration::from_secs(3), client.get_connection_manager())
+        .await
+        .map_err(|_| format!("--redis {url}: no answer within 3 s"))?
+        .map_err(|e| format!("--redis {url}: {e}"))?;
+    info!(%url, adapter = ?cli.adapter, "cluster node on Redis");
+    Ok(Some(Cluster { adapters, store }))
+}
+
+/// `--recovery`: sessions kept 2 minutes.
+fn recovery_config() -> sockeye::RecoveryConfig {
+    sockeye::RecoveryConfig::default().with_max_disconnection_duration(Duration::from_secs(120))
 }
 
 fn fail(message: &str) -> ExitCode {
@@ -114,7 +180,7 @@ fn tls_config(cli: &Cli) -> Result<TlsConfig, String> {
     .map_err(|e| e.to_string())
 }
 
-async fn run(cli: Cli, client_dist: PathBuf) -> Result<(), String> {
+async fn run(cli: Cli, client_dist: PathBuf, cluster: Option<Cluster>) -> Result<(), String> {
     // Before anything is printed: a signal that comes right after the
     // `listening on` lines must find the handlers in place.
     let signals = Signals::install()?;
@@ -143,11 +209,17 @@ async fn run(cli: Cli, client_dist: PathBuf) -> Result<(), String> {
         )
     };
 
-    let mut io = SocketIo::builder();
-    if let Some(limit) = cli.rate_limit() {
-        io = io.rate_limit(limit);
+    let mut io_builder = SocketIo::builder();
+    if cli.recovery {
+        io_builder = io_builder.connection_state_recovery(recovery_config());
     }
-    let io = io
+    if let Some(c) = &cluster {
+        io_builder = io_builder.adapter(c.adapters.clone());
+    }
+    if let Some(limit) = cli.rate_limit() {
+        io_builder = io_builder.rate_limit(limit);
+    }
+    let io = io_builder
         .path(path.clone())
         .serve_client(&client_dist)
         .engine(|c| {
@@ -167,7 +239,10 @@ async fn run(cli: Cli, client_dist: PathBuf) -> Result<(), String> {
             "the socket.io-client bundle is not the version the chat's package.json pins"
         );
     }
-    chat::install(&io);
+    match cluster {
+        Some(c) => cluster::install(&io, c.store),
+        None => chat::install(&io),
+    }
 
     let mut builder = Server::builder().shutdown_timeout(HTTP_GRACE);
     for addr in &cli.listen {
