@@ -148,7 +148,7 @@ suite("Engine.IO polling: bodies", { kind: "engineio", args: ARGS }, (hostile) =
     const res = await post(port, sid, "FFFFFFFFFFFFFFFF\r\n4abc", { headers: { "Transfer-Encoding": "chunked" }, timeout: 16_000 });
     check(res.status === 0 || (res.status >= 400 && res.status < 500), `expected a 4xx or a close, got ${res.status}`);
     return res.status ? `${res.status}` : "connection closed";
-  });
+  }, { deadline: 25_000 });
 
   hostile("chunk size that is not hex", async ({ port }) => {
     const { sid } = await pollingHandshake(port);
