@@ -11,6 +11,7 @@ import path from "node:path";
 import process from "node:process";
 import { Socket as EioSocket } from "engine.io-client";
 import { io } from "socket.io-client";
+import msgpackParser from "socket.io-msgpack-parser";
 import { REPO_ROOT, rssKib, startTarget } from "./server.js";
 import { within } from "./raw.js";
 
@@ -76,7 +77,8 @@ async function engineioBystander(server) {
 }
 
 async function socketioBystander(server) {
-  const socket = io(server.url, { forceNew: true, reconnection: false });
+  const msgpack = server.args.includes("--msgpack");
+  const socket = io(server.url, { forceNew: true, reconnection: false, ...(msgpack ? { parser: msgpackParser } : {}) });
   await once(socket, "connect", ["connect_error"]);
   return {
     async roundTrip() {
@@ -118,25 +120,36 @@ const BYSTANDERS = { engineio: engineioBystander, "socketio-app": socketioBystan
  * startTarget. Inside `body`, call `hostile(name, fn, options)`.
  */
 export function suite(title, { kind, args = [] }, body) {
-  const ctx = { server: null, kind };
+  const ctx = { server: null, kind, startError: null };
   describe(title, () => {
+    // A server that does not start fails every case of the group (each
+    // one recorded), rather than hiding them behind a failed hook.
     before(async () => {
-      ctx.server = await startTarget(kind, args);
+      try {
+        ctx.server = { ...(await startTarget(kind, args)), args };
+      } catch (err) {
+        ctx.startError = err;
+      }
     });
     after(async () => {
       if (ctx.server) await ctx.server.stop();
     });
-    body((name, fn, options = {}) => hostileCase(ctx, title, name, fn, options));
+    body((name, fn, options = {}) => hostileCase(ctx, title, name, fn, options, args));
   });
 }
 
-function hostileCase(ctx, group, name, fn, options) {
+function hostileCase(ctx, group, name, fn, options, args) {
   const deadline = options.deadline ?? DEFAULT_CASE_DEADLINE;
   const ceiling = options.rssCeilingKib ?? DEFAULT_RSS_CEILING_KIB;
   test(name, { timeout: deadline + 3 * BYSTANDER_DEADLINE + 5_000 }, async () => {
     const server = ctx.server;
-    if (!server || !server.alive()) throw new Error(`the ${ctx.kind} server is not running: ${JSON.stringify(server && server.exitStatus())}`);
     const row = { group, name, outcome: "", ok: false, rssBeforeKib: NaN, rssAfterKib: NaN, rssPeakKib: NaN, growthKib: NaN, ms: 0 };
+    if (!server || !server.alive()) {
+      const why = ctx.startError ? ctx.startError.message : `exit ${JSON.stringify(server && server.exitStatus())}`;
+      row.outcome = `FAIL: the ${ctx.kind} server (${args.join(" ")}) is not running: ${why.split("\n").slice(0, 2).join(" ")}`;
+      record(row);
+      throw new Error(row.outcome);
+    }
     const started = Date.now();
     let bystander;
     let sampler;
