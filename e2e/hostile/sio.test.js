@@ -182,6 +182,19 @@ suite("Socket.IO: ack ids, reserved names, keys, deep JSON", { kind: "socketio-a
     return "echoed unchanged";
   });
 
+  // Found by the sio_binary fuzz target: a double that JavaScript writes as
+  // 6.6666666666666665e+41 must come back as the same double (serde_json
+  // parses floats exactly only with its `float_roundtrip` feature).
+  hostile("floats echo bit-exact", async ({ port }) => {
+    const s = await sioSession(port);
+    const numbers = "6.6666666666666665e+41,0.1,1e+21,5e-324,1.7976931348623157e+308,-0";
+    await s.send(`428["echo",${numbers}]`);
+    const reply = await s.next((t) => t.startsWith("438["));
+    s.close();
+    check(reply === `438[${numbers.replace(",-0", ",0")}]` || reply === `438[${numbers}]`, `numbers changed in the echo: sent [${numbers}], got ${reply}`);
+    return "echoed exactly";
+  });
+
   hostile("event named __proto__ / constructor / toString", async ({ port }) => {
     const s = await sioSession(port);
     await s.send('42["__proto__",1]');
