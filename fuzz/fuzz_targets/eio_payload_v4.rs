@@ -8,7 +8,9 @@ use sockeye_proto::Str;
 use sockeye_proto::eio::{Packet, PayloadDecoder, encode_payload, encoded_len};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = Str::from_utf8(Bytes::copy_from_slice(data)) else { return };
+    let Ok(text) = Str::from_utf8(Bytes::copy_from_slice(data)) else {
+        return;
+    };
     let decoded: Result<Vec<Packet>, _> = PayloadDecoder::new(text).collect();
     let Ok(packets) = decoded else { return };
     let body = encode_payload(&packets);

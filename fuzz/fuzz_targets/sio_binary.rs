@@ -14,7 +14,9 @@ fuzz_target!(|data: &[u8]| {
     let mut parts = data.split(|&b| b == 0xFF);
     let Some(text) = parts.next() else { return };
     let attachments: Vec<Bytes> = parts.map(Bytes::copy_from_slice).collect();
-    let Ok(text) = Str::from_utf8(Bytes::copy_from_slice(text)) else { return };
+    let Ok(text) = Str::from_utf8(Bytes::copy_from_slice(text)) else {
+        return;
+    };
 
     let mut decoder = JsonDecoder::new();
     match decoder.decode_text(text.clone()) {
@@ -40,7 +42,8 @@ fuzz_target!(|data: &[u8]| {
             // text written after one round trip instead of the values.
             let (json, bins) = binary::deconstruct(&full);
             let back = serde_json::from_str::<Value>(&json).expect("deconstruct writes valid JSON");
-            let again = binary::reconstruct(back, &bins).expect("deconstruct writes valid placeholders");
+            let again =
+                binary::reconstruct(back, &bins).expect("deconstruct writes valid placeholders");
             let (json2, bins2) = binary::deconstruct(&again);
             assert_eq!(json2, json);
             assert_eq!(bins2, bins);

@@ -8,7 +8,9 @@ use sockeye_proto::Str;
 use sockeye_proto::sio::v4;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(nsp) = Str::from_utf8(Bytes::copy_from_slice(data)) else { return };
+    let Ok(nsp) = Str::from_utf8(Bytes::copy_from_slice(data)) else {
+        return;
+    };
     let (path, query) = v4::split_connect_nsp(&nsp);
     assert!(path.len() <= nsp.len());
     assert!(!path.contains('?') && !path.contains('#'));
