@@ -168,3 +168,37 @@ suite("Connections: stalled bodies (body-read deadline)", { kind: "engineio", ar
     }
   }, { deadline: 25_000 });
 });
+
+// Abuse controls of the engine (off by default): the test server takes
+// `--max-connections-per-address N` and `--max-handshakes-per-second N`
+// (EngineConfig::with_max_connections_per_address /
+// with_max_handshakes_per_second_per_address). The bystander's own session
+// counts: it was opened from the same address just before the case.
+suite("Connections: sessions per address (cap 8)", { kind: "engineio", args: ["--max-connections-per-address", "8"] }, (hostile) => {
+  hostile("20 handshakes from one address", async ({ port }) => {
+    const results = [];
+    for (let i = 0; i < 20; i++) results.push(await http(port, "GET", `${EIO}?EIO=4&transport=polling`));
+    const accepted = results.filter((r) => r.status === 200);
+    const refused = results.filter((r) => r.status === 429 && errorBody(r)?.code === 4);
+    check(accepted.length <= 7, `${accepted.length} sessions accepted next to the bystander (cap 8)`);
+    check(accepted.length + refused.length === 20, `unexpected answers: ${results.map((r) => r.status).join(",")}`);
+    // The sessions already open keep working; closing them frees places.
+    const sids = accepted.map((r) => /"sid":"([^"]+)"/.exec(r.text)[1]);
+    if (sids.length) check((await sessionState(port, sids[0])) === "alive", "an accepted session does not work");
+    for (const sid of sids) await post(port, sid, "1");
+    const again = await eventually(async () => (await http(port, "GET", `${EIO}?EIO=4&transport=polling`)).status === 200, 5_000, "a handshake once places are free", 100);
+    return `${accepted.length} accepted, ${refused.length} refused (429, code 4); freed places reusable: ${again}`;
+  });
+});
+
+suite("Connections: handshakes per second per address (10)", { kind: "engineio", args: ["--max-handshakes-per-second", "10"] }, (hostile) => {
+  hostile("50 handshakes in one burst", async ({ port }) => {
+    const results = await Promise.all(Array.from({ length: 50 }, () => http(port, "GET", `${EIO}?EIO=4&transport=polling`)));
+    const accepted = results.filter((r) => r.status === 200).length;
+    const refused = results.filter((r) => r.status === 429 && errorBody(r)?.code === 4).length;
+    check(accepted <= 10, `${accepted} handshakes accepted in one burst (limit 10 per second)`);
+    check(accepted + refused === 50, `unexpected answers: ${results.map((r) => r.status).join(",")}`);
+    await eventually(async () => (await http(port, "GET", `${EIO}?EIO=4&transport=polling`)).status === 200, 3_000, "a handshake in a later second", 100);
+    return `${accepted} accepted, ${refused} refused (429, code 4); accepted again a second later`;
+  });
+});
