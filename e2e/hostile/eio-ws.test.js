@@ -292,6 +292,37 @@ suite("WebSocket: upgrade misuse", { kind: "engineio", args: ARGS }, (hostile) =
     return `second: ${how}; first upgraded and echoing`;
   });
 
+  hostile("polling requests on a direct WebSocket session's sid", async ({ port }) => {
+    const { ws, sid } = await eioWebSocket(port);
+    const g = await get(port, sid);
+    const p = await post(port, sid, "4sneaky");
+    await ws.sendText("4still-here");
+    const echo = await within(5_000, ws.textMatching((t) => t.startsWith("4")), "the echo on the WebSocket");
+    ws.destroy();
+    expectError(g, 3);
+    check(p.status === 400 && errorBody(p)?.code === 3, `expected 400 code 3 for the POST, got ${p.status} ${p.text}`);
+    check(echo === "4still-here", `the WebSocket session was disturbed: ${echo}`);
+    return "GET and POST: 400 {code 3}; the WebSocket session untouched";
+  });
+
+  hostile("a second WebSocket for a direct WebSocket session's sid", async ({ port }) => {
+    const { ws, sid } = await eioWebSocket(port);
+    const second = await RawWs.open(port, `${EIO}?EIO=4&transport=websocket&sid=${sid}`);
+    let how;
+    if (second.ws) {
+      await second.ws.sendText("2probe");
+      how = await expectWsClosed(second.ws);
+    } else {
+      check(second.response && second.response.status === 400, `expected 400 or a close, got ${second.response && second.response.status}`);
+      how = "400";
+    }
+    await ws.sendText("4first");
+    const echo = await within(5_000, ws.textMatching((t) => t.startsWith("4")), "the echo on the first WebSocket");
+    ws.destroy();
+    check(echo === "4first", `the first WebSocket was disturbed: ${echo}`);
+    return `second: ${how}; the first untouched`;
+  });
+
   hostile("polling request after a completed upgrade", async ({ port }) => {
     const { sid } = await pollingHandshake(port);
     const { ws } = await RawWs.open(port, `${EIO}?EIO=4&transport=websocket&sid=${sid}`);
