@@ -63,6 +63,14 @@ suite("Engine.IO v3 and Socket.IO v4-protocol edge cases", { kind: "socketio-app
     return expectV3(port, sid, "closed");
   });
 
+  // Found by the eio_payload_v3 fuzz target: a length of usize::MAX made
+  // the decoder add it to a byte index (an overflow panic in debug builds).
+  hostile("v3 payload length of usize::MAX", async ({ port }) => {
+    const sid = await handshakeV3(port);
+    await http(port, "POST", q(sid), { body: "1:218446744073709551615:4" });
+    return expectV3(port, sid, "closed");
+  });
+
   hostile("v3 payload of length 0 (`0:`)", async ({ port }) => {
     const sid = await handshakeV3(port);
     const res = await http(port, "POST", q(sid), { body: "0:" });

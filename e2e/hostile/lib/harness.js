@@ -155,6 +155,7 @@ function hostileCase(ctx, group, name, fn, options, args) {
     let sampler;
     try {
       bystander = await within(BYSTANDER_DEADLINE, BYSTANDERS[ctx.kind](server), "bystander open");
+      const stderrBefore = server.stderr().length;
       row.rssBeforeKib = rssKib(server.pid);
       row.rssPeakKib = row.rssBeforeKib;
       sampler = setInterval(() => {
@@ -169,6 +170,10 @@ function hostileCase(ctx, group, name, fn, options, args) {
       row.rssPeakKib = Math.max(row.rssPeakKib, row.rssAfterKib);
       row.growthKib = row.rssPeakKib - row.rssBeforeKib;
       if (!server.alive()) throw new Error(`server died: ${JSON.stringify(server.exitStatus())}; stderr tail:\n${server.stderr().slice(-2000)}`);
+      // A panic caught by the runtime leaves the server up: still a defect.
+      const newStderr = server.stderr().slice(stderrBefore);
+      const panic = /panicked at [^\n]*/.exec(newStderr);
+      if (panic) throw new Error(`the server panicked: ${panic[0]}`);
       await within(BYSTANDER_DEADLINE, bystander.roundTrip(), "bystander round trip after the case");
       if (!(row.growthKib <= ceiling)) {
         throw new Error(`RSS grew by ${row.growthKib} KiB (${row.rssBeforeKib} -> peak ${row.rssPeakKib}), ceiling ${ceiling} KiB`);
