@@ -10,6 +10,9 @@
 //! - `upgrade --n 5000`
 //! - `smoke`: a few connections and messages over every transport; exits
 //!   non-zero unless all of them work.
+//! - `soak --rounds 4 --round-secs 10 --reap-secs 8 --out DIR`: connect/abandon
+//!   churn (scripts/soak); exits non-zero unless the server's RSS comes back
+//!   within 10% of its level after the first round.
 //!
 //! `--phase-hook CMD` runs `CMD start` / `CMD stop` around the measured part
 //! of the broadcast and echo phases, e.g. `callgrind_control -i on|off`.
@@ -44,7 +47,7 @@ fn main() {
     let port: u16 = arg(&args, "port", 0);
     if port == 0 {
         eprintln!(
-            "usage: bench-loadgen idle|broadcast|echo|polling|upgrade|smoke --port P [--server-pid PID] ..."
+            "usage: bench-loadgen idle|broadcast|echo|polling|upgrade|smoke|soak --port P [--server-pid PID] ..."
         );
         std::process::exit(2);
     }

@@ -71,6 +71,18 @@ struct Args {
     /// Turn on connection state recovery (socketio-app mode).
     #[arg(long, global = true)]
     recovery: bool,
+    /// Upgrade timeout in milliseconds (a probed WebSocket that never sends `5`).
+    #[arg(long, global = true)]
+    upgrade_timeout: Option<u64>,
+    /// How long a closed polling session waits for its last GET, in milliseconds.
+    #[arg(long, global = true)]
+    close_grace: Option<u64>,
+    /// How long a client may take to send a request's headers, in milliseconds.
+    #[arg(long, global = true)]
+    header_read_timeout: Option<u64>,
+    /// The most connections open at once.
+    #[arg(long, global = true)]
+    max_connections: Option<usize>,
 }
 
 #[derive(Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +123,12 @@ fn engine_config(args: &Args) -> Result<EngineConfig, String> {
     if let Some(ms) = args.ping_timeout {
         config = config.with_ping_timeout(Duration::from_millis(ms));
     }
+    if let Some(ms) = args.upgrade_timeout {
+        config = config.with_upgrade_timeout(Duration::from_millis(ms));
+    }
+    if let Some(ms) = args.close_grace {
+        config = config.with_close_grace(Duration::from_millis(ms));
+    }
     if let Some(n) = args.max_payload {
         config = config.with_max_payload(n);
     }
@@ -149,8 +167,14 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let handle = match Server::builder()
-        .listen(SocketAddr::new(args.host, args.port))
+    let mut builder = Server::builder().listen(SocketAddr::new(args.host, args.port));
+    if let Some(ms) = args.header_read_timeout {
+        builder = builder.header_read_timeout(Duration::from_millis(ms));
+    }
+    if let Some(n) = args.max_connections {
+        builder = builder.max_connections(n);
+    }
+    let handle = match builder
         .shutdown_timeout(Duration::from_secs(5))
         .serve(EngineService::new(engine.clone()))
         .await

@@ -3,10 +3,12 @@
 //! `10k`-style labels.
 
 mod broadcast;
+mod churn;
 mod echo;
 mod idle;
 mod polling;
 mod smoke;
+mod soak;
 mod upgrade;
 
 use crate::cli::Args;
@@ -27,6 +29,7 @@ pub async fn run(name: &str, ctx: &Ctx, args: &Args) -> Result<Value, String> {
         "polling" => Ok(polling::polling(ctx, args).await),
         "upgrade" => Ok(upgrade::upgrade(ctx, args).await),
         "smoke" => smoke::smoke(ctx, args).await,
+        "soak" => soak::soak(ctx, args).await,
         other => Err(format!("unknown scenario {other:?}")),
     }
 }

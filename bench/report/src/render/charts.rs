@@ -111,7 +111,9 @@ struct Chart {
     panels: Vec<(&'static str, &'static str, &'static str, f64, &'static str)>,
 }
 
-pub fn charts(t: &Table<'_>, dir: &Path, prefix: &str) -> Result<Vec<String>, String> {
+/// Registers a system TrueType font as "sans-serif" (plotters' bitmap
+/// backend has none of its own); an error names the package to install.
+pub fn register_font() -> Result<(), String> {
     let font = [
         "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
         "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
@@ -125,6 +127,11 @@ pub fn charts(t: &Table<'_>, dir: &Path, prefix: &str) -> Result<Vec<String>, St
     };
     let font: &'static [u8] = Box::leak(font.into_boxed_slice());
     let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, font);
+    Ok(())
+}
+
+pub fn charts(t: &Table<'_>, dir: &Path, prefix: &str) -> Result<Vec<String>, String> {
+    register_font()?;
     let find = |start: &str| t.phases.iter().find(|p| p.starts_with(start)).cloned();
     let list = [
         Chart {

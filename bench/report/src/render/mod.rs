@@ -4,7 +4,7 @@
 //! [`table`] picks the chosen run of each server and scenario, [`markdown`]
 //! writes the document (with [`machine`], [`metrics`], [`goals`] and
 //! [`load`]), [`charts`] draws the PNGs and [`readme`] puts the latest table
-//! into bench/README.md.
+//! into bench/README.md. [`soak`] draws the soak's RSS chart.
 
 mod charts;
 mod format;
@@ -14,6 +14,7 @@ mod machine;
 mod markdown;
 mod metrics;
 mod readme;
+mod soak;
 mod table;
 
 use serde_json::Value;
@@ -21,6 +22,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 pub use markdown::markdown;
+pub use soak::soak_chart;
 
 fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
