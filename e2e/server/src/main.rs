@@ -83,6 +83,12 @@ struct Args {
     /// The most connections open at once.
     #[arg(long, global = true)]
     max_connections: Option<usize>,
+    /// The most Engine.IO sessions open at once from one client address.
+    #[arg(long, global = true)]
+    max_connections_per_address: Option<usize>,
+    /// The most handshakes per second from one client address.
+    #[arg(long, global = true)]
+    max_handshakes_per_second: Option<u32>,
 }
 
 #[derive(Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +143,12 @@ fn engine_config(args: &Args) -> Result<EngineConfig, String> {
     }
     if args.cors_any {
         config = config.with_cors(Some(CorsConfig::new(AllowedOrigins::Any)));
+    }
+    if let Some(n) = args.max_connections_per_address {
+        config = config.with_max_connections_per_address(Some(n));
+    }
+    if let Some(n) = args.max_handshakes_per_second {
+        config = config.with_max_handshakes_per_second_per_address(Some(n));
     }
     Ok(config)
 }

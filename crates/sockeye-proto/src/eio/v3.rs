@@ -212,7 +212,9 @@ impl Iterator for TextPayloadDecoder {
 fn advance_utf16(s: &str, start: usize, units: usize) -> Option<usize> {
     let rest = s.get(start..)?;
     if rest.is_ascii() {
-        return (units <= rest.len()).then_some(start + units);
+        // Lazily: `start + units` overflows for a hostile length near
+        // usize::MAX, and `then_some` would compute it first.
+        return (units <= rest.len()).then(|| start + units);
     }
     let mut counted = 0;
     let mut end = start;

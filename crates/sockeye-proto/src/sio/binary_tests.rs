@@ -107,3 +107,20 @@ fn reassembler_collects_then_checks() {
         Err(DecodeError::Malformed("illegal attachments"))
     );
 }
+
+#[test]
+fn floats_survive_a_parse_and_deconstruct_bit_exact() {
+    // Found by the sio_binary fuzz target: without serde_json's
+    // float_roundtrip, this double came back one bit off.
+    let text = r#"["f",6.6666666666666665e+41,{"_placeholder":true,"num":0}]"#;
+    let bins = [Bytes::from_static(b"x")];
+    let parsed: Value = serde_json::from_str(text).unwrap();
+    let value = reconstruct(parsed, &bins).unwrap();
+    let (json, _) = deconstruct(&value);
+    let again: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(again[1].as_f64(), Some(6.6666666666666665e41_f64));
+    assert_eq!(
+        again[1].as_f64().map(f64::to_bits),
+        Some(6.6666666666666665e41_f64.to_bits())
+    );
+}

@@ -95,6 +95,8 @@ fn rejects_malformed_lengths() {
         "-1:4",
         "1 :4",
         "+1:4",
+        // A second length that overflows `start + units` (found by fuzzing).
+        "1:218446744073709551615:4",
     ] {
         assert!(
             decode_text_payload(t(bad)).is_err(),
