@@ -184,8 +184,8 @@ impl Client {
         // Run at once, and spawned only if a dynamic namespace's check or a
         // middleware has to wait.
         crate::handler::run_now_or_spawn(Box::pin(async move {
-            let ns = match server.namespace_for(&nsp, &auth).await {
-                Ok(ns) => ns,
+            let (ns, lease) = match server.namespace_for(&nsp, &auth).await {
+                Ok(found) => found,
                 Err(why) => {
                     let message = match why {
                         NoNamespace::Invalid => "Invalid namespace",
@@ -202,6 +202,8 @@ impl Client {
                 }
             };
             client.join(&server, session, ns, auth).await;
+            // Only now may a child left without a socket be removed.
+            drop(lease);
         }));
     }
 
@@ -297,7 +299,16 @@ impl Client {
             self.remove_socket(ns.name());
             return;
         }
+        // A dynamic child is kept while a CONNECT is in flight on it (the
+        // caller's lease), so it is still the registered one; checked
+        // anyway, since a socket added to a removed child would be lost.
+        if !server.is_current(&ns) {
+            self.remove_socket(ns.name());
+            self.connect_error(&session, ns.name(), "Invalid namespace", None, false);
+            return;
+        }
         socket.0.connected.store(true, Ordering::Release);
+        ns.0.joins.joined();
         ns.add_socket(&socket);
         {
             let mut sockets = self.sockets.lock();
@@ -353,7 +364,6 @@ impl Client {
                     .unwrap_or(DisconnectReason::TransportClose),
             );
         }
-        let _ = server;
     }
 }
 
