@@ -34,9 +34,10 @@ pub(crate) struct Client {
     close_reason: Mutex<Option<DisconnectReason>>,
     /// Whether a refused dynamic namespace was logged for this connection.
     warned_namespaces: AtomicBool,
-    /// The rate-limit state of each namespace joined (kept when a socket
-    /// leaves, so that joining again does not refill the buckets).
-    limiters: Mutex<Vec<(Str, Arc<Mutex<Limiter>>)>>,
+    /// The rate-limit buckets of the connection, shared by all its
+    /// sockets (`None` when the server has no limit): one state per
+    /// connection, whatever the namespaces joined and left.
+    limiter: Option<Arc<Mutex<Limiter>>>,
 }
 
 /// Most CONNECTs of one connection waiting for a dynamic namespace's
@@ -60,22 +61,6 @@ impl Client {
 
     pub fn remove_socket(&self, nsp: &Str) {
         self.sockets.lock().retain(|(n, _)| n != nsp);
-    }
-
-    /// The rate-limit state of this connection on `nsp`, when the server
-    /// has limits.
-    fn limiter(&self, server: &ServerInner, nsp: &Str) -> Option<Arc<Mutex<Limiter>>> {
-        let limits = &server.config.rate_limits;
-        if !limits.any() {
-            return None;
-        }
-        let mut limiters = self.limiters.lock();
-        if let Some((_, l)) = limiters.iter().find(|(n, _)| n == nsp) {
-            return Some(l.clone());
-        }
-        let limiter = Arc::new(Mutex::new(Limiter::new(limits)));
-        limiters.push((nsp.clone(), limiter.clone()));
-        Some(limiter)
     }
 
     fn socket(&self, nsp: &Str) -> Option<Option<Socket>> {
@@ -280,7 +265,7 @@ impl Client {
             Arc::downgrade(self),
             auth,
             recovery,
-            self.limiter(server, ns.name()),
+            self.limiter.clone(),
         );
         let skip_middlewares = restored.as_ref().is_some_and(|r| r.3);
         let middlewares = if skip_middlewares {
@@ -410,7 +395,11 @@ impl EngineHandler for SioHandler {
             joined: AtomicBool::new(false),
             close_reason: Mutex::new(None),
             warned_namespaces: AtomicBool::new(false),
-            limiters: Mutex::new(Vec::new()),
+            limiter: server
+                .config
+                .rate_limits
+                .any()
+                .then(|| Arc::new(Mutex::new(Limiter::new(&server.config.rate_limits)))),
         });
         session.set_data(client.clone());
         if session.protocol() == ProtocolVersion::V3 {

@@ -121,9 +121,8 @@ pub(crate) struct SocketInner {
     /// Events that arrived before the connection handlers registered
     /// theirs (`None` once ready).
     held: Mutex<Option<Vec<EventParts>>>,
-    /// The rate-limit buckets, when the server has limits: shared with
-    /// the later sockets of the same connection on the same namespace, so
-    /// that leaving and joining again does not refill them.
+    /// The rate-limit buckets, when the server has limits: those of the
+    /// connection, shared by all its sockets (see [`crate::RateLimit`]).
     limiter: Option<Arc<Mutex<Limiter>>>,
     /// The bounds already logged for this socket ([`crate::stats::Trip::bit`]).
     warned: AtomicU16,
