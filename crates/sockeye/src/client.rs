@@ -71,9 +71,15 @@ impl Client {
             .map(|(_, s)| s.clone())
     }
 
-    /// Closes the connection for a protocol violation by the client.
-    pub fn close_with(&self, reason: DisconnectReason) {
+    /// Records why the Socket.IO layer closes the connection (the first
+    /// reason recorded stays).
+    pub(crate) fn record_close_reason(&self, reason: DisconnectReason) {
         self.close_reason.lock().get_or_insert(reason);
+    }
+
+    /// Closes the connection for `reason` (a protocol violation, a limit).
+    pub fn close_with(&self, reason: DisconnectReason) {
+        self.record_close_reason(reason);
         if let Some(s) = self.session() {
             s.close();
         }
@@ -311,7 +317,9 @@ impl Client {
                 .filter(|room| room.as_str() != socket.id().as_str())
                 .cloned()
                 .collect();
-            socket.join(rooms);
+            // Accepted before: restored as they were, without the room
+            // cap (which may have been lowered since).
+            socket.restore_rooms(&rooms);
             // The reference sends the missed packets before the CONNECT.
             for packet in &r.missed {
                 let _ = socket.send_encoded(packet);
@@ -452,11 +460,9 @@ impl EngineHandler for SioHandler {
         let Some(client) = session.data::<Arc<Client>>() else {
             return;
         };
-        let reason = client
-            .close_reason
-            .lock()
-            .take()
-            .unwrap_or_else(|| reason.into());
+        // Kept (not taken): a CONNECT finishing later closes its socket
+        // with the same reason.
+        let reason = *client.close_reason.lock().get_or_insert(reason.into());
         for socket in client.sockets() {
             socket.close(reason);
         }

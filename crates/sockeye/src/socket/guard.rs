@@ -77,15 +77,25 @@ impl Socket {
 
     /// Disconnects every namespace of this client (each gets a DISCONNECT
     /// packet) for `reason`, then closes the connection.
+    /// The reason is recorded on the connection first, so that a CONNECT
+    /// still in flight, or any socket the connection's close reaches, is
+    /// closed with it too (not as a recoverable transport close).
     pub(crate) fn disconnect_connection(&self, reason: DisconnectReason) {
-        let sockets = match self.0.client.upgrade() {
+        let client = self.0.client.upgrade();
+        if let Some(client) = &client {
+            client.record_close_reason(reason);
+        }
+        let sockets = match &client {
             Some(client) => client.sockets(),
             None => vec![self.clone()],
         };
         for socket in sockets {
             socket.disconnect_with(reason);
         }
-        self.0.session.close();
+        match client {
+            Some(client) => client.close_with(reason),
+            None => self.0.session.close(),
+        }
     }
 
     /// Sends DISCONNECT and runs the disconnect sequence with `reason`.

@@ -282,6 +282,14 @@ impl Socket {
         Ok(())
     }
 
+    /// Puts the socket back in the rooms of its recovered session, without
+    /// the room cap (they were accepted when it joined them).
+    pub(crate) fn restore_rooms(&self, rooms: &[Room]) {
+        if !self.0.gone.load(Ordering::Acquire) {
+            self.0.ns.adapter().add_all(self.key(), rooms);
+        }
+    }
+
     /// Leaves rooms.
     pub fn leave(&self, rooms: impl IntoRooms) {
         let adapter = self.0.ns.adapter();
