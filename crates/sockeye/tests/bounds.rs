@@ -527,3 +527,38 @@ async fn a_child_is_kept_while_a_connect_is_in_flight_on_it() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_huge_join_is_checked_in_linear_time() {
+    let io = SocketIo::builder()
+        .max_rooms_per_socket(1000)
+        .build()
+        .unwrap();
+    let mut sockets = capture(&io.of("/"));
+    let srv = serve(io).await;
+    let mut c = WsClient::open(srv.addr).await;
+    c.connect("/").await;
+    let socket = next(&mut sockets, "the socket").await;
+    let distinct: Vec<String> = (0..100_000).map(|i| format!("r{i}")).collect();
+    let repeated: Vec<String> = (0..100_000).map(|i| format!("d{}", i % 1000)).collect();
+    let started = std::time::Instant::now();
+    within("the checks", async {
+        // 100k names: refused at the 1001st, nothing joined.
+        assert_eq!(
+            socket.try_join(distinct.clone()),
+            Err(TooManyRooms { max: 1000 })
+        );
+        // 100k names, 1000 of them distinct: accepted.
+        assert_eq!(socket.try_join(repeated.clone()), Ok(()));
+        // Full: one more is refused, one already held is fine.
+        assert!(socket.try_join("one-more").is_err());
+        assert_eq!(
+            socket.try_join(vec!["d7".to_owned(), "d7".to_owned()]),
+            Ok(())
+        );
+    })
+    .await;
+    eprintln!("two 100k-name joins checked in {:?}", started.elapsed());
+    assert_eq!(socket.rooms().len(), 1001);
+    assert_eq!(srv.io.stats().rooms_refused, 2);
+}

@@ -4,6 +4,7 @@
 use super::*;
 use crate::rate_limit::Verdict;
 use crate::stats::Trip;
+use std::collections::HashSet;
 
 impl Socket {
     /// Counts a trip; returns whether it is the first of its kind on this
@@ -14,24 +15,33 @@ impl Socket {
         self.0.warned.fetch_or(bit, Ordering::Relaxed) & bit == 0
     }
 
-    /// Whether joining `rooms` keeps the socket within its room cap.
+    /// Whether joining `rooms` keeps the socket within its room cap. Cheap
+    /// when the cap cannot be reached (no cap, or few rooms); otherwise
+    /// linear in `rooms` and stopping as soon as the cap is exceeded.
     pub(super) fn check_room_count(&self, rooms: &[Room]) -> Result<(), TooManyRooms> {
         let max = self.0.ns.0.config.max_rooms_per_socket;
-        if rooms.is_empty() || (rooms.len() == 1 && rooms[0] == self.0.id.as_str()) {
+        let own = self.0.id.as_str();
+        if max == usize::MAX || rooms.is_empty() || (rooms.len() == 1 && rooms[0] == own) {
             return Ok(());
+        }
+        // More names than the cap: refused if they alone go over, without
+        // asking the adapter.
+        if rooms.len() > max && distinct_over(rooms, own, &HashSet::new(), 0, max) {
+            return self.refuse_rooms(max);
         }
         let current = self.rooms();
-        let own = self.0.id.as_str();
-        let mut count = current.iter().filter(|r| r.as_str() != own).count();
-        for (i, room) in rooms.iter().enumerate() {
-            let new = room.as_str() != own && !current.contains(room) && !rooms[..i].contains(room);
-            if new {
-                count += 1;
-            }
-        }
-        if count <= max {
+        let held = current.iter().filter(|r| r.as_str() != own).count();
+        if held.saturating_add(rooms.len()) <= max {
             return Ok(());
         }
+        let current: HashSet<&str> = current.iter().map(|r| r.as_str()).collect();
+        if distinct_over(rooms, own, &current, held, max) {
+            return self.refuse_rooms(max);
+        }
+        Ok(())
+    }
+
+    fn refuse_rooms(&self, max: usize) -> Result<(), TooManyRooms> {
         if self.trip(Trip::RoomRefused) {
             tracing::warn!(sid = %self.0.id, nsp = %self.0.ns.name(), max, "join refused: too many rooms for one socket");
         }
@@ -109,4 +119,27 @@ impl Socket {
             self.close(reason);
         }
     }
+}
+
+/// Whether `held` rooms plus the distinct names of `rooms` that are not
+/// `own` nor in `current` exceed `max`; stops at the first name over.
+fn distinct_over(
+    rooms: &[Room],
+    own: &str,
+    current: &HashSet<&str>,
+    held: usize,
+    max: usize,
+) -> bool {
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut count = held;
+    for room in rooms {
+        let room = room.as_str();
+        if room != own && !current.contains(room) && seen.insert(room) {
+            count += 1;
+            if count > max {
+                return true;
+            }
+        }
+    }
+    false
 }

@@ -270,6 +270,12 @@ impl Socket {
     /// Joins rooms, or none of them if the socket would then be in more
     /// than [`crate::SocketIoBuilder::max_rooms_per_socket`] (its own room
     /// aside).
+    ///
+    /// The cap is a guard against one client's requests, not an invariant:
+    /// the count and the join are not atomic, so two joins of the same
+    /// socket running at once (from two tasks) can together go over it, and
+    /// server-side joins ([`crate::BroadcastOperator::sockets_join`],
+    /// [`crate::RemoteSocket::join`]) and recovered sessions are not capped.
     pub fn try_join(&self, rooms: impl IntoRooms) -> Result<(), TooManyRooms> {
         // After the disconnect cleanup a join would leave a room nobody
         // removes: it does nothing, as in the reference.
