@@ -17,7 +17,7 @@ use sockeye_engine::{CloseReason, EngineHandler, Message, Session};
 use sockeye_proto::eio::ProtocolVersion;
 use sockeye_proto::sio::{Decoder, Packet, PacketKind, Payload, Value, v4};
 use sockeye_proto::{Sid, Str};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::Poll;
 
@@ -32,8 +32,9 @@ pub(crate) struct Client {
     pub joined: AtomicBool,
     /// Why the Socket.IO layer closed the connection, when it did.
     close_reason: Mutex<Option<DisconnectReason>>,
-    /// Whether a refused dynamic namespace was logged for this connection.
-    warned_namespaces: AtomicBool,
+    /// The refusals already logged for this connection
+    /// ([`WARNED_PENDING`], [`WARNED_TOO_MANY`]).
+    warned: AtomicU8,
     /// The rate-limit buckets of the connection, shared by all its
     /// sockets (`None` when the server has no limit): one state per
     /// connection, whatever the namespaces joined and left.
@@ -44,7 +45,18 @@ pub(crate) struct Client {
 /// predicate or a connect middleware at once; more get a `connect_error`.
 const MAX_PENDING_CONNECTS: usize = 64;
 
+/// A CONNECT refused for too many pending ones was logged.
+const WARNED_PENDING: u8 = 1;
+/// A CONNECT refused for too many dynamic namespaces was logged.
+const WARNED_TOO_MANY: u8 = 2;
+
 impl Client {
+    /// Whether this is the connection's first refusal of this kind (the
+    /// one to log).
+    fn first_warning(&self, bit: u8) -> bool {
+        self.warned.fetch_or(bit, Ordering::AcqRel) & bit == 0
+    }
+
     /// The connection's Engine.IO session, until it closes.
     pub(crate) fn session(&self) -> Option<Session> {
         self.session.lock().clone()
@@ -159,11 +171,14 @@ impl Client {
             }
             if sockets.iter().filter(|(_, s)| s.is_none()).count() >= MAX_PENDING_CONNECTS {
                 drop(sockets);
-                if let Some(server) = self.server.upgrade() {
+                let loud = self.server.upgrade().is_some_and(|server| {
                     server.config.stats.trip(Trip::NamespaceRefused);
-                }
-                if !self.warned_namespaces.swap(true, Ordering::AcqRel) {
+                    server.config.stats.warn_now(Trip::NamespaceRefused)
+                });
+                if self.first_warning(WARNED_PENDING) && loud {
                     tracing::warn!(sid = %session.sid(), "CONNECT refused: too many pending");
+                } else {
+                    tracing::debug!(sid = %session.sid(), "CONNECT refused: too many pending");
                 }
                 self.connect_error(session, &nsp, "Too many pending connections", None, false);
                 return;
@@ -181,8 +196,12 @@ impl Client {
                     let message = match why {
                         NoNamespace::Invalid => "Invalid namespace",
                         NoNamespace::TooMany => {
-                            if !client.warned_namespaces.swap(true, Ordering::AcqRel) {
+                            if client.first_warning(WARNED_TOO_MANY)
+                                && server.config.stats.warn_now(Trip::NamespaceRefused)
+                            {
                                 tracing::warn!(sid = %session.sid(), "namespace refused: too many dynamic namespaces");
+                            } else {
+                                tracing::debug!(sid = %session.sid(), "namespace refused: too many dynamic namespaces");
                             }
                             "Too many namespaces"
                         }
@@ -402,7 +421,7 @@ impl EngineHandler for SioHandler {
             sockets: Mutex::new(Vec::new()),
             joined: AtomicBool::new(false),
             close_reason: Mutex::new(None),
-            warned_namespaces: AtomicBool::new(false),
+            warned: AtomicU8::new(0),
             limiter: server
                 .config
                 .rate_limits
@@ -441,10 +460,15 @@ impl EngineHandler for SioHandler {
                     .server
                     .upgrade()
                     .inspect(|s| s.config.stats.trip(trip));
-                if trip == Trip::ParseError {
-                    tracing::debug!(sid = %session.sid(), error = %e, "invalid Socket.IO packet, closing");
+                let loud = trip != Trip::ParseError
+                    && client
+                        .server
+                        .upgrade()
+                        .is_some_and(|s| s.config.stats.warn_now(trip));
+                if loud {
+                    tracing::warn!(sid = %session.sid(), error = %e, "packet over a bound, closing (more such closes within 10 s are logged at debug)");
                 } else {
-                    tracing::warn!(sid = %session.sid(), error = %e, "packet over a bound, closing");
+                    tracing::debug!(sid = %session.sid(), error = %e, "invalid Socket.IO packet, closing");
                 }
                 for socket in client.sockets() {
                     socket.report_error(crate::socket::SocketError::Middleware(format!(

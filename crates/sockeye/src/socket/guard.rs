@@ -7,12 +7,14 @@ use crate::stats::Trip;
 use std::collections::HashSet;
 
 impl Socket {
-    /// Counts a trip; returns whether it is the first of its kind on this
-    /// socket (the one to log).
+    /// Counts a trip; returns whether to log it at `warn`: the first of its
+    /// kind on this socket, unless one was logged server-wide within
+    /// [`crate::stats::WARN_EVERY`] (then it is for `debug`).
     pub(crate) fn trip(&self, trip: Trip) -> bool {
-        self.0.ns.0.config.stats.trip(trip);
+        let stats = &self.0.ns.0.config.stats;
+        stats.trip(trip);
         let bit = trip.bit();
-        self.0.warned.fetch_or(bit, Ordering::Relaxed) & bit == 0
+        self.0.warned.fetch_or(bit, Ordering::Relaxed) & bit == 0 && stats.warn_now(trip)
     }
 
     /// Whether joining `rooms` keeps the socket within its room cap. Cheap
@@ -62,8 +64,9 @@ impl Socket {
         match verdict {
             Verdict::Allow => true,
             Verdict::Drop { first } => {
-                self.0.ns.0.config.stats.trip(Trip::EventRateLimited);
-                if first {
+                let stats = &self.0.ns.0.config.stats;
+                stats.trip(Trip::EventRateLimited);
+                if first && stats.warn_now(Trip::EventRateLimited) {
                     tracing::warn!(sid = %self.0.id, nsp = %self.0.ns.name(), event, "rate limit exceeded: events dropped");
                 }
                 self.report_error(SocketError::RateLimited {
