@@ -238,7 +238,8 @@ pub(crate) struct Joins {
 }
 
 impl Joins {
-    fn pin(&self) {
+    /// Server code holds the namespace: a refused CONNECT never removes it.
+    pub(crate) fn pin(&self) {
         let _ =
             self.state
                 .compare_exchange(PROVISIONAL, PINNED, Ordering::AcqRel, Ordering::Acquire);

@@ -413,7 +413,13 @@ async fn children_refused_by_a_middleware_free_their_place() {
                 );
             }
         }
-        assert!(parent.children().is_empty(), "cleanup {cleanup}");
+        // (Removed as the refusal is sent: waited for, not slept on.)
+        within("the refused children to be removed", async {
+            while !parent.children().is_empty() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
         assert_eq!(srv.io.stats().namespaces_refused, 0);
         // Every place is free for users.
         let mut user = WsClient::open(srv.addr).await;
@@ -561,4 +567,44 @@ async fn a_huge_join_is_checked_in_linear_time() {
     eprintln!("two 100k-name joins checked in {:?}", started.elapsed());
     assert_eq!(socket.rooms().len(), 1001);
     assert_eq!(srv.io.stats().rooms_refused, 2);
+}
+
+#[tokio::test]
+async fn a_child_taken_by_server_code_is_kept_when_its_connect_is_refused() {
+    let io = echo_io();
+    let parent = io.of_regex(regex(r"^/room-\d+$"));
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let (entered_tx, mut entered) = mpsc::unbounded_channel();
+    let gate = release.clone();
+    parent.use_middleware(move |_socket: Socket| {
+        let gate = gate.clone();
+        let entered_tx = entered_tx.clone();
+        async move {
+            let _ = entered_tx.send(());
+            gate.notified().await;
+            Err(sockeye::ConnectError::new("no"))
+        }
+    });
+    let srv = serve(io).await;
+    let mut c = WsClient::open(srv.addr).await;
+    c.send("40/room-1,").await;
+    next(&mut entered, "the middleware").await;
+    // Server code takes the child the CONNECT created.
+    let held = srv.io.of("/room-1");
+    release.notify_one();
+    assert_eq!(c.recv().await, r#"44/room-1,{"message":"no"}"#);
+    assert_eq!(parent.children().len(), 1);
+    assert_eq!(srv.io.of("/room-1").name(), held.name());
+    // A CONNECT refused on a fresh name still frees it.
+    c.send("40/room-2,").await;
+    next(&mut entered, "the middleware").await;
+    release.notify_one();
+    assert_eq!(c.recv().await, r#"44/room-2,{"message":"no"}"#);
+    within("/room-2 to be removed", async {
+        while parent.children().len() > 1 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert_eq!(parent.children()[0].name().as_str(), "/room-1");
 }
