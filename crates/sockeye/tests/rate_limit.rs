@@ -141,8 +141,9 @@ async fn the_budget_is_per_connection_across_namespaces() {
     c.assert_echo("/", "1").await;
     c.assert_echo("/custom", "2").await;
     for i in 0..200 {
-        c.connect(&format!("/n-{i}")).await;
-        c.send(&format!("41/n-{i},")).await;
+        c.send_all([format!("40/n-{i},"), format!("41/n-{i},")])
+            .await;
+        c.expect_connect(&format!("/n-{i}")).await;
     }
     c.assert_echo("/custom", "3").await;
     // The budget of 3 is spent: on every namespace.
