@@ -17,7 +17,7 @@ use sockeye_engine::{CloseReason, EngineHandler, Message, Session};
 use sockeye_proto::eio::ProtocolVersion;
 use sockeye_proto::sio::{Decoder, Packet, PacketKind, Payload, Value, v4};
 use sockeye_proto::{Sid, Str};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::Poll;
 
@@ -32,18 +32,31 @@ pub(crate) struct Client {
     pub joined: AtomicBool,
     /// Why the Socket.IO layer closed the connection, when it did.
     close_reason: Mutex<Option<DisconnectReason>>,
-    /// Whether a refused dynamic namespace was logged for this connection.
-    warned_namespaces: AtomicBool,
-    /// The rate-limit state of each namespace joined (kept when a socket
-    /// leaves, so that joining again does not refill the buckets).
-    limiters: Mutex<Vec<(Str, Arc<Mutex<Limiter>>)>>,
+    /// The refusals already logged for this connection
+    /// ([`WARNED_PENDING`], [`WARNED_TOO_MANY`]).
+    warned: AtomicU8,
+    /// The rate-limit buckets of the connection, shared by all its
+    /// sockets (`None` when the server has no limit): one state per
+    /// connection, whatever the namespaces joined and left.
+    limiter: Option<Arc<Mutex<Limiter>>>,
 }
 
 /// Most CONNECTs of one connection waiting for a dynamic namespace's
 /// predicate or a connect middleware at once; more get a `connect_error`.
 const MAX_PENDING_CONNECTS: usize = 64;
 
+/// A CONNECT refused for too many pending ones was logged.
+const WARNED_PENDING: u8 = 1;
+/// A CONNECT refused for too many dynamic namespaces was logged.
+const WARNED_TOO_MANY: u8 = 2;
+
 impl Client {
+    /// Whether this is the connection's first refusal of this kind (the
+    /// one to log).
+    fn first_warning(&self, bit: u8) -> bool {
+        self.warned.fetch_or(bit, Ordering::AcqRel) & bit == 0
+    }
+
     /// The connection's Engine.IO session, until it closes.
     pub(crate) fn session(&self) -> Option<Session> {
         self.session.lock().clone()
@@ -62,22 +75,6 @@ impl Client {
         self.sockets.lock().retain(|(n, _)| n != nsp);
     }
 
-    /// The rate-limit state of this connection on `nsp`, when the server
-    /// has limits.
-    fn limiter(&self, server: &ServerInner, nsp: &Str) -> Option<Arc<Mutex<Limiter>>> {
-        let limits = &server.config.rate_limits;
-        if !limits.any() {
-            return None;
-        }
-        let mut limiters = self.limiters.lock();
-        if let Some((_, l)) = limiters.iter().find(|(n, _)| n == nsp) {
-            return Some(l.clone());
-        }
-        let limiter = Arc::new(Mutex::new(Limiter::new(limits)));
-        limiters.push((nsp.clone(), limiter.clone()));
-        Some(limiter)
-    }
-
     fn socket(&self, nsp: &Str) -> Option<Option<Socket>> {
         self.sockets
             .lock()
@@ -86,9 +83,15 @@ impl Client {
             .map(|(_, s)| s.clone())
     }
 
-    /// Closes the connection for a protocol violation by the client.
-    pub fn close_with(&self, reason: DisconnectReason) {
+    /// Records why the Socket.IO layer closes the connection (the first
+    /// reason recorded stays).
+    pub(crate) fn record_close_reason(&self, reason: DisconnectReason) {
         self.close_reason.lock().get_or_insert(reason);
+    }
+
+    /// Closes the connection for `reason` (a protocol violation, a limit).
+    pub fn close_with(&self, reason: DisconnectReason) {
+        self.record_close_reason(reason);
         if let Some(s) = self.session() {
             s.close();
         }
@@ -168,11 +171,14 @@ impl Client {
             }
             if sockets.iter().filter(|(_, s)| s.is_none()).count() >= MAX_PENDING_CONNECTS {
                 drop(sockets);
-                if let Some(server) = self.server.upgrade() {
+                let loud = self.server.upgrade().is_some_and(|server| {
                     server.config.stats.trip(Trip::NamespaceRefused);
-                }
-                if !self.warned_namespaces.swap(true, Ordering::AcqRel) {
+                    server.config.stats.warn_now(Trip::NamespaceRefused)
+                });
+                if self.first_warning(WARNED_PENDING) && loud {
                     tracing::warn!(sid = %session.sid(), "CONNECT refused: too many pending");
+                } else {
+                    tracing::debug!(sid = %session.sid(), "CONNECT refused: too many pending");
                 }
                 self.connect_error(session, &nsp, "Too many pending connections", None, false);
                 return;
@@ -184,14 +190,18 @@ impl Client {
         // Run at once, and spawned only if a dynamic namespace's check or a
         // middleware has to wait.
         crate::handler::run_now_or_spawn(Box::pin(async move {
-            let ns = match server.namespace_for(&nsp, &auth).await {
-                Ok(ns) => ns,
+            let (ns, lease) = match server.namespace_for(&nsp, &auth).await {
+                Ok(found) => found,
                 Err(why) => {
                     let message = match why {
                         NoNamespace::Invalid => "Invalid namespace",
                         NoNamespace::TooMany => {
-                            if !client.warned_namespaces.swap(true, Ordering::AcqRel) {
+                            if client.first_warning(WARNED_TOO_MANY)
+                                && server.config.stats.warn_now(Trip::NamespaceRefused)
+                            {
                                 tracing::warn!(sid = %session.sid(), "namespace refused: too many dynamic namespaces");
+                            } else {
+                                tracing::debug!(sid = %session.sid(), "namespace refused: too many dynamic namespaces");
                             }
                             "Too many namespaces"
                         }
@@ -202,6 +212,8 @@ impl Client {
                 }
             };
             client.join(&server, session, ns, auth).await;
+            // Only now may a child left without a socket be removed.
+            drop(lease);
         }));
     }
 
@@ -278,7 +290,7 @@ impl Client {
             Arc::downgrade(self),
             auth,
             recovery,
-            self.limiter(server, ns.name()),
+            self.limiter.clone(),
         );
         let skip_middlewares = restored.as_ref().is_some_and(|r| r.3);
         let middlewares = if skip_middlewares {
@@ -297,7 +309,16 @@ impl Client {
             self.remove_socket(ns.name());
             return;
         }
+        // A dynamic child is kept while a CONNECT is in flight on it (the
+        // caller's lease), so it is still the registered one; checked
+        // anyway, since a socket added to a removed child would be lost.
+        if !server.is_current(&ns) {
+            self.remove_socket(ns.name());
+            self.connect_error(&session, ns.name(), "Invalid namespace", None, false);
+            return;
+        }
         socket.0.connected.store(true, Ordering::Release);
+        ns.0.joins.joined();
         ns.add_socket(&socket);
         {
             let mut sockets = self.sockets.lock();
@@ -315,7 +336,9 @@ impl Client {
                 .filter(|room| room.as_str() != socket.id().as_str())
                 .cloned()
                 .collect();
-            socket.join(rooms);
+            // Accepted before: restored as they were, without the room
+            // cap (which may have been lowered since).
+            socket.restore_rooms(&rooms);
             // The reference sends the missed packets before the CONNECT.
             for packet in &r.missed {
                 let _ = socket.send_encoded(packet);
@@ -353,7 +376,6 @@ impl Client {
                     .unwrap_or(DisconnectReason::TransportClose),
             );
         }
-        let _ = server;
     }
 }
 
@@ -399,8 +421,12 @@ impl EngineHandler for SioHandler {
             sockets: Mutex::new(Vec::new()),
             joined: AtomicBool::new(false),
             close_reason: Mutex::new(None),
-            warned_namespaces: AtomicBool::new(false),
-            limiters: Mutex::new(Vec::new()),
+            warned: AtomicU8::new(0),
+            limiter: server
+                .config
+                .rate_limits
+                .any()
+                .then(|| Arc::new(Mutex::new(Limiter::new(&server.config.rate_limits)))),
         });
         session.set_data(client.clone());
         if session.protocol() == ProtocolVersion::V3 {
@@ -434,10 +460,15 @@ impl EngineHandler for SioHandler {
                     .server
                     .upgrade()
                     .inspect(|s| s.config.stats.trip(trip));
-                if trip == Trip::ParseError {
-                    tracing::debug!(sid = %session.sid(), error = %e, "invalid Socket.IO packet, closing");
+                let loud = trip != Trip::ParseError
+                    && client
+                        .server
+                        .upgrade()
+                        .is_some_and(|s| s.config.stats.warn_now(trip));
+                if loud {
+                    tracing::warn!(sid = %session.sid(), error = %e, "packet over a bound, closing (more such closes within 10 s are logged at debug)");
                 } else {
-                    tracing::warn!(sid = %session.sid(), error = %e, "packet over a bound, closing");
+                    tracing::debug!(sid = %session.sid(), error = %e, "invalid Socket.IO packet, closing");
                 }
                 for socket in client.sockets() {
                     socket.report_error(crate::socket::SocketError::Middleware(format!(
@@ -453,11 +484,9 @@ impl EngineHandler for SioHandler {
         let Some(client) = session.data::<Arc<Client>>() else {
             return;
         };
-        let reason = client
-            .close_reason
-            .lock()
-            .take()
-            .unwrap_or_else(|| reason.into());
+        // Kept (not taken): a CONNECT finishing later closes its socket
+        // with the same reason.
+        let reason = *client.close_reason.lock().get_or_insert(reason.into());
         for socket in client.sockets() {
             socket.close(reason);
         }

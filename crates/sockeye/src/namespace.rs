@@ -72,6 +72,9 @@ pub(crate) struct NsInner {
     next_ack: AtomicU64,
     /// For a child of a dynamic namespace: called when it becomes empty.
     pub on_empty: OnceLock<EmptyHook>,
+    /// CONNECTs in flight and whether a socket ever joined (dynamic
+    /// children: see [`crate::dynamic::JoinLease`]).
+    pub(crate) joins: crate::dynamic::Joins,
     /// Listeners of events sent by other nodes with `server_side_emit`.
     pub server_side: RwLock<HashMap<String, ServerSideListener>>,
 }
@@ -226,6 +229,7 @@ impl Namespace {
             middlewares: RwLock::new(Vec::new()),
             next_ack: AtomicU64::new(0),
             on_empty: OnceLock::new(),
+            joins: Default::default(),
             server_side: RwLock::new(HashMap::new()),
         }));
         let local: Weak<dyn LocalNamespace> =

@@ -116,6 +116,8 @@ impl SocketIo {
             Str::from(format!("/{name}"))
         };
         if let Some(ns) = self.0.namespaces.read().get(&name) {
+            // Server code holds it now: a refused CONNECT must not remove it.
+            ns.0.joins.pin();
             return ns.clone();
         }
         // A name a regex parent matches becomes its child, as in the
@@ -408,7 +410,9 @@ impl SocketIoBuilder {
     /// Most bytes in the binary attachments of one packet together
     /// (default 10 MB; each one is also bounded by
     /// [`max_payload`](Self::max_payload)). Going over closes the
-    /// connection (`parse error`).
+    /// connection (`parse error`). Applies to the default parser's binary
+    /// attachments; with [`crate::Parser::MsgPack`] binary data is inside the
+    /// packet, bounded by `max_payload` alone.
     pub fn max_attachment_bytes(mut self, bytes: usize) -> Self {
         self.decode_limits = self.decode_limits.max_attachment_bytes(bytes);
         self
@@ -428,9 +432,12 @@ impl SocketIoBuilder {
     /// [`SocketIo::of_fn`]) may have created from client CONNECTs and not
     /// yet removed (default 1000). A CONNECT that would create one more
     /// gets a `connect_error` with the message `Too many namespaces`;
-    /// namespaces that exist already stay joinable. Without
+    /// namespaces that exist already stay joinable. A child whose CONNECT
+    /// was refused (by a connect middleware, or because the connection
+    /// closed meanwhile) and that has no socket is removed at once. Without
     /// [`cleanup_empty_child_namespaces`](Self::cleanup_empty_child_namespaces)
-    /// children are never removed, so the cap is reached for good.
+    /// children that had a socket are never removed, so the cap can be
+    /// reached for good by clients that pass the middlewares.
     /// [`SocketIo::of`] (server code) is never refused, though the children
     /// it creates count towards the cap. Parents are not asked about names
     /// longer than 1,024 bytes (`Invalid namespace`).

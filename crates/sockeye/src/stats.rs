@@ -3,7 +3,9 @@
 
 use sockeye_proto::DecodeError;
 use sockeye_proto::sio::{ATTACHMENTS_TOO_LARGE, TOO_DEEP};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 /// A bound or limit that refused something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,18 +49,51 @@ impl Trip {
     }
 }
 
-/// The live counters, one per [`Trip`].
+/// How often each kind of trip is logged at `warn` at most (the others are
+/// logged at `debug`; all are counted).
+pub(crate) const WARN_EVERY: Duration = Duration::from_secs(10);
+
+/// The live counters, one per [`Trip`], and when each was last logged at
+/// `warn`.
 #[derive(Debug, Default)]
-pub(crate) struct Counters([AtomicU64; TRIPS]);
+pub(crate) struct Counters {
+    trips: [AtomicU64; TRIPS],
+    /// Milliseconds since [`epoch`] of the last `warn`, plus one (0: never).
+    warned_at: [AtomicU64; TRIPS],
+}
+
+/// The process-wide origin of `warned_at`.
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
 
 impl Counters {
     /// Counts one trip.
     pub fn trip(&self, trip: Trip) {
-        self.0[trip as usize].fetch_add(1, Ordering::Relaxed);
+        self.trips[trip as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     fn get(&self, trip: Trip) -> u64 {
-        self.0[trip as usize].load(Ordering::Relaxed)
+        self.trips[trip as usize].load(Ordering::Relaxed)
+    }
+
+    /// Whether a trip of this kind may be logged at `warn` now: the first
+    /// one, then at most one per [`WARN_EVERY`] (a client looping over a
+    /// bound must not flood the log).
+    pub fn warn_now(&self, trip: Trip) -> bool {
+        self.warn_at(trip, Instant::now())
+    }
+
+    fn warn_at(&self, trip: Trip, now: Instant) -> bool {
+        let now_ms = now.saturating_duration_since(epoch()).as_millis() as u64 + 1;
+        let slot = &self.warned_at[trip as usize];
+        let last = slot.load(Ordering::Relaxed);
+        if last != 0 && now_ms.saturating_sub(last) < WARN_EVERY.as_millis() as u64 {
+            return false;
+        }
+        slot.compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
     }
 
     /// The counters now.
@@ -106,7 +141,8 @@ pub struct Stats {
     pub acks_refused: u64,
     /// Incoming events dropped by a rate limit.
     pub events_rate_limited: u64,
-    /// Sockets disconnected for exceeding a rate limit too often.
+    /// Connections closed for exceeding a rate limit too often (each
+    /// counts once, whatever the number of namespaces it had joined).
     pub rate_limit_disconnects: u64,
 }
 
@@ -138,5 +174,18 @@ mod tests {
             (2, 1, 1, 1, 1, 0)
         );
         assert_ne!(Trip::RoomRefused.bit(), Trip::AckRefused.bit());
+    }
+
+    #[test]
+    fn warnings_are_let_through_once_per_period_per_kind() {
+        let c = Counters::default();
+        let t = epoch() + Duration::from_secs(1);
+        assert!(c.warn_at(Trip::ParseError, t));
+        assert!(!c.warn_at(Trip::ParseError, t));
+        assert!(!c.warn_at(Trip::ParseError, t + WARN_EVERY / 2));
+        // Another kind has its own period.
+        assert!(c.warn_at(Trip::RoomRefused, t));
+        assert!(c.warn_at(Trip::ParseError, t + WARN_EVERY));
+        assert!(!c.warn_at(Trip::ParseError, t + WARN_EVERY));
     }
 }

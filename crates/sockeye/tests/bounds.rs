@@ -375,3 +375,235 @@ async fn parents_are_not_asked_about_huge_names() {
     assert_eq!(next(&mut asked, "the predicate").await, 6);
     assert_eq!(parent.children().len(), 2);
 }
+
+/// A parent `^/room-\d+$` whose middleware admits only `{"token":"ok"}`.
+fn guarded_rooms(io: &SocketIo) -> sockeye::ParentNamespace {
+    let parent = io.of_regex(regex(r"^/room-\d+$"));
+    parent.use_middleware(|socket: Socket| async move {
+        match socket.handshake().auth.get("token").and_then(Value::as_str) {
+            Some("ok") => Ok(()),
+            _ => Err(sockeye::ConnectError::new("unauthorized")),
+        }
+    });
+    parent.on_connection(echo_handlers);
+    parent
+}
+
+#[tokio::test]
+async fn children_refused_by_a_middleware_free_their_place() {
+    // Without cleanup (the default): a child that never had a socket is
+    // not a namespace anyone uses.
+    for cleanup in [false, true] {
+        let io = SocketIo::builder()
+            .max_dynamic_namespaces(5)
+            .cleanup_empty_child_namespaces(cleanup)
+            .build()
+            .unwrap();
+        let parent = guarded_rooms(&io);
+        let srv = serve(io).await;
+        let mut attacker = WsClient::open(srv.addr).await;
+        for batch in 0..10 {
+            attacker
+                .send_all((0..100).map(|i| format!("40/room-{batch}{i:02},")))
+                .await;
+            for i in 0..100 {
+                assert_eq!(
+                    attacker.recv().await,
+                    format!("44/room-{batch}{i:02},{{\"message\":\"unauthorized\"}}")
+                );
+            }
+        }
+        // (Removed as the refusal is sent: waited for, not slept on.)
+        within("the refused children to be removed", async {
+            while !parent.children().is_empty() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        assert_eq!(srv.io.stats().namespaces_refused, 0);
+        // Every place is free for users.
+        let mut user = WsClient::open(srv.addr).await;
+        for i in 0..5 {
+            user.send(&format!("40/room-{i},{{\"token\":\"ok\"}}"))
+                .await;
+            user.expect_connect(&format!("/room-{i}")).await;
+        }
+        user.assert_echo("/room-3", "served").await;
+        assert_eq!(parent.children().len(), 5);
+        // A refused CONNECT on a child in use leaves it alone.
+        attacker.send("40/room-3,").await;
+        assert_eq!(
+            attacker.recv().await,
+            r#"44/room-3,{"message":"unauthorized"}"#
+        );
+        user.assert_echo("/room-3", "still served").await;
+        assert_eq!(parent.children().len(), 5);
+    }
+}
+
+#[tokio::test]
+async fn a_child_whose_connection_closed_during_the_middleware_is_removed() {
+    let io = SocketIo::builder().build().unwrap();
+    let parent = io.of_regex(regex(r"^/room-\d+$"));
+    let (entered_tx, mut entered) = mpsc::unbounded_channel();
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let gate = release.clone();
+    parent.use_middleware(move |_socket: Socket| {
+        let entered_tx = entered_tx.clone();
+        let gate = gate.clone();
+        async move {
+            let _ = entered_tx.send(());
+            gate.notified().await;
+            Ok(())
+        }
+    });
+    let srv = serve(io).await;
+    let mut c = WsClient::open(srv.addr).await;
+    c.send("40/room-1,").await;
+    next(&mut entered, "the middleware").await;
+    assert_eq!(parent.children().len(), 1);
+    c.close().await;
+    within("the session to close", async {
+        while srv.io.engine().session_count() > 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    release.notify_one();
+    within("the child to be removed", async {
+        while !parent.children().is_empty() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_child_is_kept_while_a_connect_is_in_flight_on_it() {
+    // B joins and leaves /room-1 while A's CONNECT waits in a middleware:
+    // the child is not removed under A, so A and a later C share it.
+    let io = SocketIo::builder()
+        .cleanup_empty_child_namespaces(true)
+        .build()
+        .unwrap();
+    let parent = io.of_regex(regex(r"^/room-\d+$"));
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let (entered_tx, mut entered) = mpsc::unbounded_channel();
+    let gate = release.clone();
+    parent.use_middleware(move |socket: Socket| {
+        let gate = gate.clone();
+        let entered_tx = entered_tx.clone();
+        async move {
+            if socket.handshake().auth.get("slow").is_some() {
+                let _ = entered_tx.send(());
+                gate.notified().await;
+            }
+            Ok(())
+        }
+    });
+    parent.on_connection(echo_handlers);
+    io.on_connection(echo_handlers);
+    let srv = serve(io).await;
+    let mut a = WsClient::open(srv.addr).await;
+    a.send(r#"40/room-1,{"slow":true}"#).await;
+    next(&mut entered, "A's middleware").await;
+    let first = parent.children()[0].clone();
+    let mut b = WsClient::open(srv.addr).await;
+    b.connect("/").await;
+    b.connect("/room-1").await;
+    b.send("41/room-1,").await;
+    b.assert_echo("/", "B left").await;
+    assert_eq!(first.socket_count(), 0);
+    assert_eq!(parent.children().len(), 1);
+    release.notify_one();
+    a.expect_connect("/room-1").await;
+    let mut c = WsClient::open(srv.addr).await;
+    c.connect("/room-1").await;
+    // One child, the first one, with A and C in it.
+    assert_eq!(parent.children().len(), 1);
+    assert_eq!(first.socket_count(), 2);
+    a.assert_echo("/room-1", "A served").await;
+    // Both leave: the child goes, by identity.
+    a.send("41/room-1,").await;
+    c.send("41/room-1,").await;
+    within("the cleanup", async {
+        while !parent.children().is_empty() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_huge_join_is_checked_in_linear_time() {
+    let io = SocketIo::builder()
+        .max_rooms_per_socket(1000)
+        .build()
+        .unwrap();
+    let mut sockets = capture(&io.of("/"));
+    let srv = serve(io).await;
+    let mut c = WsClient::open(srv.addr).await;
+    c.connect("/").await;
+    let socket = next(&mut sockets, "the socket").await;
+    let distinct: Vec<String> = (0..100_000).map(|i| format!("r{i}")).collect();
+    let repeated: Vec<String> = (0..100_000).map(|i| format!("d{}", i % 1000)).collect();
+    let started = std::time::Instant::now();
+    // 100k names: refused at the 1001st, nothing joined.
+    assert_eq!(socket.try_join(distinct), Err(TooManyRooms { max: 1000 }));
+    // 100k names, 1000 of them distinct: accepted.
+    assert_eq!(socket.try_join(repeated), Ok(()));
+    // Full: one more is refused, one already held is fine.
+    assert!(socket.try_join("one-more").is_err());
+    assert_eq!(
+        socket.try_join(vec!["d7".to_owned(), "d7".to_owned()]),
+        Ok(())
+    );
+    // The checks are synchronous (no timeout can cut them short): the
+    // quadratic version took about 2 minutes here, this one about 1 s in a
+    // debug build.
+    let elapsed = started.elapsed();
+    eprintln!("two 100k-name joins checked in {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(20), "{elapsed:?}");
+    assert_eq!(socket.rooms().len(), 1001);
+    assert_eq!(srv.io.stats().rooms_refused, 2);
+}
+
+#[tokio::test]
+async fn a_child_taken_by_server_code_is_kept_when_its_connect_is_refused() {
+    let io = echo_io();
+    let parent = io.of_regex(regex(r"^/room-\d+$"));
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let (entered_tx, mut entered) = mpsc::unbounded_channel();
+    let gate = release.clone();
+    parent.use_middleware(move |_socket: Socket| {
+        let gate = gate.clone();
+        let entered_tx = entered_tx.clone();
+        async move {
+            let _ = entered_tx.send(());
+            gate.notified().await;
+            Err(sockeye::ConnectError::new("no"))
+        }
+    });
+    let srv = serve(io).await;
+    let mut c = WsClient::open(srv.addr).await;
+    c.send("40/room-1,").await;
+    next(&mut entered, "the middleware").await;
+    // Server code takes the child the CONNECT created.
+    let held = srv.io.of("/room-1");
+    release.notify_one();
+    assert_eq!(c.recv().await, r#"44/room-1,{"message":"no"}"#);
+    assert_eq!(parent.children().len(), 1);
+    assert_eq!(srv.io.of("/room-1").name(), held.name());
+    // A CONNECT refused on a fresh name still frees it.
+    c.send("40/room-2,").await;
+    next(&mut entered, "the middleware").await;
+    release.notify_one();
+    assert_eq!(c.recv().await, r#"44/room-2,{"message":"no"}"#);
+    within("/room-2 to be removed", async {
+        while parent.children().len() > 1 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert_eq!(parent.children()[0].name().as_str(), "/room-1");
+}

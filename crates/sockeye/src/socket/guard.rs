@@ -4,34 +4,46 @@
 use super::*;
 use crate::rate_limit::Verdict;
 use crate::stats::Trip;
+use std::collections::HashSet;
 
 impl Socket {
-    /// Counts a trip; returns whether it is the first of its kind on this
-    /// socket (the one to log).
+    /// Counts a trip; returns whether to log it at `warn`: the first of its
+    /// kind on this socket, unless one was logged server-wide within
+    /// [`crate::stats::WARN_EVERY`] (then it is for `debug`).
     pub(crate) fn trip(&self, trip: Trip) -> bool {
-        self.0.ns.0.config.stats.trip(trip);
+        let stats = &self.0.ns.0.config.stats;
+        stats.trip(trip);
         let bit = trip.bit();
-        self.0.warned.fetch_or(bit, Ordering::Relaxed) & bit == 0
+        self.0.warned.fetch_or(bit, Ordering::Relaxed) & bit == 0 && stats.warn_now(trip)
     }
 
-    /// Whether joining `rooms` keeps the socket within its room cap.
+    /// Whether joining `rooms` keeps the socket within its room cap. Cheap
+    /// when the cap cannot be reached (no cap, or few rooms); otherwise
+    /// linear in `rooms` and stopping as soon as the cap is exceeded.
     pub(super) fn check_room_count(&self, rooms: &[Room]) -> Result<(), TooManyRooms> {
         let max = self.0.ns.0.config.max_rooms_per_socket;
-        if rooms.is_empty() || (rooms.len() == 1 && rooms[0] == self.0.id.as_str()) {
+        let own = self.0.id.as_str();
+        if max == usize::MAX || rooms.is_empty() || (rooms.len() == 1 && rooms[0] == own) {
             return Ok(());
+        }
+        // More names than the cap: refused if they alone go over, without
+        // asking the adapter.
+        if rooms.len() > max && distinct_over(rooms, own, &HashSet::new(), 0, max) {
+            return self.refuse_rooms(max);
         }
         let current = self.rooms();
-        let own = self.0.id.as_str();
-        let mut count = current.iter().filter(|r| r.as_str() != own).count();
-        for (i, room) in rooms.iter().enumerate() {
-            let new = room.as_str() != own && !current.contains(room) && !rooms[..i].contains(room);
-            if new {
-                count += 1;
-            }
-        }
-        if count <= max {
+        let held = current.iter().filter(|r| r.as_str() != own).count();
+        if held.saturating_add(rooms.len()) <= max {
             return Ok(());
         }
+        let current: HashSet<&str> = current.iter().map(|r| r.as_str()).collect();
+        if distinct_over(rooms, own, &current, held, max) {
+            return self.refuse_rooms(max);
+        }
+        Ok(())
+    }
+
+    fn refuse_rooms(&self, max: usize) -> Result<(), TooManyRooms> {
         if self.trip(Trip::RoomRefused) {
             tracing::warn!(sid = %self.0.id, nsp = %self.0.ns.name(), max, "join refused: too many rooms for one socket");
         }
@@ -52,8 +64,9 @@ impl Socket {
         match verdict {
             Verdict::Allow => true,
             Verdict::Drop { first } => {
-                self.0.ns.0.config.stats.trip(Trip::EventRateLimited);
-                if first {
+                let stats = &self.0.ns.0.config.stats;
+                stats.trip(Trip::EventRateLimited);
+                if first && stats.warn_now(Trip::EventRateLimited) {
                     tracing::warn!(sid = %self.0.id, nsp = %self.0.ns.name(), event, "rate limit exceeded: events dropped");
                 }
                 self.report_error(SocketError::RateLimited {
@@ -77,15 +90,25 @@ impl Socket {
 
     /// Disconnects every namespace of this client (each gets a DISCONNECT
     /// packet) for `reason`, then closes the connection.
+    /// The reason is recorded on the connection first, so that a CONNECT
+    /// still in flight, or any socket the connection's close reaches, is
+    /// closed with it too (not as a recoverable transport close).
     pub(crate) fn disconnect_connection(&self, reason: DisconnectReason) {
-        let sockets = match self.0.client.upgrade() {
+        let client = self.0.client.upgrade();
+        if let Some(client) = &client {
+            client.record_close_reason(reason);
+        }
+        let sockets = match &client {
             Some(client) => client.sockets(),
             None => vec![self.clone()],
         };
         for socket in sockets {
             socket.disconnect_with(reason);
         }
-        self.0.session.close();
+        match client {
+            Some(client) => client.close_with(reason),
+            None => self.0.session.close(),
+        }
     }
 
     /// Sends DISCONNECT and runs the disconnect sequence with `reason`.
@@ -99,4 +122,27 @@ impl Socket {
             self.close(reason);
         }
     }
+}
+
+/// Whether `held` rooms plus the distinct names of `rooms` that are not
+/// `own` nor in `current` exceed `max`; stops at the first name over.
+fn distinct_over(
+    rooms: &[Room],
+    own: &str,
+    current: &HashSet<&str>,
+    held: usize,
+    max: usize,
+) -> bool {
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut count = held;
+    for room in rooms {
+        let room = room.as_str();
+        if room != own && !current.contains(room) && seen.insert(room) {
+            count += 1;
+            if count > max {
+                return true;
+            }
+        }
+    }
+    false
 }

@@ -121,9 +121,8 @@ pub(crate) struct SocketInner {
     /// Events that arrived before the connection handlers registered
     /// theirs (`None` once ready).
     held: Mutex<Option<Vec<EventParts>>>,
-    /// The rate-limit buckets, when the server has limits: shared with
-    /// the later sockets of the same connection on the same namespace, so
-    /// that leaving and joining again does not refill them.
+    /// The rate-limit buckets, when the server has limits: those of the
+    /// connection, shared by all its sockets (see [`crate::RateLimit`]).
     limiter: Option<Arc<Mutex<Limiter>>>,
     /// The bounds already logged for this socket ([`crate::stats::Trip::bit`]).
     warned: AtomicU16,
@@ -271,6 +270,12 @@ impl Socket {
     /// Joins rooms, or none of them if the socket would then be in more
     /// than [`crate::SocketIoBuilder::max_rooms_per_socket`] (its own room
     /// aside).
+    ///
+    /// The cap is a guard against one client's requests, not an invariant:
+    /// the count and the join are not atomic, so two joins of the same
+    /// socket running at once (from two tasks) can together go over it, and
+    /// server-side joins ([`crate::BroadcastOperator::sockets_join`],
+    /// [`crate::RemoteSocket::join`]) and recovered sessions are not capped.
     pub fn try_join(&self, rooms: impl IntoRooms) -> Result<(), TooManyRooms> {
         // After the disconnect cleanup a join would leave a room nobody
         // removes: it does nothing, as in the reference.
@@ -281,6 +286,14 @@ impl Socket {
         self.check_room_count(&rooms)?;
         self.0.ns.adapter().add_all(self.key(), &rooms);
         Ok(())
+    }
+
+    /// Puts the socket back in the rooms of its recovered session, without
+    /// the room cap (they were accepted when it joined them).
+    pub(crate) fn restore_rooms(&self, rooms: &[Room]) {
+        if !self.0.gone.load(Ordering::Acquire) {
+            self.0.ns.adapter().add_all(self.key(), rooms);
+        }
     }
 
     /// Leaves rooms.
