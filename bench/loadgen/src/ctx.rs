@@ -47,4 +47,20 @@ impl Ctx {
     pub fn rss(&self) -> Option<u64> {
         self.pid.and_then(procfs::rss_kib)
     }
+
+    /// The context of node `i` of a cluster: its target,
+    /// the same tick counter, and its own block of source addresses (so
+    /// that the nodes' connections do not share one address's ports).
+    pub fn for_node(&self, target: SocketAddr, i: usize) -> Ctx {
+        Ctx {
+            target,
+            pid: None,
+            in_flight: self.in_flight,
+            per_addr: self.per_addr,
+            made: Cell::new(0),
+            src_base: self.src_base + i,
+            phase_hook: None,
+            ticks: self.ticks.clone(),
+        }
+    }
 }

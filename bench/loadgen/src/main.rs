@@ -8,6 +8,9 @@
 //! - `echo --connected 1000 --active 100 --duration 4 --unloaded-duration 3`
 //! - `polling --concurrency 50,200 --duration 4`
 //! - `upgrade --n 5000`
+//! - `cluster --ports P1,P2,P3 --n 10000 --redis-port R`: a broadcast to
+//!   connections spread over cluster nodes, the cross-node latency probe,
+//!   PUBLISH calls per broadcast
 //! - `smoke`: a few connections and messages over every transport; exits
 //!   non-zero unless all of them work.
 //! - `soak --rounds 4 --round-secs 10 --reap-secs 8 --out DIR`: connect/abandon
@@ -44,10 +47,17 @@ use std::time::Instant;
 
 fn main() {
     let (scenario, args) = cli::parse(std::env::args().skip(1));
-    let port: u16 = arg(&args, "port", 0);
+    let port: u16 = if scenario == "cluster" {
+        // The first node is the target (its PID is `--server-pid`).
+        cli::list(&args, "ports", "")
+            .first()
+            .map_or(0, |&p| p as u16)
+    } else {
+        arg(&args, "port", 0)
+    };
     if port == 0 {
         eprintln!(
-            "usage: bench-loadgen idle|broadcast|echo|polling|upgrade|smoke|soak --port P [--server-pid PID] ..."
+            "usage: bench-loadgen idle|broadcast|echo|polling|upgrade|cluster|smoke|soak --port P [--server-pid PID] ..."
         );
         std::process::exit(2);
     }

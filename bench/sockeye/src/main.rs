@@ -4,10 +4,16 @@
 //! - event `echo`: the payload comes back by ack;
 //! - event `bcast` `{n, size}`: n events `tick` with a `size`-byte string
 //!   are emitted to every socket of `/`, back to back (one handler run);
-//! - prints `listening on ADDR` once ready; `--port P` (default 0).
+//! - event `probe-join`: the socket joins room `probe` (answered by ack);
+//!   event `probe` `x`: `probe` `x` is emitted to room `probe` (the
+//!   cluster scenario's cross-node latency probe);
+//! - prints `listening on ADDR` once ready; `--port P` (default 0);
+//!   `--redis URL`: a cluster node with the classic Redis adapter
+//!   (`sockeye-redis`, wire-compatible with `@socket.io/redis-adapter`).
 
 use sockeye::serve::Server;
 use sockeye::{AckSender, Data, Socket, SocketIo};
+use sockeye_redis::{RedisAdapterConfig, RedisAdapterFactory};
 use std::io::Write;
 
 #[derive(serde::Deserialize)]
@@ -21,11 +27,16 @@ fn default_size() -> usize {
     32
 }
 
-fn port_arg() -> u16 {
+fn flag(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
-        .position(|a| a == "--port")
+        .position(|a| a == name)
         .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
+fn port_arg() -> u16 {
+    flag("--port")
         .map(|p| p.parse().expect("--port takes a number"))
         .unwrap_or(0)
 }
@@ -36,12 +47,29 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let io = SocketIo::builder().build().expect("socket.io server");
+        let mut builder = SocketIo::builder();
+        if let Some(url) = flag("--redis") {
+            let redis = RedisAdapterFactory::connect(&url, RedisAdapterConfig::default())
+                .await
+                .expect("redis adapter");
+            builder = builder.adapter(redis.factory());
+        }
+        let io = builder.build().expect("socket.io server");
         io.on_connection(|socket: Socket| async move {
             socket.on(
                 "echo",
                 |_s: Socket, Data(v): Data<serde_json::Value>, ack: AckSender| async move {
                     let _ = ack.send(&v);
+                },
+            );
+            socket.on("probe-join", |s: Socket, ack: AckSender| async move {
+                s.join("probe");
+                let _ = ack.send(&true);
+            });
+            socket.on(
+                "probe",
+                |s: Socket, Data(v): Data<serde_json::Value>| async move {
+                    let _ = s.namespace().to("probe").emit("probe", &v);
                 },
             );
             socket.on("bcast", |s: Socket, Data(cmd): Data<Bcast>| async move {

@@ -4,6 +4,7 @@
 
 mod broadcast;
 mod churn;
+mod cluster;
 mod echo;
 mod idle;
 mod polling;
@@ -25,6 +26,7 @@ pub async fn run(name: &str, ctx: &Ctx, args: &Args) -> Result<Value, String> {
     match name {
         "idle" => Ok(idle::idle(ctx, args).await),
         "broadcast" => Ok(broadcast::broadcast(ctx, args).await),
+        "cluster" => cluster::cluster(ctx, args).await,
         "echo" => Ok(echo::echo(ctx, args).await),
         "polling" => Ok(polling::polling(ctx, args).await),
         "upgrade" => Ok(upgrade::upgrade(ctx, args).await),

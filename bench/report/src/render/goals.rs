@@ -30,6 +30,11 @@ fn goals(phase: &str, key: &str, connections: f64) -> Vec<Check> {
             ),
             RatioAtLeast("raw", 0.7),
         ],
+        (p, "deliveries_per_s") if p.starts_with("cluster_") => {
+            vec![RatioAtLeast("node", 5.0)]
+        }
+        ("cluster_probe", "added_p99_us") => vec![AtMost(2000.0)],
+        (p, "publish_per_broadcast") if p.starts_with("cluster_") => vec![AtMost(1.0)],
         ("echo_loaded", "rtt_per_s") => vec![
             RatioAtLeast("node", 3.0),
             RatioAtLeast("socketioxide", 1.25),

@@ -30,6 +30,18 @@ pub fn markdown(doc: &Value) -> String {
             ""
         }
     );
+    if doc["runs"]
+        .as_array()
+        .is_some_and(|r| r.iter().any(|r| r["scenario"] == "cluster"))
+    {
+        let _ = writeln!(
+            md,
+            "The `cluster` rows: three nodes of one implementation on one private `redis-server` \
+             (classic adapter: `sockeye-redis` for Sockeye, `@socket.io/redis-adapter` 8.3 for Node), \
+             all three nodes sharing core 0 (this machine has two cores), connections spread evenly over them; \
+             added latency = arrival at a client of another node minus arrival at a client of the emitting node.\n"
+        );
+    }
     md.push_str(&machine::section(doc));
     md.push_str(&results(&t));
     md.push_str(&load::section(doc));

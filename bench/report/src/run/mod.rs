@@ -8,9 +8,11 @@
 //! [`plan`] lists the servers and scenarios, [`attempt`] runs one scenario
 //! against a fresh server and samples /proc around it, [`rounds`] runs every
 //! scenario against every server (again when disturbed) and picks the round
-//! to report, and [`output`] writes the results file.
+//! to report, [`cluster`] runs the three-node Redis cluster scenario, and
+//! [`output`] writes the results file.
 
 mod attempt;
+mod cluster;
 mod limits;
 mod options;
 mod output;
@@ -71,8 +73,52 @@ pub fn main(args: &[String]) -> i32 {
         scenarios.retain(|s| only.iter().any(|o| o == s.name));
     }
 
+    let want_cluster = opts
+        .scenarios
+        .as_ref()
+        .is_none_or(|only| only.iter().any(|o| o == "cluster"));
     let started = Instant::now();
-    let runs = rounds::run(&env, &servers, &scenarios, q, opts.rerun, started);
+    let mut runs = rounds::run(&env, &servers, &scenarios, q, opts.rerun, started);
+    if want_cluster {
+        if cluster::available() {
+            let n = if q {
+                limits.sizes.b_small
+            } else {
+                limits.sizes.b_large
+            };
+            let args: Vec<String> = [
+                "--n",
+                &n.to_string(),
+                "--duration",
+                if q { "1.5" } else { "4" },
+                "--batch",
+                "10",
+                "--probes",
+                if q { "500" } else { "2000" },
+            ]
+            .iter()
+            .map(|x| x.to_string())
+            .collect();
+            for sv in servers
+                .iter()
+                .filter(|s| cluster::CLUSTER_SERVERS.contains(&s.name))
+            {
+                say(format!(
+                    "{} / cluster ({} nodes on one Redis, all on core 0; load {:.2})",
+                    sv.name,
+                    cluster::NODES,
+                    crate::machine::load1()
+                ));
+                let run = cluster::run_one(&env, sv, &args, std::time::Duration::from_secs(240));
+                if run["ok"] == true {
+                    say(format!("  {}", run["phases"]));
+                }
+                runs.push(run);
+            }
+        } else {
+            say("cluster: redis-server or redis-cli not found: skipped");
+        }
+    }
     let elapsed = started.elapsed().as_secs_f64();
     let mut doc = output::document(q, elapsed, &bench, &env, &limits, runs);
     output::write(&results, &mut doc, q, opts.merge, elapsed);

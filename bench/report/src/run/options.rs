@@ -1,5 +1,5 @@
 //! The command line of `bench-report run`: `--quick`, `--smoke`, `--merge`,
-//! `--no-rerun`, `--no-nice`, `--servers a,b`, `--scenarios a,b`.
+//! `--no-rerun`, `--no-nice`, `--servers a,b`, `--scenarios a,b` (or `--only a,b`; `cluster` is one).
 
 pub struct Opts {
     pub quick: bool,
@@ -31,7 +31,7 @@ pub fn parse(args: &[String]) -> Opts {
             "--no-rerun" => o.rerun = false,
             "--no-nice" => o.no_nice = true,
             "--servers" => o.servers = list(it.next()),
-            "--scenarios" => o.scenarios = list(it.next()),
+            "--scenarios" | "--only" => o.scenarios = list(it.next()),
             other => eprintln!("bench-report run: ignoring unknown option {other}"),
         }
     }

@@ -1,0 +1,210 @@
+//! The cluster scenario: a private `redis-server` on a free port (no
+//! persistence), three nodes of one implementation on it (all pinned to
+//! core 0: this machine has two cores), the load generator's `cluster`
+//! scenario on core 1, then everything stopped; Sockeye (classic
+//! `sockeye-redis` adapter), then Node (`@socket.io/redis-adapter`).
+
+use super::plan::Server;
+use super::process::{Env, free_port, pinned, stop};
+use super::say;
+use crate::machine;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Nodes per cluster.
+pub const NODES: usize = 3;
+
+/// The servers that run as cluster nodes (a `--redis URL` flag).
+pub const CLUSTER_SERVERS: [&str; 2] = ["sockeye", "node"];
+
+/// Whether `redis-server` and `redis-cli` are installed.
+pub fn available() -> bool {
+    ["redis-server", "redis-cli"].iter().all(|p| {
+        Command::new(p)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+/// Starts a process whose stdout says `listening on` (or, for Redis,
+/// `Ready to accept connections`) within 30 s.
+fn start(mut cmd: Command, ready: &'static str, log: &std::path::Path) -> Result<Child, String> {
+    let log_file = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    cmd.stdout(Stdio::piped())
+        .stderr(log_file)
+        .stdin(Stdio::null());
+    let mut child = cmd.spawn().map_err(|e| format!("cannot start: {e}"))?;
+    let Some(stdout) = child.stdout.take() else {
+        stop(&mut child);
+        return Err("no stdout".into());
+    };
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        for line in lines.by_ref().map_while(Result::ok) {
+            if line.contains(ready) {
+                let _ = tx.send(());
+                break;
+            }
+        }
+        for _ in lines {}
+    });
+    if rx.recv_timeout(Duration::from_secs(30)).is_err() {
+        stop(&mut child);
+        let err = std::fs::read_to_string(log).unwrap_or_default();
+        return Err(format!("not ready within 30 s: {}", err.trim()));
+    }
+    Ok(child)
+}
+
+/// Runs the cluster scenario against `server`: `n` connections, `args`
+/// for the generator.
+pub fn run_one(env: &Env, server: &Server, args: &[String], timeout: Duration) -> Value {
+    let mut v = json!({
+        "server": server.name,
+        "scenario": "cluster",
+        "attempt": 1,
+        "round": 1,
+        "chosen": true,
+        "load1_before": machine::load1(),
+    });
+    let mut children: Vec<Child> = Vec::new();
+    let result = run_inner(env, server, args, timeout, &mut children);
+    for c in children.iter_mut().rev() {
+        stop(c);
+    }
+    match result {
+        Ok(parsed) => {
+            v["ok"] = json!(true);
+            v["phases"] = parsed["phases"].clone();
+            v["nodes"] = json!(NODES);
+        }
+        Err(e) => {
+            say(format!("{} / cluster: ERROR {e}", server.name));
+            v["ok"] = json!(false);
+            v["error"] = json!(e);
+        }
+    }
+    v
+}
+
+fn run_inner(
+    env: &Env,
+    server: &Server,
+    args: &[String],
+    timeout: Duration,
+    children: &mut Vec<Child>,
+) -> Result<Value, String> {
+    let redis_port = free_port();
+    let mut redis = Command::new("redis-server");
+    redis.args([
+        "--port",
+        &redis_port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]);
+    let log = |what: &str| env.tmp.join(format!("{}-cluster-{what}.log", server.name));
+    children.push(
+        start(redis, "Ready to accept connections", &log("redis"))
+            .map_err(|e| format!("redis-server: {e}"))?,
+    );
+    let url = format!("redis://127.0.0.1:{redis_port}");
+    let mut ports = Vec::new();
+    for i in 0..NODES {
+        let port = free_port();
+        let mut program = server.program.clone();
+        program.extend([
+            "--port".into(),
+            port.to_string(),
+            "--redis".into(),
+            url.clone(),
+        ]);
+        // All nodes on core 0: the generator has core 1 to itself.
+        let mut cmd = pinned(0, &program, env);
+        for (k, val) in &server.env {
+            cmd.env(k, val);
+        }
+        if let Some(dir) = &server.cwd {
+            cmd.current_dir(dir);
+        }
+        children.push(
+            start(cmd, "listening on", &log(&format!("node{i}")))
+                .map_err(|e| format!("node {i}: {e}"))?,
+        );
+        ports.push(port.to_string());
+    }
+    let first_pid = children[1].id();
+    let mut gen_prog = vec![
+        env.bin.join("bench-loadgen").to_string_lossy().into_owned(),
+        "cluster".to_owned(),
+        "--ports".to_owned(),
+        ports.join(","),
+        "--server-pid".to_owned(),
+        first_pid.to_string(),
+        "--redis-port".to_owned(),
+        redis_port.to_string(),
+        "--src-base".to_owned(),
+        env.next_src_base().to_string(),
+    ];
+    gen_prog.extend(args.iter().cloned());
+    let mut gen_cmd = pinned(1, &gen_prog, env);
+    gen_cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null());
+    let mut gen_child = gen_cmd
+        .spawn()
+        .map_err(|e| format!("cannot start the load generator: {e}"))?;
+    let reader = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_string(&mut s);
+            }
+            s
+        })
+    };
+    let out_t = reader(
+        gen_child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    let err_t = reader(
+        gen_child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Ok(Some(st)) = gen_child.try_wait() {
+            break Some(st);
+        }
+        if Instant::now() > deadline {
+            let _ = gen_child.kill();
+            let _ = gen_child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = out_t.join().unwrap_or_default();
+    let err = err_t.join().unwrap_or_default();
+    match status {
+        None => Err(format!("the load generator timed out after {timeout:?}")),
+        Some(st) if !st.success() => Err(format!(
+            "the load generator failed ({st}): {}",
+            err.lines().last().unwrap_or("")
+        )),
+        Some(_) => serde_json::from_str(out.trim())
+            .map_err(|e| format!("unreadable load generator output ({e})")),
+    }
+}
