@@ -5,7 +5,8 @@
 //! - `cluster_<n>`: a controller on the first node sends `bcast` rounds (as
 //!   in `broadcast`); every connection counts its ticks: deliveries/s over
 //!   the whole cluster. With `--server-pid` (the first node) also the RSS
-//!   per connection of that node.
+//!   per connection of that node (after 100 warm-up connections, as
+//!   `idle`; read before the other nodes' connections are made).
 //! - the probe: a client on the first node (A) and one on the second (B)
 //!   join room `probe`; A emits `probe` `seq`, the node broadcasts it to
 //!   the room; arrival at B minus arrival at A is the added latency of a
@@ -146,11 +147,13 @@ async fn publishes_per_broadcast(
     let deadline = Instant::now() + Duration::from_secs(10);
     while ctx.ticks.get() < conns as u64 && Instant::now() < deadline {
         tokio::select! {
-            r = ctl.next() => if let Ok(Some(span)) = r {
-                if ctl.data(span).starts_with(crate::ws::TICK) {
+            r = ctl.next() => {
+                if let Ok(Some(span)) = r
+                    && ctl.data(span).starts_with(crate::ws::TICK)
+                {
                     ctx.ticks.set(ctx.ticks.get() + 1);
                 }
-            },
+            }
             _ = tokio::time::sleep(Duration::from_millis(2)) => {}
         }
     }
@@ -183,22 +186,31 @@ pub async fn cluster(ctx: &Ctx, args: &Args) -> Result<Value, String> {
     let mut ctl = sio_connect(nodes[0].target, nodes[0].next_src())
         .await
         .map_err(|e| format!("controller connect: {e}"))?;
+    // The first node's RSS per connection, measured as `idle` measures it
+    // (100 warm-up connections first), to compare with the in-memory
+    // adapter's figure for the same count.
+    let (warm, _, _) = connect_and_hold(&nodes[0], 100).await;
+    settle(300).await;
     let rss0 = ctx.rss();
-    let mut conns = 1usize;
+    let mut conns = 1 + warm;
+    let rest = n.saturating_sub(conns);
     let mut on_first = 0usize;
+    let mut rss1 = None;
     for (i, node) in nodes.iter().enumerate() {
-        let share = (n - 1) / nodes.len() + usize::from(i < (n - 1) % nodes.len());
+        let share = rest / nodes.len() + usize::from(i < rest % nodes.len());
         let (ok, failed, err) = connect_and_hold(node, share).await;
         conns += ok;
-        if i == 0 {
-            on_first = ok + 1;
-        }
         if failed > 0 {
             eprintln!("cluster: {failed} connects to node {i} failed: {err:?}");
         }
+        if i == 0 {
+            on_first = ok;
+            settle(1000).await;
+            rss1 = ctx.rss();
+        }
     }
-    settle(1000).await;
-    let rss_per_conn = match (rss0, ctx.rss()) {
+    settle(500).await;
+    let rss_per_conn = match (rss0, rss1) {
         (Some(a), Some(b)) => Some(kb_per(b as i64 - a as i64, on_first)),
         _ => None,
     };
@@ -211,6 +223,7 @@ pub async fn cluster(ctx: &Ctx, args: &Args) -> Result<Value, String> {
     phase["name"] = json!(format!("cluster_{}", label(n)));
     phase["nodes"] = json!(nodes.len());
     phase["rss_per_conn_kb"] = json!(rss_per_conn);
+    phase["first_node_connections"] = json!(on_first);
     settle(300).await;
     if redis_port != 0 {
         let p = publishes_per_broadcast(ctx, &mut ctl, conns, redis_port).await?;

@@ -35,6 +35,7 @@ fn goals(phase: &str, key: &str, connections: f64) -> Vec<Check> {
         }
         ("cluster_probe", "added_p99_us") => vec![AtMost(2000.0)],
         (p, "publish_per_broadcast") if p.starts_with("cluster_") => vec![AtMost(1.0)],
+        (p, "rss_adapter_vs_memory") if p.starts_with("cluster_") => vec![AtMost(1.1)],
         ("echo_loaded", "rtt_per_s") => vec![
             RatioAtLeast("node", 3.0),
             RatioAtLeast("socketioxide", 1.25),
@@ -66,7 +67,17 @@ pub fn evaluate(t: &Table<'_>, phase: &str, key: &str, scale: f64) -> Option<Goa
         let (desc, ok) = match c {
             Check::AtMost(x) => (
                 // In the unit the row shows (p99 in ms, say).
-                format!("≤ {}", fmt_num(x * scale, if scale < 1.0 { 1 } else { 0 })),
+                format!(
+                    "≤ {}",
+                    fmt_num(
+                        x * scale,
+                        if scale < 1.0 || x * scale < 10.0 {
+                            1
+                        } else {
+                            0
+                        }
+                    )
+                ),
                 s.map(|v| v <= x),
             ),
             Check::RatioAtMost(o, x) => {

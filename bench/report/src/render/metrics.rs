@@ -238,6 +238,22 @@ pub const METRICS: &[Metric] = &[
         decimals: 1,
     },
     Metric {
+        phase: "cluster_",
+        key: "rss_per_conn_memory_kb",
+        label: "same, one node, in-memory adapter (KB)",
+        rate: false,
+        scale: 1.0,
+        decimals: 1,
+    },
+    Metric {
+        phase: "cluster_",
+        key: "rss_adapter_vs_memory",
+        label: "RSS per connection, Redis adapter / in-memory",
+        rate: false,
+        scale: 1.0,
+        decimals: 2,
+    },
+    Metric {
         phase: "cluster_probe",
         key: "added_p50_us",
         label: "cross-node added latency p50 (µs)",

@@ -4,7 +4,8 @@
 //! scenario on core 1, then everything stopped; Sockeye (classic
 //! `sockeye-redis` adapter), then Node (`@socket.io/redis-adapter`).
 
-use super::plan::Server;
+use super::attempt;
+use super::plan::{Scenario, Server};
 use super::process::{Env, free_port, pinned, stop};
 use super::say;
 use crate::machine;
@@ -82,6 +83,7 @@ pub fn run_one(env: &Env, server: &Server, args: &[String], timeout: Duration) -
             v["ok"] = json!(true);
             v["phases"] = parsed["phases"].clone();
             v["nodes"] = json!(NODES);
+            memory_comparison(env, server, &mut v["phases"][0]);
         }
         Err(e) => {
             say(format!("{} / cluster: ERROR {e}", server.name));
@@ -90,6 +92,34 @@ pub fn run_one(env: &Env, server: &Server, args: &[String], timeout: Duration) -
         }
     }
     v
+}
+
+/// The cost of being in a cluster: the same number of idle connections
+/// on one node with the in-memory adapter (the `idle` scenario, no
+/// `--redis`), next to the first cluster node's RSS per connection.
+fn memory_comparison(env: &Env, server: &Server, phase: &mut Value) {
+    let Some(n) = phase["first_node_connections"].as_u64() else {
+        return;
+    };
+    let idle = Scenario {
+        name: "idle",
+        args: ["--n", &n.to_string(), "--max", "0", "--settle-ms", "1000"]
+            .iter()
+            .map(|x| x.to_string())
+            .collect(),
+        polling: false,
+        rerun_if_busy: false,
+        timeout: Duration::from_secs(120),
+    };
+    let run = attempt::run_one(env, server, &idle, 1);
+    let memory = run["phases"][0]["rss_per_conn_kb"].as_f64();
+    let adapter = phase["rss_per_conn_kb"].as_f64();
+    phase["rss_per_conn_memory_kb"] = json!(memory);
+    if let (Some(a), Some(m)) = (adapter, memory)
+        && m > 0.0
+    {
+        phase["rss_adapter_vs_memory"] = json!(a / m);
+    }
 }
 
 fn run_inner(
