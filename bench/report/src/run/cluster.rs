@@ -83,6 +83,9 @@ pub fn run_one(env: &Env, server: &Server, args: &[String], timeout: Duration) -
             v["ok"] = json!(true);
             v["phases"] = parsed["phases"].clone();
             v["nodes"] = json!(NODES);
+            for k in ["others_cores", "server_cpu_s", "server_peak_rss_kib"] {
+                v[k] = parsed[k].clone();
+            }
             memory_comparison(env, server, &mut v["phases"][0]);
         }
         Err(e) => {
@@ -172,6 +175,13 @@ fn run_inner(
         ports.push(port.to_string());
     }
     let first_pid = children[1].id();
+    // Every process of the cluster (Redis and the nodes) counts as the
+    // server when the CPU of other work is worked out.
+    let pids: Vec<u32> = children.iter().map(Child::id).collect();
+    let cluster_cpu = || -> f64 { pids.iter().filter_map(|&p| machine::cpu_secs(p)).sum() };
+    let (busy0, _) = machine::machine_cpu();
+    let cpu0 = cluster_cpu();
+    let t0 = Instant::now();
     let mut gen_prog = vec![
         env.bin.join("bench-loadgen").to_string_lossy().into_owned(),
         "cluster".to_owned(),
@@ -226,6 +236,10 @@ fn run_inner(
         }
         std::thread::sleep(Duration::from_millis(20));
     };
+    let wall = t0.elapsed().as_secs_f64();
+    let (busy1, _) = machine::machine_cpu();
+    let server_cpu = cluster_cpu() - cpu0;
+    let peak_rss = machine::status_kib(first_pid, "VmHWM");
     let out = out_t.join().unwrap_or_default();
     let err = err_t.join().unwrap_or_default();
     match status {
@@ -234,7 +248,15 @@ fn run_inner(
             "the load generator failed ({st}): {}",
             err.lines().last().unwrap_or("")
         )),
-        Some(_) => serde_json::from_str(out.trim())
-            .map_err(|e| format!("unreadable load generator output ({e})")),
+        Some(_) => {
+            let mut parsed: Value = serde_json::from_str(out.trim())
+                .map_err(|e| format!("unreadable load generator output ({e})"))?;
+            let gen_cpu = parsed["generator_cpu_total_s"].as_f64().unwrap_or(0.0);
+            let others = ((busy1 - busy0) - server_cpu - gen_cpu).max(0.0) / wall.max(1e-9);
+            parsed["others_cores"] = json!((others * 100.0).round() / 100.0);
+            parsed["server_cpu_s"] = json!(server_cpu);
+            parsed["server_peak_rss_kib"] = json!(peak_rss);
+            Ok(parsed)
+        }
     }
 }
