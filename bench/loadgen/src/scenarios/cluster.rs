@@ -115,13 +115,23 @@ fn publish_calls(port: u16) -> Result<u64, String> {
         .args(["-p", &port.to_string(), "INFO", "commandstats"])
         .output()
         .map_err(|e| format!("redis-cli: {e}"))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    Ok(text
-        .lines()
-        .find_map(|l| l.strip_prefix("cmdstat_publish:calls="))
+    if !out.status.success() {
+        return Err(format!(
+            "redis-cli INFO commandstats failed ({})",
+            out.status
+        ));
+    }
+    Ok(parse_publish_calls(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// `cmdstat_publish:calls=N,...` of an `INFO commandstats` answer; 0 when
+/// the line is absent (no PUBLISH since the last reset).
+fn parse_publish_calls(info: &str) -> u64 {
+    info.lines()
+        .find_map(|l| l.trim().strip_prefix("cmdstat_publish:calls="))
         .and_then(|rest| rest.split(',').next())
         .and_then(|n| n.parse().ok())
-        .unwrap_or(0))
+        .unwrap_or(0)
 }
 
 /// PUBLISH calls for one `bcast {n: 1}` from `ctl`, once all `conns`
@@ -231,4 +241,26 @@ pub async fn cluster(ctx: &Ctx, args: &Args) -> Result<Value, String> {
     }
     let probe = probe_phase(&nodes[0], &nodes[1], probes).await?;
     Ok(json!([phase, probe]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_publish_calls;
+
+    #[test]
+    fn publish_calls_are_read_from_commandstats() {
+        let info = "# Commandstats\r\n\
+            cmdstat_psubscribe:calls=3,usec=10,usec_per_call=3.33,rejected_calls=0,failed_calls=0\r\n\
+            cmdstat_publish:calls=17,usec=85,usec_per_call=5.00,rejected_calls=0,failed_calls=0\r\n\
+            cmdstat_pubsub|numsub:calls=2,usec=4,usec_per_call=2.00,rejected_calls=0,failed_calls=0\r\n";
+        assert_eq!(parse_publish_calls(info), 17);
+    }
+
+    #[test]
+    fn no_publish_line_means_none_since_the_reset() {
+        assert_eq!(
+            parse_publish_calls("# Commandstats\r\ncmdstat_info:calls=1\r\n"),
+            0
+        );
+    }
 }
