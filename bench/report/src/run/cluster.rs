@@ -62,6 +62,55 @@ fn start(mut cmd: Command, ready: &'static str, log: &std::path::Path) -> Result
     Ok(child)
 }
 
+/// `--smoke`: a tiny cluster of `server` (30 connections, 50 probes) when
+/// Redis is installed; fails unless every tick arrived, one broadcast made
+/// one PUBLISH and the probes crossed nodes. 0 on success (or skipped).
+pub fn smoke(env: &Env, server: &Server) -> i32 {
+    if !available() {
+        say("cluster smoke: redis-server or redis-cli not found: skipped");
+        return 0;
+    }
+    let args: Vec<String> = [
+        "--n",
+        "30",
+        "--duration",
+        "0.3",
+        "--batch",
+        "2",
+        "--probes",
+        "50",
+    ]
+    .iter()
+    .map(|x| x.to_string())
+    .collect();
+    let run = run_one(env, server, &args, Duration::from_secs(60));
+    let bcast = &run["phases"][0];
+    let probe = &run["phases"][1];
+    let ok = run["ok"] == true
+        && bcast["losses"].as_u64() == Some(0)
+        && bcast["delivered"].as_u64().is_some_and(|d| d > 0)
+        && bcast["publish_per_broadcast"].as_u64() == Some(1)
+        && probe["probes"].as_u64() == Some(50);
+    if ok {
+        say(format!(
+            "cluster smoke against {}: ok ({NODES} nodes, {} deliveries, 1 PUBLISH per broadcast, 50 cross-node probes)",
+            server.name, bcast["delivered"]
+        ));
+        0
+    } else {
+        say(format!(
+            "cluster smoke against {} FAILED: {}",
+            server.name,
+            if run["ok"] == true {
+                run["phases"].to_string()
+            } else {
+                run["error"].to_string()
+            }
+        ));
+        1
+    }
+}
+
 /// Runs the cluster scenario against `server`: `n` connections, `args`
 /// for the generator.
 pub fn run_one(env: &Env, server: &Server, args: &[String], timeout: Duration) -> Value {

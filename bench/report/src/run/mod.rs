@@ -55,16 +55,15 @@ pub fn main(args: &[String]) -> i32 {
     if opts.smoke {
         let smoke = plan::smoke();
         let run = attempt::run_one(&env, &servers[0], &smoke, 1);
-        return if run["ok"].as_bool() == Some(true) {
-            say(format!(
-                "smoke against sockeye: ok ({} connections over WebSocket, polling and upgrade)",
-                run["phases"]["connections"]
-            ));
-            0
-        } else {
+        if run["ok"].as_bool() != Some(true) {
             say(format!("smoke against sockeye FAILED: {}", run["error"]));
-            1
-        };
+            return 1;
+        }
+        say(format!(
+            "smoke against sockeye: ok ({} connections over WebSocket, polling and upgrade)",
+            run["phases"]["connections"]
+        ));
+        return cluster::smoke(&env, &servers[0]);
     }
     if let Some(only) = &opts.servers {
         servers.retain(|s| only.iter().any(|o| o == s.name));
