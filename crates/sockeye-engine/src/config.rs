@@ -121,6 +121,7 @@ pub struct EngineConfig {
     pub(crate) max_sessions: Option<usize>,
     pub(crate) max_connections_per_address: Option<usize>,
     pub(crate) max_handshakes_per_second_per_address: Option<u32>,
+    pub(crate) ipv6_address_prefix: u8,
     pub(crate) ws_read_buffer_size: usize,
     pub(crate) close_grace: Duration,
 }
@@ -150,6 +151,7 @@ impl Default for EngineConfig {
             max_sessions: None,
             max_connections_per_address: None,
             max_handshakes_per_second_per_address: None,
+            ipv6_address_prefix: crate::address::DEFAULT_IPV6_PREFIX,
             ws_read_buffer_size: 4096,
             close_grace: Duration::from_secs(30),
         }
@@ -185,6 +187,7 @@ impl fmt::Debug for EngineConfig {
                 "max_handshakes_per_second_per_address",
                 &self.max_handshakes_per_second_per_address,
             )
+            .field("ipv6_address_prefix", &self.ipv6_address_prefix)
             .finish_non_exhaustive()
     }
 }
@@ -403,10 +406,12 @@ impl EngineConfig {
     /// once per address and second. Requests of open sessions are never
     /// refused by it.
     ///
-    /// The address is the peer's IP (any port), read from the request's
-    /// extensions: a [`std::net::SocketAddr`] if one is there, else the
-    /// [`crate::ConnectionInfo`] that [`crate::serve`] inserts. A tower/axum
-    /// user serving the engine with another server must insert one of them
+    /// The address is the peer's IP (any port; an IPv6 one counts with its
+    /// whole /64, see [`EngineConfig::with_ipv6_address_prefix`]), read
+    /// from the request's extensions: a [`std::net::SocketAddr`] if one is
+    /// there, else the [`crate::ConnectionInfo`] that [`crate::serve`]
+    /// inserts. A tower/axum user serving the engine with another server
+    /// must insert one of them
     /// (axum: map `ConnectInfo<SocketAddr>` to a `SocketAddr` extension);
     /// without either, only the total cap applies. Behind a reverse proxy
     /// the peer is the proxy: insert the client's address taken from the
@@ -437,6 +442,28 @@ impl EngineConfig {
     /// [`EngineConfig::with_max_connections_per_address`].
     pub fn with_max_handshakes_per_second_per_address(mut self, max: Option<u32>) -> Self {
         self.max_handshakes_per_second_per_address = max;
+        self
+    }
+
+    /// How many leading bits of an IPv6 address name one client for the
+    /// per-address caps (default 64, at most 128). A client usually holds a
+    /// whole IPv6 /64 (often more), so capping single IPv6 addresses would
+    /// let one client pick as many as it likes. Every address of a prefix
+    /// shares one count; IPv4 addresses are counted one by one (a /32) and
+    /// an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) as its IPv4 address.
+    /// Use 128 to count IPv6 addresses one by one, a shorter prefix (48,
+    /// 56) to count whole sites. Values over 128 count as 128.
+    ///
+    /// ```
+    /// use sockeye_engine::EngineConfig;
+    ///
+    /// let config = EngineConfig::default()
+    ///     .with_max_connections_per_address(Some(20))
+    ///     .with_ipv6_address_prefix(56);
+    /// # let _ = config;
+    /// ```
+    pub fn with_ipv6_address_prefix(mut self, bits: u8) -> Self {
+        self.ipv6_address_prefix = bits.min(crate::address::MAX_IPV6_PREFIX);
         self
     }
 

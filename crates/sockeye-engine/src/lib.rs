@@ -34,6 +34,7 @@
 //! # Ok(()) }
 //! ```
 
+mod address;
 mod config;
 mod cookie;
 mod cors;

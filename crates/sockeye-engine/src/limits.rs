@@ -83,7 +83,8 @@ impl Drop for Admission {
     }
 }
 
-/// Admits a new session from `peer`, or refuses it with the refusal to send.
+/// Admits a new session from `peer` (counted under its address group, see
+/// [`crate::address::group`]), or refuses it with the refusal to send.
 /// `None` when no cap is configured (nothing to give back).
 pub(crate) fn admit(
     shared: &Arc<Shared>,
@@ -120,6 +121,7 @@ pub(crate) fn admit(
         }
         admission.counted = true;
     }
+    let peer = peer.map(|ip| crate::address::group(ip, config.ipv6_address_prefix));
     if let Some(ip) = peer.filter(|_| per_address) {
         admit_address(shared, ip)?;
         admission.address = Some(ip);

@@ -162,3 +162,34 @@ async fn no_caps_by_default() {
         (0, 0, 0)
     );
 }
+
+#[tokio::test]
+async fn ipv6_addresses_are_capped_per_64_prefix() {
+    let server = start(EngineConfig::default().with_max_connections_per_address(Some(1))).await;
+    sid_of(&handshake_from(&server, "[2001:db8:0:1::1]:1").await);
+    // Another address of the same /64 is the same client.
+    handshake_from(&server, "[2001:db8:0:1:ffff:ffff:ffff:ffff]:1")
+        .await
+        .assert_error(429, 4, "Too many connections from this address");
+    // The next /64 is another client.
+    sid_of(&handshake_from(&server, "[2001:db8:0:2::1]:1").await);
+    // An IPv4-mapped IPv6 address is its IPv4 address.
+    sid_of(&handshake_from(&server, "192.0.2.1:1").await);
+    handshake_from(&server, "[::ffff:192.0.2.1]:1")
+        .await
+        .assert_error(429, 4, "Too many connections from this address");
+    assert_eq!(server.engine.stats().address_connections_refused(), 2);
+}
+
+#[tokio::test]
+async fn the_ipv6_prefix_is_configurable() {
+    let config = EngineConfig::default()
+        .with_max_connections_per_address(Some(1))
+        .with_ipv6_address_prefix(128);
+    let server = start(config).await;
+    sid_of(&handshake_from(&server, "[2001:db8:0:1::1]:1").await);
+    sid_of(&handshake_from(&server, "[2001:db8:0:1::2]:1").await);
+    handshake_from(&server, "[2001:db8:0:1::2]:2")
+        .await
+        .assert_error(429, 4, "Too many connections from this address");
+}

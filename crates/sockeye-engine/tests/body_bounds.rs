@@ -90,6 +90,74 @@ async fn announced_body_over_max_payload_gets_413_on_a_clean_connection() {
     assert_eq!(server.engine.stats().payloads_too_large(), 1);
 }
 
+/// Reads one HTTP/1.1 response (head and `Content-Length` body) from `tcp`,
+/// lowercased; an error if the connection ends or resets first.
+async fn read_response(tcp: &mut TcpStream) -> Result<String, String> {
+    let mut buf = Vec::new();
+    loop {
+        let text = String::from_utf8_lossy(&buf).to_lowercase();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let len = text[..end]
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                return Ok(text);
+            }
+        }
+        let mut chunk = [0u8; 4096];
+        match tcp.read(&mut chunk).await {
+            Ok(0) => return Err(format!("connection ended after {text:?}")),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) => return Err(format!("{e} after {text:?}")),
+        }
+    }
+}
+
+/// An announced body between `max_payload` and twice that is drained to its
+/// announced end, not only `max_payload` of it: the 413 goes out without
+/// `Connection: close` and the connection serves the next request.
+#[tokio::test]
+async fn announced_body_of_one_and_a_half_max_payload_is_drained_whole() {
+    let mut server = TestServer::start(EngineConfig::default().with_max_payload(MAX)).await;
+    let client = Polling::open(server.addr).await;
+    let mut tcp = TcpStream::connect(server.addr).await.expect("connect");
+    let len = MAX + MAX / 2;
+    let tail = 1_000;
+    let head = format!(
+        "POST {} HTTP/1.1\r\nHost: x\r\nContent-Length: {len}\r\n\r\n4",
+        client.url("")
+    );
+    // All but the last bytes of the body: the server answers from the
+    // announced length and drains what arrives.
+    tcp.write_all(head.as_bytes()).await.expect("write");
+    tcp.write_all("x".repeat(len - 1 - tail).as_bytes())
+        .await
+        .expect("write");
+    let answer = within("the 413", read_response(&mut tcp))
+        .await
+        .expect("a 413, not a reset");
+    assert!(answer.starts_with("http/1.1 413 "), "{answer}");
+    assert!(!answer.contains("connection: close"), "{answer}");
+    // The rest of the body, then the next request on the same connection.
+    let next = format!(
+        "POST {} HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\n4after",
+        client.url("")
+    );
+    let rest = format!("{}{next}", "x".repeat(tail));
+    // A write error is the reset this test looks for; the read reports it.
+    let _ = tcp.write_all(rest.as_bytes()).await;
+    let answer = within("the next answer", read_response(&mut tcp))
+        .await
+        .expect("the connection is still usable");
+    assert!(answer.starts_with("http/1.1 200 "), "{answer}");
+    assert!(answer.ends_with("\r\n\r\nok"), "{answer}");
+    assert_eq!(client.poll().await, "4after");
+    server.events.assert_open(&client.sid);
+    assert_eq!(server.engine.stats().payloads_too_large(), 1);
+}
+
 #[tokio::test]
 async fn chunked_body_over_max_payload_gets_413_on_a_clean_connection() {
     let mut server = TestServer::start(EngineConfig::default().with_max_payload(MAX)).await;

@@ -181,6 +181,7 @@ struct Config {
     tls_handshake_timeout: Duration,
     max_connections: usize,
     max_connections_per_address: Option<usize>,
+    ipv6_address_prefix: u8,
     shutdown_timeout: Duration,
 }
 
@@ -226,6 +227,7 @@ impl ServerBuilder {
                 tls_handshake_timeout: Duration::from_secs(10),
                 max_connections: 100_000,
                 max_connections_per_address: None,
+                ipv6_address_prefix: crate::address::DEFAULT_IPV6_PREFIX,
                 shutdown_timeout: Duration::from_secs(30),
             },
             hooks: Vec::new(),
@@ -290,9 +292,21 @@ impl ServerBuilder {
     /// ([`ServerHandle::connections_refused_per_address`]). Behind a
     /// reverse proxy every client has the proxy's address: leave it off
     /// there. Sessions per address are capped by
-    /// `EngineConfig::with_max_connections_per_address`.
+    /// `EngineConfig::with_max_connections_per_address`. IPv6 addresses
+    /// are counted by prefix ([`ServerBuilder::ipv6_address_prefix`]).
     pub fn max_connections_per_address(mut self, max: Option<usize>) -> Self {
         self.config.max_connections_per_address = max.map(|m| m.max(1));
+        self
+    }
+
+    /// How many leading bits of an IPv6 address name one client for
+    /// [`ServerBuilder::max_connections_per_address`] (default 64, at most
+    /// 128): every address of a prefix shares one count, since a client
+    /// usually holds a whole /64. IPv4 addresses are counted one by one and
+    /// an IPv4-mapped IPv6 address as its IPv4 address. Values over 128
+    /// count as 128 (every IPv6 address on its own).
+    pub fn ipv6_address_prefix(mut self, bits: u8) -> Self {
+        self.config.ipv6_address_prefix = bits.min(crate::address::MAX_IPV6_PREFIX);
         self
     }
 
@@ -418,9 +432,12 @@ impl Server {
             active: watch::Sender::new(0),
             hooks: Mutex::new(hooks),
             permits: Arc::new(Semaphore::new(config.max_connections)),
-            per_address: config
-                .max_connections_per_address
-                .map(|max| Arc::new(per_address::AddressCap::new(max))),
+            per_address: config.max_connections_per_address.map(|max| {
+                Arc::new(per_address::AddressCap::new(
+                    max,
+                    config.ipv6_address_prefix,
+                ))
+            }),
             http,
             config,
         });

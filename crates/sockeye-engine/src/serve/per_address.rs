@@ -1,4 +1,5 @@
-//! The cap on TCP connections open at once from one client address.
+//! The cap on TCP connections open at once from one client address (an
+//! IPv6 address counts with its whole prefix, see [`crate::address`]).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -11,6 +12,7 @@ use tracing::warn;
 #[derive(Debug)]
 pub(super) struct AddressCap {
     max: usize,
+    ipv6_prefix: u8,
     table: Mutex<HashMap<IpAddr, Slot>>,
     refused: AtomicU64,
 }
@@ -31,9 +33,10 @@ pub(super) struct AddressGuard {
 }
 
 impl AddressCap {
-    pub(super) fn new(max: usize) -> Self {
+    pub(super) fn new(max: usize, ipv6_prefix: u8) -> Self {
         AddressCap {
             max,
+            ipv6_prefix,
             table: Mutex::new(HashMap::new()),
             refused: AtomicU64::new(0),
         }
@@ -43,9 +46,11 @@ impl AddressCap {
         self.table.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A place for a new connection from `ip`, or `None` when the address
-    /// is at its cap (logged once until it goes under again, and counted).
+    /// A place for a new connection from `ip`, or `None` when its address
+    /// group is at its cap (logged once until it goes under again, and
+    /// counted).
     pub(super) fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<AddressGuard> {
+        let ip = crate::address::group(ip, self.ipv6_prefix);
         let mut table = self.table();
         let slot = table.entry(ip).or_insert(Slot {
             open: 0,
@@ -83,5 +88,31 @@ impl Drop for AddressGuard {
                 table.remove(&self.ip);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn ipv6_connections_are_counted_per_prefix() {
+        let cap = Arc::new(AddressCap::new(1, 64));
+        let first = cap.admit(ip("2001:db8::1")).expect("the first");
+        assert!(cap.admit(ip("2001:db8::2")).is_none());
+        let other = cap.admit(ip("2001:db8:0:1::1")).expect("another /64");
+        let v4 = cap.admit(ip("192.0.2.1")).expect("an IPv4 address");
+        assert!(cap.admit(ip("::ffff:192.0.2.1")).is_none());
+        assert_eq!(cap.refused(), 2);
+        drop(first);
+        let again = cap
+            .admit(ip("2001:db8::2"))
+            .expect("the place is free again");
+        drop((again, other, v4));
+        assert!(cap.table().is_empty());
     }
 }

@@ -189,8 +189,11 @@ where
         .and_then(|v| v.parse::<u64>().ok());
     if let Some(n) = declared.filter(|n| *n > max as u64) {
         // Refused from its announced length, before anything is read.
-        let drain = n - max as u64 <= max as u64;
-        return too_large(session, parts, drain.then(|| Box::pin(body)), deadline);
+        // Up to twice the limit is drained to its announced end (nothing of
+        // it is read yet), so that the connection stays usable.
+        let drain = usize::try_from(n).ok().filter(|n| *n - max <= max);
+        let rest = drain.map(|n| (Box::pin(body), n));
+        return too_large(session, parts, rest, deadline);
     }
     {
         let mut st = inner.state.lock();
@@ -206,7 +209,8 @@ where
         BodyRead::Complete(data) => data,
         BodyRead::TooLarge(rest) => {
             drop(active);
-            return too_large(session, parts, Some(rest), deadline);
+            // Over the limit already read: at most as much again is drained.
+            return too_large(session, parts, Some((rest, max)), deadline);
         }
         BodyRead::TimedOut => {
             drop(active);
@@ -285,12 +289,13 @@ where
 
 /// The answer to a body over `max_payload`: `413`, empty, as the reference.
 /// The data is dropped and the session lives on. The rest of the body, when
-/// small enough to be worth it, is read and dropped after the answer so
-/// that the connection stays clean; otherwise the connection closes.
+/// small enough to be worth it, is read and dropped after the answer (up to
+/// the byte count given with it) so that the connection stays clean;
+/// otherwise the connection closes.
 fn too_large<B>(
     session: &Session,
     parts: &Parts,
-    rest: Option<Pin<Box<B>>>,
+    rest: Option<(Pin<Box<B>>, usize)>,
     deadline: tokio::time::Instant,
 ) -> EngineResponse
 where
@@ -303,8 +308,8 @@ where
     }
     shared.stats.count(Trip::PayloadTooLarge);
     match rest {
-        Some(rest) => {
-            body::discard(rest, shared.config.max_payload, deadline);
+        Some((rest, limit)) => {
+            body::discard(rest, limit, deadline);
             response::empty(shared, parts, StatusCode::PAYLOAD_TOO_LARGE)
         }
         None => closing(shared, parts, StatusCode::PAYLOAD_TOO_LARGE),
