@@ -61,6 +61,14 @@ struct Routes {
     patterns: HashMap<String, Weak<dyn Inbound>>,
 }
 
+/// The shard channels this node wants, and those changed since the task
+/// of the shard channels last looked.
+#[derive(Default)]
+struct ShardChannels {
+    wanted: HashSet<String>,
+    changed: HashSet<String>,
+}
+
 /// Whether Redis answers, with the outage and the recovery logged once.
 #[derive(Debug)]
 pub(crate) struct Health {
@@ -100,8 +108,11 @@ pub(crate) struct Link {
     routes: RwLock<Routes>,
     pub(crate) health: Health,
     /// Shard channels (`SSUBSCRIBE`), which the connection manager does not
-    /// resubscribe by itself: the watchdog does after a disconnection.
-    sharded: parking_lot::Mutex<HashSet<String>>,
+    /// resubscribe by itself: one task applies their changes in order.
+    sharded: parking_lot::Mutex<ShardChannels>,
+    /// Wakes the task of the shard channels (capacity 1: one wake-up is
+    /// enough for any number of changes).
+    shard_changes: mpsc::Sender<()>,
     resubscribe_sharded: AtomicBool,
     dropped_pushes: Arc<AtomicU64>,
     options: LinkOptions,
@@ -170,13 +181,15 @@ impl Link {
         .map_err(connect_err)?;
 
         let (outgoing, outgoing_rx) = mpsc::channel(options.max_queued_publishes);
+        let (shard_changes, shard_changes_rx) = mpsc::channel(1);
         let link = Arc::new(Link {
             commands,
             subscriber,
             outgoing,
             routes: RwLock::new(Routes::default()),
             health: Health::new(),
-            sharded: parking_lot::Mutex::new(HashSet::new()),
+            sharded: parking_lot::Mutex::new(ShardChannels::default()),
+            shard_changes,
             resubscribe_sharded: AtomicBool::new(false),
             dropped_pushes,
             options,
@@ -189,6 +202,7 @@ impl Link {
         ));
         tokio::spawn(dispatcher(Arc::downgrade(&link), push_rx));
         tokio::spawn(watchdog(Arc::downgrade(&link)));
+        tokio::spawn(shard_subscriptions(Arc::downgrade(&link), shard_changes_rx));
         Ok(link)
     }
 
@@ -297,51 +311,41 @@ impl Link {
     }
 
     /// Routes shard channels to `to` and subscribes them (`SSUBSCRIBE`,
-    /// one command per channel), retrying while Redis is unreachable.
+    /// one command per channel; retried while Redis is unreachable, as
+    /// long as they are wanted).
     pub(crate) fn ssubscribe(&self, channels: Vec<String>, to: Weak<dyn Inbound>) {
         {
             let mut routes = self.routes.write();
             let mut sharded = self.sharded.lock();
-            for c in &channels {
+            for c in channels {
                 routes.exact.insert(c.clone(), to.clone());
-                sharded.insert(c.clone());
+                sharded.wanted.insert(c.clone());
+                sharded.changed.insert(c);
             }
         }
-        let sub = self.subscriber.clone();
-        self.handle.spawn(async move {
-            let mut pending = channels;
-            loop {
-                if to.upgrade().is_none() {
-                    return;
-                }
-                pending = ssubscribe_each(&sub, pending).await;
-                if pending.is_empty() {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        });
+        self.shard_channels_changed();
     }
 
-    /// Forgets shard channels and unsubscribes them.
-    pub(crate) fn sunsubscribe(&self, channels: Vec<String>) {
+    /// Forgets the shard channels that `from` still owns and unsubscribes
+    /// them (in order with the subscriptions: see [`shard_subscriptions`]).
+    pub(crate) fn sunsubscribe(&self, channels: Vec<String>, from: &Weak<dyn Inbound>) {
         {
             let mut routes = self.routes.write();
             let mut sharded = self.sharded.lock();
-            for c in &channels {
-                routes.exact.remove(c);
-                sharded.remove(c);
+            for c in channels {
+                if routes.exact.get(&c).is_some_and(|w| w.ptr_eq(from)) {
+                    routes.exact.remove(&c);
+                    sharded.wanted.remove(&c);
+                    sharded.changed.insert(c);
+                }
             }
         }
-        let mut sub = self.subscriber.clone();
-        self.handle.spawn(async move {
-            for c in channels {
-                let _: redis::RedisResult<RedisValue> = redis::cmd("SUNSUBSCRIBE")
-                    .arg(&c)
-                    .query_async(&mut sub)
-                    .await;
-            }
-        });
+        self.shard_channels_changed();
+    }
+
+    fn shard_channels_changed(&self) {
+        // Full: a wake-up is already pending, and it will see this change.
+        let _ = self.shard_changes.try_send(());
     }
 
     /// `PUBSUB NUMSUB channel` (how many connections subscribe to it).
@@ -488,11 +492,8 @@ async fn watchdog(link: Weak<Link>) {
         match (a, b) {
             (Ok(_), Ok(_)) => {
                 l.health.worked();
-                if l.resubscribe_sharded.swap(false, Ordering::AcqRel) {
-                    let channels: Vec<String> = l.sharded.lock().iter().cloned().collect();
-                    if !ssubscribe_each(&l.subscriber, channels).await.is_empty() {
-                        l.resubscribe_sharded.store(true, Ordering::Release);
-                    }
+                if l.resubscribe_sharded.load(Ordering::Acquire) {
+                    l.shard_channels_changed();
                 }
             }
             (Err(e), _) | (_, Err(e)) => {
@@ -503,19 +504,69 @@ async fn watchdog(link: Weak<Link>) {
     }
 }
 
-/// `SSUBSCRIBE`s each channel (one per command: one confirmation each);
-/// returns those that failed.
-async fn ssubscribe_each(sub: &ConnectionManager, channels: Vec<String>) -> Vec<String> {
-    let mut sub = sub.clone();
-    let mut failed = Vec::new();
-    for c in channels {
-        let r: redis::RedisResult<RedisValue> =
-            redis::cmd("SSUBSCRIBE").arg(&c).query_async(&mut sub).await;
-        if r.is_err() {
-            failed.push(c);
+/// Applies the changes of the shard channels, one at a time and in order
+/// (a room left and joined again stays subscribed, one joined and left
+/// again does not), reconciling what Redis was told with what is wanted:
+/// a failed command is retried every 500 ms while its channel is still
+/// wanted (or still unwanted), and after a disconnection every wanted
+/// channel is subscribed again.
+async fn shard_subscriptions(link: Weak<Link>, mut wake: mpsc::Receiver<()>) {
+    const RETRY: Duration = Duration::from_millis(500);
+    // What Redis was told on the current connection.
+    let mut subscribed: HashSet<String> = HashSet::new();
+    // Channels whose last command failed.
+    let mut failed: HashSet<String> = HashSet::new();
+    loop {
+        let woken = if failed.is_empty() {
+            wake.recv().await.is_some()
+        } else {
+            tokio::select! {
+                w = wake.recv() => w.is_some(),
+                () = tokio::time::sleep(RETRY) => true,
+            }
+        };
+        if !woken {
+            return;
+        }
+        let (mut sub, work) = {
+            let Some(l) = link.upgrade() else { return };
+            let mut sharded = l.sharded.lock();
+            if l.resubscribe_sharded.swap(false, Ordering::AcqRel) {
+                subscribed.clear();
+                failed.extend(sharded.wanted.iter().cloned());
+            }
+            failed.extend(sharded.changed.drain());
+            let work: Vec<(String, bool)> = failed
+                .drain()
+                .map(|c| {
+                    let wanted = sharded.wanted.contains(&c);
+                    (c, wanted)
+                })
+                .collect();
+            (l.subscriber.clone(), work)
+        };
+        for (channel, wanted) in work {
+            if wanted == subscribed.contains(&channel) {
+                continue;
+            }
+            let command = if wanted { "SSUBSCRIBE" } else { "SUNSUBSCRIBE" };
+            let r: redis::RedisResult<RedisValue> = redis::cmd(command)
+                .arg(&channel)
+                .query_async(&mut sub)
+                .await;
+            match r {
+                Ok(_) if wanted => {
+                    subscribed.insert(channel);
+                }
+                Ok(_) => {
+                    subscribed.remove(&channel);
+                }
+                Err(_) => {
+                    failed.insert(channel);
+                }
+            }
         }
     }
-    failed
 }
 
 #[cfg(test)]

@@ -257,7 +257,7 @@ impl Bus for Arc<ShardedBus> {
     fn room_deleted(&self, room: &Room) {
         let channel = self.room_channel(room);
         if self.rooms.lock().remove(&channel) {
-            self.link.sunsubscribe(vec![channel]);
+            self.link.sunsubscribe(vec![channel], &self.inbound());
         }
     }
 
@@ -265,7 +265,7 @@ impl Bus for Arc<ShardedBus> {
         let mut channels: Vec<String> = self.rooms.lock().drain().collect();
         channels.push(self.channel.clone());
         channels.push(self.response_channel.clone());
-        self.link.sunsubscribe(channels);
+        self.link.sunsubscribe(channels, &self.inbound());
     }
 }
 

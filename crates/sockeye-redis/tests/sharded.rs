@@ -138,3 +138,36 @@ async fn dynamic_private_mode_subscribes_socket_rooms_too() {
     p.a.io.to(p.idb.clone()).emit("direct", &1).unwrap();
     assert_eq!(p.cb.recv().await, r#"42["direct",1]"#);
 }
+
+/// A room left and joined again in one handler keeps its channel, and a
+/// room joined and left at once keeps none: the subscription changes reach
+/// Redis in the order the rooms changed (not in the order their tasks ran).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_subscriptions_follow_the_order_of_joins_and_leaves() {
+    const ROOMS: usize = 40;
+    let redis = Redis::start();
+    let io = sharded_node(&redis.url, ShardedAdapterConfig::default()).await;
+    let adapter = io.of("/").adapter().clone();
+    let sid = sockeye_proto::Sid::generate();
+    let room = |name: String| sockeye_proto::Str::from(name);
+    // From a worker thread, as an event handler runs.
+    tokio::spawn(async move {
+        for i in 0..ROOMS {
+            adapter.add_all(sid, &[room(format!("kept{i}"))]);
+        }
+        for i in 0..ROOMS {
+            adapter.del(sid, &room(format!("kept{i}")));
+            adapter.add_all(sid, &[room(format!("kept{i}"))]);
+            adapter.add_all(sid, &[room(format!("gone{i}"))]);
+            adapter.del(sid, &room(format!("gone{i}")));
+        }
+        adapter.add_all(sid, &[room("last".to_owned())]);
+    })
+    .await
+    .unwrap();
+    wait_for_shard_subscribers(&redis.url, "socket.io#/#last#", 1).await;
+    for i in 0..ROOMS {
+        wait_for_shard_subscribers(&redis.url, &format!("socket.io#/#kept{i}#"), 1).await;
+        wait_for_shard_subscribers(&redis.url, &format!("socket.io#/#gone{i}#"), 0).await;
+    }
+}
