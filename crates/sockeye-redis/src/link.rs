@@ -288,16 +288,25 @@ impl Link {
         });
     }
 
-    /// Forgets the routes and unsubscribes.
-    pub(crate) fn unsubscribe(&self, channels: Vec<String>, patterns: Vec<String>) {
-        {
+    /// Forgets the routes that `owner` (the address of the [`Inbound`]
+    /// given to [`Link::subscribe`]) still owns, and unsubscribes them: a
+    /// channel taken over since by another adapter (a namespace created
+    /// again under the same name) stays.
+    pub(crate) fn unsubscribe(
+        &self,
+        channels: Vec<String>,
+        patterns: Vec<String>,
+        owner: *const (),
+    ) {
+        let (channels, patterns) = {
             let mut routes = self.routes.write();
-            for c in &channels {
-                routes.exact.remove(c);
-            }
-            for p in &patterns {
-                routes.patterns.remove(p);
-            }
+            (
+                remove_owned(&mut routes.exact, channels, owner),
+                remove_owned(&mut routes.patterns, patterns, owner),
+            )
+        };
+        if channels.is_empty() && patterns.is_empty() {
+            return;
         }
         let mut sub = self.subscriber.clone();
         self.handle.spawn(async move {
@@ -326,18 +335,16 @@ impl Link {
         self.shard_channels_changed();
     }
 
-    /// Forgets the shard channels that `from` still owns and unsubscribes
-    /// them (in order with the subscriptions: see [`shard_subscriptions`]).
-    pub(crate) fn sunsubscribe(&self, channels: Vec<String>, from: &Weak<dyn Inbound>) {
+    /// Forgets the shard channels that `owner` (as in
+    /// [`Link::unsubscribe`]) still owns and unsubscribes them (in order
+    /// with the subscriptions: see [`shard_subscriptions`]).
+    pub(crate) fn sunsubscribe(&self, channels: Vec<String>, owner: *const ()) {
         {
             let mut routes = self.routes.write();
             let mut sharded = self.sharded.lock();
-            for c in channels {
-                if routes.exact.get(&c).is_some_and(|w| w.ptr_eq(from)) {
-                    routes.exact.remove(&c);
-                    sharded.wanted.remove(&c);
-                    sharded.changed.insert(c);
-                }
+            for c in remove_owned(&mut routes.exact, channels, owner) {
+                sharded.wanted.remove(&c);
+                sharded.changed.insert(c);
             }
         }
         self.shard_channels_changed();
@@ -401,6 +408,27 @@ impl Link {
         };
         weak.and_then(Weak::upgrade)
     }
+}
+
+/// Removes the routes of `names` that still point to `owner`; returns
+/// those removed.
+fn remove_owned(
+    routes: &mut HashMap<String, Weak<dyn Inbound>>,
+    names: Vec<String>,
+    owner: *const (),
+) -> Vec<String> {
+    names
+        .into_iter()
+        .filter(|n| {
+            let owned = routes
+                .get(n)
+                .is_some_and(|w| std::ptr::eq(w.as_ptr().cast::<()>(), owner));
+            if owned {
+                routes.remove(n);
+            }
+            owned
+        })
+        .collect()
 }
 
 fn bytes_of(v: &RedisValue) -> Option<Bytes> {
