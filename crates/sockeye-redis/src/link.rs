@@ -16,12 +16,16 @@ use bytes::Bytes;
 use parking_lot::RwLock;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Value as RedisValue};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::sync::mpsc;
+
+mod shard;
+
+use shard::{ShardChannels, shard_subscriptions};
 
 /// Why Redis could not be reached or used.
 #[derive(Debug, thiserror::Error)]
@@ -59,14 +63,6 @@ struct Routes {
     exact: HashMap<String, Weak<dyn Inbound>>,
     /// Patterns (`PSUBSCRIBE`).
     patterns: HashMap<String, Weak<dyn Inbound>>,
-}
-
-/// The shard channels this node wants, and those changed since the task
-/// of the shard channels last looked.
-#[derive(Default)]
-struct ShardChannels {
-    wanted: HashSet<String>,
-    changed: HashSet<String>,
 }
 
 /// Whether Redis answers, with the outage and the recovery logged once.
@@ -527,71 +523,6 @@ async fn watchdog(link: Weak<Link>) {
             (Err(e), _) | (_, Err(e)) => {
                 l.health.failed("ping", &e);
                 l.resubscribe_sharded.store(true, Ordering::Release);
-            }
-        }
-    }
-}
-
-/// Applies the changes of the shard channels, one at a time and in order
-/// (a room left and joined again stays subscribed, one joined and left
-/// again does not), reconciling what Redis was told with what is wanted:
-/// a failed command is retried every 500 ms while its channel is still
-/// wanted (or still unwanted), and after a disconnection every wanted
-/// channel is subscribed again.
-async fn shard_subscriptions(link: Weak<Link>, mut wake: mpsc::Receiver<()>) {
-    const RETRY: Duration = Duration::from_millis(500);
-    // What Redis was told on the current connection.
-    let mut subscribed: HashSet<String> = HashSet::new();
-    // Channels whose last command failed.
-    let mut failed: HashSet<String> = HashSet::new();
-    loop {
-        let woken = if failed.is_empty() {
-            wake.recv().await.is_some()
-        } else {
-            tokio::select! {
-                w = wake.recv() => w.is_some(),
-                () = tokio::time::sleep(RETRY) => true,
-            }
-        };
-        if !woken {
-            return;
-        }
-        let (mut sub, work) = {
-            let Some(l) = link.upgrade() else { return };
-            let mut sharded = l.sharded.lock();
-            if l.resubscribe_sharded.swap(false, Ordering::AcqRel) {
-                subscribed.clear();
-                failed.extend(sharded.wanted.iter().cloned());
-            }
-            failed.extend(sharded.changed.drain());
-            let work: Vec<(String, bool)> = failed
-                .drain()
-                .map(|c| {
-                    let wanted = sharded.wanted.contains(&c);
-                    (c, wanted)
-                })
-                .collect();
-            (l.subscriber.clone(), work)
-        };
-        for (channel, wanted) in work {
-            if wanted == subscribed.contains(&channel) {
-                continue;
-            }
-            let command = if wanted { "SSUBSCRIBE" } else { "SUNSUBSCRIBE" };
-            let r: redis::RedisResult<RedisValue> = redis::cmd(command)
-                .arg(&channel)
-                .query_async(&mut sub)
-                .await;
-            match r {
-                Ok(_) if wanted => {
-                    subscribed.insert(channel);
-                }
-                Ok(_) => {
-                    subscribed.remove(&channel);
-                }
-                Err(_) => {
-                    failed.insert(channel);
-                }
             }
         }
     }
