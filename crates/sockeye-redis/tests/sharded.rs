@@ -171,3 +171,38 @@ async fn room_subscriptions_follow_the_order_of_joins_and_leaves() {
         wait_for_shard_subscribers(&redis.url, &format!("socket.io#/#gone{i}#"), 0).await;
     }
 }
+
+/// A room joined and left while Redis is down gets no channel once Redis
+/// is back, and a room joined then does: the retries follow the rooms
+/// wanted now, not the joins of the past.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rooms_changed_during_an_outage_are_reconciled_after_it() {
+    let mut redis = Redis::private();
+    let io = sharded_node(&redis.url, ShardedAdapterConfig::default()).await;
+    wait_for_servers(&io, 1).await;
+    let adapter = io.of("/").adapter().clone();
+    let sid = sockeye_proto::Sid::generate();
+    let room = |name: &str| sockeye_proto::Str::from(name.to_owned());
+    redis.stop();
+    wait_until_down(&adapter).await;
+    adapter.add_all(sid, &[room("gone")]);
+    adapter.del(sid, &room("gone"));
+    adapter.add_all(sid, &[room("kept")]);
+    wait_until_down(&adapter).await;
+    redis.restart();
+    wait_for_shard_subscribers(&redis.url, "socket.io#/#kept#", 1).await;
+    // Changes are applied in order: once a later room has its channel,
+    // every earlier change was applied.
+    adapter.add_all(sid, &[room("later")]);
+    wait_for_shard_subscribers(&redis.url, "socket.io#/#later#", 1).await;
+    wait_for_shard_subscribers(&redis.url, "socket.io#/#gone#", 0).await;
+}
+
+/// Waits until the adapter finds Redis unreachable.
+async fn wait_until_down(adapter: &std::sync::Arc<dyn sockeye_adapter::Adapter>) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while adapter.server_count().await.is_ok() {
+        assert!(std::time::Instant::now() < deadline, "Redis still answers");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
