@@ -369,9 +369,25 @@ impl Adapter for RedisAdapter {
     }
 
     fn close(&self) {
-        self.0
-            .link
-            .unsubscribe(self.0.subscribed_channels(), vec![self.0.pattern()]);
+        self.0.unsubscribe();
+    }
+}
+
+impl Inner {
+    /// Forgets this adapter's channels (idempotent).
+    fn unsubscribe(&self) {
+        let owner = std::ptr::from_ref(self).cast();
+        self.link
+            .unsubscribe(self.subscribed_channels(), vec![self.pattern()], owner);
+    }
+}
+
+/// An adapter dropped without `close()` (its server dropped while the
+/// factory lives on) leaves its channels too: otherwise the other nodes
+/// would count it as a server and wait for its answers.
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.unsubscribe();
     }
 }
 

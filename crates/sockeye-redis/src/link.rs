@@ -16,12 +16,16 @@ use bytes::Bytes;
 use parking_lot::RwLock;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Value as RedisValue};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::sync::mpsc;
+
+mod shard;
+
+use shard::{ShardChannels, shard_subscriptions};
 
 /// Why Redis could not be reached or used.
 #[derive(Debug, thiserror::Error)]
@@ -100,8 +104,11 @@ pub(crate) struct Link {
     routes: RwLock<Routes>,
     pub(crate) health: Health,
     /// Shard channels (`SSUBSCRIBE`), which the connection manager does not
-    /// resubscribe by itself: the watchdog does after a disconnection.
-    sharded: parking_lot::Mutex<HashSet<String>>,
+    /// resubscribe by itself: one task applies their changes in order.
+    sharded: parking_lot::Mutex<ShardChannels>,
+    /// Wakes the task of the shard channels (capacity 1: one wake-up is
+    /// enough for any number of changes).
+    shard_changes: mpsc::Sender<()>,
     resubscribe_sharded: AtomicBool,
     dropped_pushes: Arc<AtomicU64>,
     options: LinkOptions,
@@ -170,13 +177,15 @@ impl Link {
         .map_err(connect_err)?;
 
         let (outgoing, outgoing_rx) = mpsc::channel(options.max_queued_publishes);
+        let (shard_changes, shard_changes_rx) = mpsc::channel(1);
         let link = Arc::new(Link {
             commands,
             subscriber,
             outgoing,
             routes: RwLock::new(Routes::default()),
             health: Health::new(),
-            sharded: parking_lot::Mutex::new(HashSet::new()),
+            sharded: parking_lot::Mutex::new(ShardChannels::default()),
+            shard_changes,
             resubscribe_sharded: AtomicBool::new(false),
             dropped_pushes,
             options,
@@ -189,6 +198,7 @@ impl Link {
         ));
         tokio::spawn(dispatcher(Arc::downgrade(&link), push_rx));
         tokio::spawn(watchdog(Arc::downgrade(&link)));
+        tokio::spawn(shard_subscriptions(Arc::downgrade(&link), shard_changes_rx));
         Ok(link)
     }
 
@@ -274,16 +284,25 @@ impl Link {
         });
     }
 
-    /// Forgets the routes and unsubscribes.
-    pub(crate) fn unsubscribe(&self, channels: Vec<String>, patterns: Vec<String>) {
-        {
+    /// Forgets the routes that `owner` (the address of the [`Inbound`]
+    /// given to [`Link::subscribe`]) still owns, and unsubscribes them: a
+    /// channel taken over since by another adapter (a namespace created
+    /// again under the same name) stays.
+    pub(crate) fn unsubscribe(
+        &self,
+        channels: Vec<String>,
+        patterns: Vec<String>,
+        owner: *const (),
+    ) {
+        let (channels, patterns) = {
             let mut routes = self.routes.write();
-            for c in &channels {
-                routes.exact.remove(c);
-            }
-            for p in &patterns {
-                routes.patterns.remove(p);
-            }
+            (
+                remove_owned(&mut routes.exact, channels, owner),
+                remove_owned(&mut routes.patterns, patterns, owner),
+            )
+        };
+        if channels.is_empty() && patterns.is_empty() {
+            return;
         }
         let mut sub = self.subscriber.clone();
         self.handle.spawn(async move {
@@ -297,51 +316,39 @@ impl Link {
     }
 
     /// Routes shard channels to `to` and subscribes them (`SSUBSCRIBE`,
-    /// one command per channel), retrying while Redis is unreachable.
+    /// one command per channel; retried while Redis is unreachable, as
+    /// long as they are wanted).
     pub(crate) fn ssubscribe(&self, channels: Vec<String>, to: Weak<dyn Inbound>) {
         {
             let mut routes = self.routes.write();
             let mut sharded = self.sharded.lock();
-            for c in &channels {
+            for c in channels {
                 routes.exact.insert(c.clone(), to.clone());
-                sharded.insert(c.clone());
+                sharded.wanted.insert(c.clone());
+                sharded.changed.insert(c);
             }
         }
-        let sub = self.subscriber.clone();
-        self.handle.spawn(async move {
-            let mut pending = channels;
-            loop {
-                if to.upgrade().is_none() {
-                    return;
-                }
-                pending = ssubscribe_each(&sub, pending).await;
-                if pending.is_empty() {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        });
+        self.shard_channels_changed();
     }
 
-    /// Forgets shard channels and unsubscribes them.
-    pub(crate) fn sunsubscribe(&self, channels: Vec<String>) {
+    /// Forgets the shard channels that `owner` (as in
+    /// [`Link::unsubscribe`]) still owns and unsubscribes them (in order
+    /// with the subscriptions: see [`shard_subscriptions`]).
+    pub(crate) fn sunsubscribe(&self, channels: Vec<String>, owner: *const ()) {
         {
             let mut routes = self.routes.write();
             let mut sharded = self.sharded.lock();
-            for c in &channels {
-                routes.exact.remove(c);
-                sharded.remove(c);
+            for c in remove_owned(&mut routes.exact, channels, owner) {
+                sharded.wanted.remove(&c);
+                sharded.changed.insert(c);
             }
         }
-        let mut sub = self.subscriber.clone();
-        self.handle.spawn(async move {
-            for c in channels {
-                let _: redis::RedisResult<RedisValue> = redis::cmd("SUNSUBSCRIBE")
-                    .arg(&c)
-                    .query_async(&mut sub)
-                    .await;
-            }
-        });
+        self.shard_channels_changed();
+    }
+
+    fn shard_channels_changed(&self) {
+        // Full: a wake-up is already pending, and it will see this change.
+        let _ = self.shard_changes.try_send(());
     }
 
     /// `PUBSUB NUMSUB channel` (how many connections subscribe to it).
@@ -397,6 +404,27 @@ impl Link {
         };
         weak.and_then(Weak::upgrade)
     }
+}
+
+/// Removes the routes of `names` that still point to `owner`; returns
+/// those removed.
+fn remove_owned(
+    routes: &mut HashMap<String, Weak<dyn Inbound>>,
+    names: Vec<String>,
+    owner: *const (),
+) -> Vec<String> {
+    names
+        .into_iter()
+        .filter(|n| {
+            let owned = routes
+                .get(n)
+                .is_some_and(|w| std::ptr::eq(w.as_ptr().cast::<()>(), owner));
+            if owned {
+                routes.remove(n);
+            }
+            owned
+        })
+        .collect()
 }
 
 fn bytes_of(v: &RedisValue) -> Option<Bytes> {
@@ -488,11 +516,8 @@ async fn watchdog(link: Weak<Link>) {
         match (a, b) {
             (Ok(_), Ok(_)) => {
                 l.health.worked();
-                if l.resubscribe_sharded.swap(false, Ordering::AcqRel) {
-                    let channels: Vec<String> = l.sharded.lock().iter().cloned().collect();
-                    if !ssubscribe_each(&l.subscriber, channels).await.is_empty() {
-                        l.resubscribe_sharded.store(true, Ordering::Release);
-                    }
+                if l.resubscribe_sharded.load(Ordering::Acquire) {
+                    l.shard_channels_changed();
                 }
             }
             (Err(e), _) | (_, Err(e)) => {
@@ -501,21 +526,6 @@ async fn watchdog(link: Weak<Link>) {
             }
         }
     }
-}
-
-/// `SSUBSCRIBE`s each channel (one per command: one confirmation each);
-/// returns those that failed.
-async fn ssubscribe_each(sub: &ConnectionManager, channels: Vec<String>) -> Vec<String> {
-    let mut sub = sub.clone();
-    let mut failed = Vec::new();
-    for c in channels {
-        let r: redis::RedisResult<RedisValue> =
-            redis::cmd("SSUBSCRIBE").arg(&c).query_async(&mut sub).await;
-        if r.is_err() {
-            failed.push(c);
-        }
-    }
-    failed
 }
 
 #[cfg(test)]

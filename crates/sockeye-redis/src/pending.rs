@@ -22,6 +22,19 @@ pub(crate) struct Pending {
     acks: Mutex<HashMap<String, mpsc::UnboundedSender<RemoteAck>>>,
 }
 
+/// Removes a collecting request when its caller is done with it, however
+/// that happens (completed, failed, timed out or dropped).
+struct Forget<'a> {
+    pending: &'a Pending,
+    id: &'a str,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        self.pending.collects.lock().remove(self.id);
+    }
+}
+
 impl Pending {
     /// Whether `id` is one of this adapter's requests.
     pub(crate) fn has(&self, id: &str) -> bool {
@@ -29,7 +42,9 @@ impl Pending {
     }
 
     /// Registers a request for `expected` responses, sends it with `send`,
-    /// and waits for the responses until `timeout`.
+    /// and waits for the responses until `timeout`. The request is
+    /// forgotten however this ends, also when the caller drops the future
+    /// (a timeout of its own around it).
     pub(crate) async fn collect(
         &self,
         id: String,
@@ -47,10 +62,11 @@ impl Pending {
                 done: Some(tx),
             },
         );
-        if let Err(e) = send() {
-            self.collects.lock().remove(&id);
-            return Err(e);
-        }
+        let _forget = Forget {
+            pending: self,
+            id: &id,
+        };
+        send()?;
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(items)) => Ok(items),
             _ => {
@@ -144,5 +160,14 @@ mod tests {
             }
         );
         assert!(!p.has("b"), "forgotten on timeout");
+    }
+
+    #[tokio::test]
+    async fn a_request_whose_caller_gives_up_is_forgotten() {
+        let p = Pending::default();
+        let waiting = p.collect("c".into(), 1, Duration::from_secs(3600), || Ok(()));
+        let gave_up = tokio::time::timeout(Duration::from_millis(20), waiting).await;
+        assert!(gave_up.is_err(), "no response: the caller's timeout fires");
+        assert!(!p.has("c"), "forgotten when the caller drops the request");
     }
 }

@@ -177,6 +177,28 @@ impl ShardedBus {
     fn inbound(self: &Arc<Self>) -> Weak<dyn Inbound> {
         Arc::downgrade(&(self.clone() as Arc<dyn Inbound>))
     }
+
+    /// Forgets every channel of this adapter (idempotent).
+    fn unsubscribe_all(&self) {
+        let mut channels: Vec<String> = self.rooms.lock().drain().collect();
+        channels.push(self.channel.clone());
+        channels.push(self.response_channel.clone());
+        self.link.sunsubscribe(channels, owner(self));
+    }
+}
+
+/// The address that owns the bus's routes on the link.
+fn owner(bus: &ShardedBus) -> *const () {
+    std::ptr::from_ref(bus).cast()
+}
+
+/// An adapter dropped without `close()` (its server dropped while the
+/// factory lives on) leaves its channels too: otherwise the other nodes
+/// would count it as a server and wait for its answers.
+impl Drop for ShardedBus {
+    fn drop(&mut self) {
+        self.unsubscribe_all();
+    }
 }
 
 /// The channel of a message on `channel` (`<prefix>#<nsp>#`): a room's own
@@ -257,15 +279,12 @@ impl Bus for Arc<ShardedBus> {
     fn room_deleted(&self, room: &Room) {
         let channel = self.room_channel(room);
         if self.rooms.lock().remove(&channel) {
-            self.link.sunsubscribe(vec![channel]);
+            self.link.sunsubscribe(vec![channel], owner(self));
         }
     }
 
     fn close(&self) {
-        let mut channels: Vec<String> = self.rooms.lock().drain().collect();
-        channels.push(self.channel.clone());
-        channels.push(self.response_channel.clone());
-        self.link.sunsubscribe(channels);
+        self.unsubscribe_all();
     }
 }
 

@@ -163,6 +163,7 @@ impl StreamsAdapterFactory {
             let public = format!("{}#{}#", config.channel_prefix, core.nsp);
             let bus = Arc::new(StreamsBus {
                 link: link.clone(),
+                nsp: core.nsp.to_string(),
                 private: format!("{public}{}#", core.uid),
                 public,
                 config: config.clone(),
@@ -173,7 +174,7 @@ impl StreamsAdapterFactory {
             core.set_bus(Arc::new(bus.clone()));
             registry
                 .write()
-                .insert(core.nsp.to_string(), Arc::downgrade(&bus));
+                .insert(bus.nsp.clone(), Arc::downgrade(&bus));
             let inbound: Weak<dyn Inbound> = Arc::downgrade(&(bus.clone() as Arc<dyn Inbound>));
             link.subscribe(
                 vec![bus.public.clone(), bus.private.clone()],
@@ -190,6 +191,8 @@ impl StreamsAdapterFactory {
 
 pub(crate) struct StreamsBus {
     pub(crate) link: Arc<Link>,
+    /// The namespace (its key in the registry).
+    nsp: String,
     public: String,
     private: String,
     config: StreamsAdapterConfig,
@@ -197,6 +200,36 @@ pub(crate) struct StreamsBus {
     registry: Weak<Registry>,
     /// The queue of recoverable broadcasts waiting for their stream id.
     pub(crate) ordered: parking_lot::Mutex<Option<mpsc::Sender<Ordered>>>,
+}
+
+impl StreamsBus {
+    /// Leaves the registry (if this bus is still the one registered for
+    /// its namespace) and forgets its channels (idempotent).
+    fn unsubscribe_all(&self) {
+        let owner: *const () = std::ptr::from_ref(self).cast();
+        if let Some(registry) = self.registry.upgrade() {
+            let mut registry = registry.write();
+            let mine = registry
+                .get(&self.nsp)
+                .is_some_and(|w| std::ptr::eq(w.as_ptr().cast::<()>(), owner));
+            if mine {
+                registry.remove(&self.nsp);
+            }
+        }
+        self.link.unsubscribe(
+            vec![self.public.clone(), self.private.clone()],
+            vec![],
+            owner,
+        );
+    }
+}
+
+/// An adapter dropped without `close()` (its server dropped while the
+/// factory lives on) leaves its channels and the registry too.
+impl Drop for StreamsBus {
+    fn drop(&mut self) {
+        self.unsubscribe_all();
+    }
 }
 
 /// Whether a message travels on pub/sub rather than in the stream.
@@ -346,11 +379,7 @@ impl Bus for Arc<StreamsBus> {
     }
 
     fn close(&self) {
-        if let (Some(registry), Some(core)) = (self.registry.upgrade(), self.to.upgrade()) {
-            registry.write().remove(core.nsp.as_str());
-        }
-        self.link
-            .unsubscribe(vec![self.public.clone(), self.private.clone()], vec![]);
+        self.unsubscribe_all();
     }
 }
 

@@ -8,6 +8,7 @@ mod support;
 
 use common::*;
 use sockeye_redis::RedisAdapterConfig;
+use std::sync::Arc;
 use std::time::Duration;
 use support::*;
 
@@ -110,4 +111,131 @@ async fn every_request_type_is_answered_as_the_reference_expects() {
         br#"{"uid":"node","type":4,"opts":{"rooms":["r"],"except":[]},"close":false}"#.to_vec(),
     );
     assert_eq!(c.recv().await, "41");
+}
+
+/// A namespace of this node with no sockets (for adapters built directly
+/// from a factory).
+struct NoSockets;
+
+impl sockeye_adapter::LocalNamespace for NoSockets {
+    fn deliver(
+        &self,
+        _: sockeye_proto::Sid,
+        _: &sockeye_adapter::BroadcastPacket,
+        _: &sockeye_adapter::BroadcastFlags,
+    ) {
+    }
+    fn local_ids(&self) -> Vec<sockeye_proto::Sid> {
+        Vec::new()
+    }
+    fn disconnect(&self, _: sockeye_proto::Sid, _: bool) {}
+    fn socket_info(&self, _: sockeye_proto::Sid) -> Option<sockeye_adapter::SocketInfo> {
+        None
+    }
+}
+
+/// The adapter of `/` built by `factory`, as a server would build it.
+fn adapter_of(factory: &sockeye_adapter::AdapterFactory) -> Arc<dyn sockeye_adapter::Adapter> {
+    adapter_of_nsp(factory, "/")
+}
+
+/// The adapter of namespace `nsp` built by `factory`.
+fn adapter_of_nsp(
+    factory: &sockeye_adapter::AdapterFactory,
+    nsp: &str,
+) -> Arc<dyn sockeye_adapter::Adapter> {
+    let local: std::sync::Weak<dyn sockeye_adapter::LocalNamespace> =
+        std::sync::Weak::<NoSockets>::new();
+    factory(sockeye_adapter::AdapterContext::new(
+        nsp.to_owned().into(),
+        local,
+    ))
+}
+
+/// An adapter dropped without `close()` while its Redis factory lives on
+/// (the link is shared) stops counting as a server: otherwise every
+/// request of the other nodes would wait for its answer until their
+/// timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_adapter_stops_counting_as_a_server() {
+    let redis = Redis::start();
+    let other = node(&redis.url, RedisAdapterConfig::default()).await;
+    let factory =
+        sockeye_redis::RedisAdapterFactory::connect(&redis.url, RedisAdapterConfig::default())
+            .await
+            .expect("Redis answers");
+    let adapter = adapter_of(&factory.factory());
+    wait_for_servers(&other, 2).await;
+    drop(adapter);
+    wait_for_servers(&other, 1).await;
+}
+
+/// The same for the sharded adapter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_sharded_adapter_stops_counting_as_a_server() {
+    let redis = Redis::start();
+    let config = sockeye_redis::ShardedAdapterConfig::default();
+    let other = sharded_node(&redis.url, config.clone()).await;
+    let factory = sockeye_redis::ShardedAdapterFactory::connect(&redis.url, config)
+        .await
+        .expect("Redis answers");
+    let adapter = adapter_of(&factory.factory());
+    wait_for_servers(&other, 2).await;
+    drop(adapter);
+    wait_for_servers(&other, 1).await;
+}
+
+/// The same for the streams adapter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_streams_adapter_stops_counting_as_a_server() {
+    let redis = Redis::start();
+    let other = streams_node(&redis.url, false).await;
+    let factory = sockeye_redis::StreamsAdapterFactory::connect(
+        &redis.url,
+        sockeye_redis::StreamsAdapterConfig::default(),
+    )
+    .await
+    .expect("Redis answers");
+    let adapter = adapter_of(&factory.factory());
+    wait_for_servers(&other, 2).await;
+    drop(adapter);
+    wait_for_servers(&other, 1).await;
+}
+
+/// A namespace built again under the same name before the old one's
+/// adapter is closed (the gap of a dynamic namespace removed and created
+/// again): closing the old adapter leaves the new one's channels alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_a_replaced_adapter_leaves_the_new_one_subscribed() {
+    let redis = Redis::start();
+    let other = node(&redis.url, RedisAdapterConfig::default()).await;
+    let factory =
+        sockeye_redis::RedisAdapterFactory::connect(&redis.url, RedisAdapterConfig::default())
+            .await
+            .expect("Redis answers");
+    let factory = factory.factory();
+    let old = adapter_of(&factory);
+    let new = adapter_of(&factory);
+    wait_for_servers(&other, 2).await;
+    old.close();
+    // Subscription changes of one link are sent in order: once a later
+    // subscription is seen, the old adapter's unsubscription (if any) was
+    // sent before it.
+    let _later = adapter_of_nsp(&factory, "/later");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while other.of("/later").adapter().server_count().await.ok() != Some(2) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the later namespace never subscribed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(other.of("/").adapter().server_count().await.ok(), Some(2));
+    let sockets = other
+        .of("/")
+        .adapter()
+        .fetch_sockets(&sockeye_adapter::BroadcastOptions::default())
+        .await;
+    assert!(sockets.is_ok(), "the new adapter answers: {sockets:?}");
+    drop(new);
 }

@@ -138,3 +138,71 @@ async fn dynamic_private_mode_subscribes_socket_rooms_too() {
     p.a.io.to(p.idb.clone()).emit("direct", &1).unwrap();
     assert_eq!(p.cb.recv().await, r#"42["direct",1]"#);
 }
+
+/// A room left and joined again in one handler keeps its channel, and a
+/// room joined and left at once keeps none: the subscription changes reach
+/// Redis in the order the rooms changed (not in the order their tasks ran).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_subscriptions_follow_the_order_of_joins_and_leaves() {
+    const ROOMS: usize = 40;
+    let redis = Redis::start();
+    let io = sharded_node(&redis.url, ShardedAdapterConfig::default()).await;
+    let adapter = io.of("/").adapter().clone();
+    let sid = sockeye_proto::Sid::generate();
+    let room = |name: String| sockeye_proto::Str::from(name);
+    // From a worker thread, as an event handler runs.
+    tokio::spawn(async move {
+        for i in 0..ROOMS {
+            adapter.add_all(sid, &[room(format!("kept{i}"))]);
+        }
+        for i in 0..ROOMS {
+            adapter.del(sid, &room(format!("kept{i}")));
+            adapter.add_all(sid, &[room(format!("kept{i}"))]);
+            adapter.add_all(sid, &[room(format!("gone{i}"))]);
+            adapter.del(sid, &room(format!("gone{i}")));
+        }
+        adapter.add_all(sid, &[room("last".to_owned())]);
+    })
+    .await
+    .unwrap();
+    wait_for_shard_subscribers(&redis.url, "socket.io#/#last#", 1).await;
+    for i in 0..ROOMS {
+        wait_for_shard_subscribers(&redis.url, &format!("socket.io#/#kept{i}#"), 1).await;
+        wait_for_shard_subscribers(&redis.url, &format!("socket.io#/#gone{i}#"), 0).await;
+    }
+}
+
+/// A room joined and left while Redis is down gets no channel once Redis
+/// is back, and a room joined then does: the retries follow the rooms
+/// wanted now, not the joins of the past.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rooms_changed_during_an_outage_are_reconciled_after_it() {
+    let mut redis = Redis::private();
+    let io = sharded_node(&redis.url, ShardedAdapterConfig::default()).await;
+    wait_for_servers(&io, 1).await;
+    let adapter = io.of("/").adapter().clone();
+    let sid = sockeye_proto::Sid::generate();
+    let room = |name: &str| sockeye_proto::Str::from(name.to_owned());
+    redis.stop();
+    wait_until_down(&adapter).await;
+    adapter.add_all(sid, &[room("gone")]);
+    adapter.del(sid, &room("gone"));
+    adapter.add_all(sid, &[room("kept")]);
+    wait_until_down(&adapter).await;
+    redis.restart();
+    wait_for_shard_subscribers(&redis.url, "socket.io#/#kept#", 1).await;
+    // Changes are applied in order: once a later room has its channel,
+    // every earlier change was applied.
+    adapter.add_all(sid, &[room("later")]);
+    wait_for_shard_subscribers(&redis.url, "socket.io#/#later#", 1).await;
+    wait_for_shard_subscribers(&redis.url, "socket.io#/#gone#", 0).await;
+}
+
+/// Waits until the adapter finds Redis unreachable.
+async fn wait_until_down(adapter: &std::sync::Arc<dyn sockeye_adapter::Adapter>) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while adapter.server_count().await.is_ok() {
+        assert!(std::time::Instant::now() < deadline, "Redis still answers");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
