@@ -150,3 +150,31 @@ async fn a_session_recovers_on_another_node() {
     let json: serde_json::Value = serde_json::from_str(&reply[2..]).unwrap();
     assert_ne!(json["sid"], sid.as_str());
 }
+
+/// The placeholder offset of a recoverable broadcast never reaches a
+/// client: not on a local-only emit, not when Redis is down (the fallback
+/// delivers the packet here without any offset).
+#[tokio::test]
+async fn the_pending_offset_placeholder_never_reaches_a_client() {
+    let mut redis = Redis::private();
+    let a = serve(streams_node(&redis.url, true).await).await;
+    let mut c = WsClient::open(a.addr).await;
+    c.send("40").await;
+    let _ = c.recv().await;
+    a.io.local().emit("local", &1).unwrap();
+    let frame = c.recv().await;
+    assert!(!frame.contains("pending-offset"), "{frame}");
+    assert_eq!(frame, r#"42["local",1]"#);
+    a.io.emit("up", &2).unwrap();
+    let frame = c.recv().await;
+    assert!(frame.starts_with(r#"42["up",2,""#), "{frame}");
+    assert!(!frame.contains("pending-offset"), "{frame}");
+
+    redis.stop();
+    for i in 0..50 {
+        a.io.emit("down", &i).unwrap();
+    }
+    for i in 0..50 {
+        assert_eq!(c.recv().await, format!(r#"42["down",{i}]"#));
+    }
+}
