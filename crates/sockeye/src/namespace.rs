@@ -450,8 +450,7 @@ impl Namespace {
                     offset: &offset,
                 };
                 let packet = encode_event(self.parser(), self.name(), event, &with, None)?;
-                adapter.record_packet(&offset, &packet, opts);
-                adapter.broadcast(&packet, opts);
+                adapter.broadcast_with_offset(&offset, &packet, opts);
                 return Ok(());
             }
         }
