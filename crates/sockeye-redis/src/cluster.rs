@@ -413,8 +413,10 @@ impl Core {
         match kind {
             MessageType::BroadcastClientCount => {
                 let n = data.get("clientCount").and_then(as_u64).unwrap_or(0);
-                self.pending
-                    .ack_event(&id, RemoteAck::ClientCount(n as usize));
+                self.pending.ack_event(
+                    &id,
+                    RemoteAck::ClientCount(usize::try_from(n).unwrap_or(usize::MAX)),
+                );
             }
             MessageType::BroadcastAck => {
                 let arg = data.get("packet").map(json).unwrap_or_default();
