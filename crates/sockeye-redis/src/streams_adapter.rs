@@ -105,9 +105,18 @@ impl StreamsBus {
         }
         let (tx, mut rx) = mpsc::channel::<Ordered>(MAX_PENDING_RECOVERABLE);
         let mut con = self.link.commands();
+        let link = self.link.clone();
         let core = self.to.clone();
         handle.spawn(async move {
             while let Some(o) = rx.recv().await {
+                if !link.health.is_up() {
+                    // Redis known to be down: delivered here at once (in
+                    // order, without an offset) rather than each waiting
+                    // for a command timeout.
+                    let Some(core) = core.upgrade() else { return };
+                    core.local.broadcast(&o.fallback, &o.opts);
+                    continue;
+                }
                 let id: redis::RedisResult<String> = o.cmd.query_async(&mut con).await;
                 let Some(core) = core.upgrade() else { return };
                 let Some(ns) = core.ns.upgrade() else { return };
@@ -121,6 +130,7 @@ impl StreamsBus {
                         }
                     }
                     Err(e) => {
+                        link.health.failed("stream", &e);
                         tracing::debug!(error = %e, "broadcast not in the stream: delivered here only");
                         core.local.broadcast(&o.fallback, &o.opts);
                     }

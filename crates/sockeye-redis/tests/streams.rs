@@ -178,3 +178,30 @@ async fn the_pending_offset_placeholder_never_reaches_a_client() {
         assert_eq!(c.recv().await, format!(r#"42["down",{i}]"#));
     }
 }
+
+/// Redis frozen (connections open, no answer): once the first recoverable
+/// broadcast has timed out, the following ones reach local clients at
+/// once instead of each waiting for its own command timeout.
+#[tokio::test]
+async fn a_frozen_redis_does_not_hold_local_delivery_per_broadcast() {
+    let redis = Redis::private();
+    let a = serve(streams_node(&redis.url, true).await).await;
+    let mut c = WsClient::open(a.addr).await;
+    c.send("40").await;
+    let _ = c.recv().await;
+    redis.freeze(true);
+    let started = std::time::Instant::now();
+    for i in 0..10 {
+        a.io.emit("frozen", &i).unwrap();
+    }
+    for i in 0..10 {
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(20), c.recv())
+            .await
+            .expect("local delivery goes on");
+        assert_eq!(frame, format!(r#"42["frozen",{i}]"#));
+    }
+    let took = started.elapsed();
+    redis.freeze(false);
+    // One command timeout (3 s by default) at most, not one per broadcast.
+    assert!(took < std::time::Duration::from_secs(8), "{took:?}");
+}
