@@ -414,6 +414,19 @@ pub trait Adapter: Send + Sync + 'static {
     fn record_packet(&self, offset: &Str, packet: &BroadcastPacket, opts: &BroadcastOptions) {
         let _ = (offset, packet, opts);
     }
+    /// Broadcasts a recoverable packet whose last argument is `offset`
+    /// (from [`Adapter::next_offset`]), recording it first. `offset` is
+    /// this node's: an adapter that sends the packet to other nodes sends
+    /// it without. The default records, then broadcasts.
+    fn broadcast_with_offset(
+        &self,
+        offset: &Str,
+        packet: &BroadcastPacket,
+        opts: &BroadcastOptions,
+    ) {
+        self.record_packet(offset, packet, opts);
+        self.broadcast(packet, opts);
+    }
     /// Keeps a disconnected socket's state for recovery.
     fn persist_session(&self, session: PersistedSession) {
         let _ = session;

@@ -39,9 +39,6 @@ pub(crate) struct Inner {
     channels: Channels,
     link: Arc<Link>,
     pending: Arc<Pending>,
-    /// The offset of this node's recoverable broadcast being sent (set by
-    /// `record_packet`, taken by `broadcast`).
-    own_offset: parking_lot::Mutex<Option<Str>>,
     config: RedisAdapterConfig,
 }
 
@@ -81,7 +78,6 @@ impl RedisAdapter {
             channels,
             link,
             pending: Arc::new(Pending::default()),
-            own_offset: parking_lot::Mutex::new(None),
             config,
         });
         let weak: Weak<dyn Inbound> = Arc::downgrade(&(inner.clone() as Arc<dyn Inbound>));
@@ -163,6 +159,39 @@ impl Inner {
     }
 }
 
+impl RedisAdapter {
+    /// Sends a broadcast to the other nodes (unless local only), without
+    /// `own_offset`, this node's recovery offset, when it has one; then to
+    /// this node's clients as is.
+    fn broadcast_from(
+        &self,
+        packet: &BroadcastPacket,
+        opts: &BroadcastOptions,
+        own_offset: Option<&Str>,
+    ) {
+        if !opts.flags.local {
+            match WirePacket::from_encoded(packet) {
+                Ok(mut wp) => {
+                    if let Some(o) = own_offset {
+                        wp.strip_offset(o);
+                    }
+                    let msg = wire::broadcast_message(&self.0.uid, &wp, opts);
+                    let mut channel = self.0.channels.broadcast.clone();
+                    if let [room] = opts.rooms.as_slice() {
+                        channel.push_str(room);
+                        channel.push('#');
+                    }
+                    if let Err(e) = self.0.publish(channel, msg) {
+                        tracing::debug!(error = %e, "broadcast not sent to the other nodes");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "broadcast not readable for the other nodes"),
+            }
+        }
+        self.0.local.broadcast(packet, opts);
+    }
+}
+
 impl Adapter for RedisAdapter {
     fn add_all(&self, sid: Sid, rooms: &[Room]) {
         self.0.local.add_all(sid, rooms);
@@ -181,27 +210,17 @@ impl Adapter for RedisAdapter {
     }
 
     fn broadcast(&self, packet: &BroadcastPacket, opts: &BroadcastOptions) {
-        let own_offset = self.0.own_offset.lock().take();
-        if !opts.flags.local {
-            match WirePacket::from_encoded(packet) {
-                Ok(mut wp) => {
-                    if let Some(o) = own_offset {
-                        wp.strip_offset(&o);
-                    }
-                    let msg = wire::broadcast_message(&self.0.uid, &wp, opts);
-                    let mut channel = self.0.channels.broadcast.clone();
-                    if let [room] = opts.rooms.as_slice() {
-                        channel.push_str(room);
-                        channel.push('#');
-                    }
-                    if let Err(e) = self.0.publish(channel, msg) {
-                        tracing::debug!(error = %e, "broadcast not sent to the other nodes");
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "broadcast not readable for the other nodes"),
-            }
-        }
-        self.0.local.broadcast(packet, opts);
+        self.broadcast_from(packet, opts, None);
+    }
+
+    fn broadcast_with_offset(
+        &self,
+        offset: &Str,
+        packet: &BroadcastPacket,
+        opts: &BroadcastOptions,
+    ) {
+        self.0.local.record_packet(offset, packet, opts);
+        self.broadcast_from(packet, opts, Some(offset));
     }
 
     fn socket_rooms(&self, sid: Sid) -> Vec<Room> {
@@ -355,9 +374,6 @@ impl Adapter for RedisAdapter {
 
     fn record_packet(&self, offset: &Str, packet: &BroadcastPacket, opts: &BroadcastOptions) {
         self.0.local.record_packet(offset, packet, opts);
-        // The namespace broadcasts this packet next: its offset is this
-        // node's, not for the others (see `broadcast`).
-        *self.0.own_offset.lock() = Some(offset.clone());
     }
 
     fn persist_session(&self, session: PersistedSession) {

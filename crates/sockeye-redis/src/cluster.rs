@@ -105,9 +105,6 @@ pub(crate) struct Core {
     pub(crate) nsp: Str,
     pub(crate) uid: String,
     pending: Arc<Pending>,
-    /// The offset of this node's recoverable broadcast being sent (set by
-    /// `record_packet`, taken by `broadcast`).
-    own_offset: parking_lot::Mutex<Option<Str>>,
     bus: std::sync::OnceLock<Arc<dyn Bus>>,
     requests_timeout: Duration,
     pub(crate) handle: tokio::runtime::Handle,
@@ -135,7 +132,6 @@ impl Core {
             local,
             uid: random_id(),
             pending: Arc::new(Pending::default()),
-            own_offset: parking_lot::Mutex::new(None),
             bus: std::sync::OnceLock::new(),
             requests_timeout,
             handle,
@@ -417,8 +413,10 @@ impl Core {
         match kind {
             MessageType::BroadcastClientCount => {
                 let n = data.get("clientCount").and_then(as_u64).unwrap_or(0);
-                self.pending
-                    .ack_event(&id, RemoteAck::ClientCount(n as usize));
+                self.pending.ack_event(
+                    &id,
+                    RemoteAck::ClientCount(usize::try_from(n).unwrap_or(usize::MAX)),
+                );
             }
             MessageType::BroadcastAck => {
                 let arg = data.get("packet").map(json).unwrap_or_default();

@@ -98,17 +98,17 @@ impl RedisAdapterConfig {
 
     /// Keeps what connection state recovery needs on each node (sessions
     /// and packets in memory, as the in-memory adapter does): a client
-    /// that reconnects to the same node recovers; across nodes needs the
-    /// streams adapter (not yet). Give the server the same config with
-    /// `connection_state_recovery`.
+    /// that reconnects to the same node recovers; recovery across nodes
+    /// needs the streams adapter (`StreamsAdapterConfig::recovery`). Give
+    /// the server the same config with `connection_state_recovery`.
     pub fn recovery(mut self, config: sockeye_adapter::RecoveryConfig) -> Self {
         self.recovery = Some(config);
         self
     }
 
     /// Most publishes queued while Redis is slow or unreachable (default
-    /// 10,000); beyond, broadcasts to other nodes are dropped with a
-    /// logged error and cluster calls fail.
+    /// 10,000); beyond, broadcasts to other nodes are dropped (each drop
+    /// logged at debug level) and cluster calls fail.
     pub fn max_queued_publishes(mut self, n: usize) -> Self {
         self.link.max_queued_publishes = n.max(1);
         self

@@ -30,21 +30,15 @@ pub(crate) struct StreamsAdapter {
 impl StreamsAdapter {
     /// A recoverable broadcast: its offset is the id `XADD` gives it, so
     /// the local delivery waits for it (in order, on one task per
-    /// namespace); without Redis it goes out with no usable offset.
-    fn broadcast_recoverable(&self, packet: &BroadcastPacket, opts: &BroadcastOptions) {
+    /// namespace); without Redis it goes out with no offset (`clean`: the
+    /// packet without the placeholder).
+    fn broadcast_recoverable(
+        &self,
+        wp: WirePacket,
+        clean: BroadcastPacket,
+        opts: &BroadcastOptions,
+    ) {
         let core = self.cluster.0.clone();
-        let mut wp = match WirePacket::from_encoded(packet) {
-            Ok(wp) => wp,
-            Err(e) => {
-                tracing::warn!(error = %e, "broadcast not readable");
-                return core.local.broadcast(packet, opts);
-            }
-        };
-        if let Some(Value::Array(data)) = &mut wp.data {
-            if data.last().and_then(Value::as_str) == Some(PENDING_OFFSET) {
-                data.pop();
-            }
-        }
         let message = object([
             ("uid", Value::from(core.uid.as_str())),
             ("nsp", Value::from(core.nsp.as_str())),
@@ -62,7 +56,7 @@ impl StreamsAdapter {
         let queued = sender.try_send(Ordered {
             cmd,
             packet: wp,
-            fallback: packet.clone(),
+            fallback: clean,
             opts: opts.clone(),
         });
         if let Err(e) = queued {
@@ -78,6 +72,19 @@ impl StreamsAdapter {
             core.local.broadcast(&o.fallback, &o.opts);
         }
     }
+}
+
+/// Removes the placeholder offset that [`StreamsAdapter::next_offset`]
+/// gives the namespace from the end of the packet's arguments; `true` if
+/// it was there.
+fn strip_pending(wp: &mut WirePacket) -> bool {
+    if let Some(Value::Array(data)) = &mut wp.data {
+        if data.last().and_then(Value::as_str) == Some(PENDING_OFFSET) {
+            data.pop();
+            return true;
+        }
+    }
+    false
 }
 
 /// A recoverable broadcast waiting for its stream id.
@@ -98,9 +105,18 @@ impl StreamsBus {
         }
         let (tx, mut rx) = mpsc::channel::<Ordered>(MAX_PENDING_RECOVERABLE);
         let mut con = self.link.commands();
+        let link = self.link.clone();
         let core = self.to.clone();
         handle.spawn(async move {
             while let Some(o) = rx.recv().await {
+                if !link.health.is_up() {
+                    // Redis known to be down: delivered here at once (in
+                    // order, without an offset) rather than each waiting
+                    // for a command timeout.
+                    let Some(core) = core.upgrade() else { return };
+                    core.local.broadcast(&o.fallback, &o.opts);
+                    continue;
+                }
                 let id: redis::RedisResult<String> = o.cmd.query_async(&mut con).await;
                 let Some(core) = core.upgrade() else { return };
                 let Some(ns) = core.ns.upgrade() else { return };
@@ -114,6 +130,7 @@ impl StreamsBus {
                         }
                     }
                     Err(e) => {
+                        link.health.failed("stream", &e);
                         tracing::debug!(error = %e, "broadcast not in the stream: delivered here only");
                         core.local.broadcast(&o.fallback, &o.opts);
                     }
@@ -186,20 +203,28 @@ impl Adapter for StreamsAdapter {
         self.cluster.for_each_local(opts, f);
     }
     fn broadcast(&self, packet: &BroadcastPacket, opts: &BroadcastOptions) {
-        let pending = self.bus.config_recovery()
-            && !opts.flags.local
-            && WirePacket::from_encoded(packet).is_ok_and(|wp| {
-                wp.data
-                    .as_ref()
-                    .and_then(Value::as_array)
-                    .and_then(|d| d.last())
-                    .and_then(Value::as_str)
-                    == Some(PENDING_OFFSET)
-            });
-        if pending {
-            self.broadcast_recoverable(packet, opts);
+        // A packet with the placeholder offset: never delivered with it,
+        // whatever path it takes (local only, Redis down, ...).
+        let Ok(mut wp) = WirePacket::from_encoded(packet) else {
+            return self.cluster.broadcast(packet, opts);
+        };
+        if !strip_pending(&mut wp) {
+            return self.cluster.broadcast(packet, opts);
+        }
+        let Some(ns) = self.cluster.0.ns.upgrade() else {
+            return;
+        };
+        let clean = match wp.encode(ns.parser()) {
+            Ok(clean) => clean,
+            Err(e) => {
+                tracing::warn!(error = %e, "broadcast not encodable without its offset");
+                return;
+            }
+        };
+        if self.bus.config_recovery() && !opts.flags.local {
+            self.broadcast_recoverable(wp, clean, opts);
         } else {
-            self.cluster.broadcast(packet, opts);
+            self.cluster.broadcast(&clean, opts);
         }
     }
     fn socket_rooms(&self, sid: Sid) -> Vec<Room> {

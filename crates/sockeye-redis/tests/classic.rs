@@ -269,3 +269,41 @@ async fn responses_on_the_requester_channel() {
             .unwrap();
     assert_eq!(answers, vec![serde_json::json!("pong")]);
 }
+
+/// A broadcast with acks from another node respects this node's
+/// `max_pending_acks`: a client already at the limit does not get it, and
+/// is not counted, so the other node does not wait for its answer.
+#[tokio::test]
+async fn remote_broadcast_acks_respect_max_pending_acks() {
+    let redis = Redis::start();
+    let a = serve(node(&redis.url, RedisAdapterConfig::default()).await).await;
+    let factory =
+        sockeye_redis::RedisAdapterFactory::connect(&redis.url, RedisAdapterConfig::default())
+            .await
+            .unwrap();
+    let b = SocketIo::builder()
+        .adapter(factory.factory())
+        .max_pending_acks(1)
+        .build()
+        .unwrap();
+    let b = serve(b).await;
+    wait_for_servers(&a.io, 2).await;
+    wait_for_servers(&b.io, 2).await;
+    let mut cb = WsClient::open(b.addr).await;
+    cb.connect("/").await;
+    // B's client holds one unanswered acknowledgement: it is at the limit.
+    let io = b.io.clone();
+    let _held = tokio::spawn(async move {
+        io.local()
+            .timeout(WAIT)
+            .emit_with_ack::<_, String>("hold", &0)
+            .await
+    });
+    let frame = cb.recv().await;
+    assert!(frame.contains(r#"["hold",0]"#), "{frame}");
+    let io = a.io.clone();
+    let asked =
+        tokio::spawn(async move { io.timeout(WAIT).emit_with_ack::<_, String>("q", &1).await });
+    let answers = within("the answers", asked).await.unwrap().unwrap();
+    assert!(answers.is_empty(), "{answers:?}");
+}

@@ -94,3 +94,50 @@ async fn classic() {
 async fn sharded() {
     remote_broadcasts_are_recovered(true).await;
 }
+
+/// Concurrent recoverable broadcasts in one namespace: each goes to the
+/// other nodes without this node's offset (a shared "own offset" slot let
+/// one broadcast take the other's, so the other went out with its offset
+/// inside and remote clients got an extra argument).
+async fn concurrent_broadcasts_carry_one_offset(sharded: bool) {
+    const TASKS: usize = 8;
+    const EACH: usize = 1000;
+    let redis = Redis::start();
+    let a = serve(recovering(&redis.url, sharded).await).await;
+    let b = serve(recovering(&redis.url, sharded).await).await;
+    wait_for_servers(&a.io, 2).await;
+    wait_for_servers(&b.io, 2).await;
+    let mut c = WsClient::open(b.addr).await;
+    c.send("40").await;
+    let _ = c.recv().await;
+    let mut tasks = Vec::new();
+    for t in 0..TASKS {
+        let io = a.io.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..EACH {
+                io.emit("e", &(t * EACH + i)).unwrap();
+                if i % 16 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for _ in 0..TASKS * EACH {
+        let frame = c.recv().await;
+        let args: Vec<serde_json::Value> = serde_json::from_str(&frame[2..]).unwrap();
+        assert_eq!(args.len(), 3, "event, data and B's offset only: {frame}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn classic_concurrent_broadcasts() {
+    concurrent_broadcasts_carry_one_offset(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sharded_concurrent_broadcasts() {
+    concurrent_broadcasts_carry_one_offset(true).await;
+}

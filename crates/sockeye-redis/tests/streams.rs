@@ -150,3 +150,58 @@ async fn a_session_recovers_on_another_node() {
     let json: serde_json::Value = serde_json::from_str(&reply[2..]).unwrap();
     assert_ne!(json["sid"], sid.as_str());
 }
+
+/// The placeholder offset of a recoverable broadcast never reaches a
+/// client: not on a local-only emit, not when Redis is down (the fallback
+/// delivers the packet here without any offset).
+#[tokio::test]
+async fn the_pending_offset_placeholder_never_reaches_a_client() {
+    let mut redis = Redis::private();
+    let a = serve(streams_node(&redis.url, true).await).await;
+    let mut c = WsClient::open(a.addr).await;
+    c.send("40").await;
+    let _ = c.recv().await;
+    a.io.local().emit("local", &1).unwrap();
+    let frame = c.recv().await;
+    assert!(!frame.contains("pending-offset"), "{frame}");
+    assert_eq!(frame, r#"42["local",1]"#);
+    a.io.emit("up", &2).unwrap();
+    let frame = c.recv().await;
+    assert!(frame.starts_with(r#"42["up",2,""#), "{frame}");
+    assert!(!frame.contains("pending-offset"), "{frame}");
+
+    redis.stop();
+    for i in 0..50 {
+        a.io.emit("down", &i).unwrap();
+    }
+    for i in 0..50 {
+        assert_eq!(c.recv().await, format!(r#"42["down",{i}]"#));
+    }
+}
+
+/// Redis frozen (connections open, no answer): once the first recoverable
+/// broadcast has timed out, the following ones reach local clients at
+/// once instead of each waiting for its own command timeout.
+#[tokio::test]
+async fn a_frozen_redis_does_not_hold_local_delivery_per_broadcast() {
+    let redis = Redis::private();
+    let a = serve(streams_node(&redis.url, true).await).await;
+    let mut c = WsClient::open(a.addr).await;
+    c.send("40").await;
+    let _ = c.recv().await;
+    redis.freeze(true);
+    let started = std::time::Instant::now();
+    for i in 0..10 {
+        a.io.emit("frozen", &i).unwrap();
+    }
+    for i in 0..10 {
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(20), c.recv())
+            .await
+            .expect("local delivery goes on");
+        assert_eq!(frame, format!(r#"42["frozen",{i}]"#));
+    }
+    let took = started.elapsed();
+    redis.freeze(false);
+    // One command timeout (3 s by default) at most, not one per broadcast.
+    assert!(took < std::time::Duration::from_secs(8), "{took:?}");
+}

@@ -130,7 +130,7 @@ impl<R: DeserializeOwned> AckCollector<R> {
         match event {
             RemoteAck::ClientCount(n) => {
                 self.silent_nodes = self.silent_nodes.saturating_sub(1);
-                self.remote_expected += n;
+                self.remote_expected = self.remote_expected.saturating_add(n);
             }
             RemoteAck::Ack(args) => {
                 self.remote_answers += 1;

@@ -201,11 +201,19 @@ impl LocalNamespace for NsInner {
             if flags.volatile && !socket.session().is_writable() {
                 continue;
             }
-            socket
-                .0
-                .acks
-                .lock()
-                .insert(id, crate::ack::AckSlot::Many(tx.clone()));
+            {
+                let mut acks = socket.0.acks.lock();
+                if acks.len() >= self.config.max_pending_acks {
+                    drop(acks);
+                    // Not sent, so not counted: the other node does not
+                    // wait for its answer.
+                    if socket.trip(crate::stats::Trip::AckRefused) {
+                        tracing::warn!(sid = %socket.id(), "broadcast with ack from another node not sent: too many pending acknowledgements");
+                    }
+                    continue;
+                }
+                acks.insert(id, crate::ack::AckSlot::Many(tx.clone()));
+            }
             if socket.send_encoded(&packet).is_ok() {
                 sent.push(socket);
             } else {
@@ -213,6 +221,8 @@ impl LocalNamespace for NsInner {
             }
         }
         let count = sent.len();
+        // The timeout comes from the wire: no longer than this server's.
+        let timeout = timeout.min(self.config.ack_timeout);
         crate::broadcast_ack::relay_remote(id, sent, rx, acks, timeout);
         count
     }
@@ -450,8 +460,7 @@ impl Namespace {
                     offset: &offset,
                 };
                 let packet = encode_event(self.parser(), self.name(), event, &with, None)?;
-                adapter.record_packet(&offset, &packet, opts);
-                adapter.broadcast(&packet, opts);
+                adapter.broadcast_with_offset(&offset, &packet, opts);
                 return Ok(());
             }
         }

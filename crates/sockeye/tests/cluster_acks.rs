@@ -372,3 +372,30 @@ async fn a_remote_socket_ack_waits_for_the_other_nodes() {
     assert_eq!(within("the answer", asked).await.unwrap(), "a");
     assert_eq!(cluster.forwarded.lock().len(), 1);
 }
+
+#[tokio::test]
+async fn huge_client_counts_from_other_nodes_saturate() {
+    // Two nodes (or a hostile message) announce absurd counts: the sum
+    // saturates instead of overflowing, and the broadcast times out with
+    // what is missing.
+    let nodes = vec![
+        FakeNode {
+            count: Some(usize::MAX),
+            answers: vec![json!("r1")],
+            hold: true,
+            ..FakeNode::default()
+        },
+        FakeNode {
+            count: Some(usize::MAX),
+            hold: true,
+            ..FakeNode::default()
+        },
+    ];
+    let (srv, _cluster, _clients) = cluster(nodes, 0).await;
+    let mut result = ask(&srv.io, Duration::from_millis(200), false);
+    let (r, _) = next(&mut result, "the timeout").await;
+    let err = r.unwrap_err();
+    assert_eq!(err.responses, vec![remote("r1")]);
+    assert_eq!(err.missing_remote, usize::MAX - 1);
+    assert_eq!(err.silent_nodes, 0);
+}

@@ -244,8 +244,10 @@ impl Inner {
         match RequestType::from_value(response.get("type")) {
             Some(RequestType::BroadcastClientCount) => {
                 let n = response.get("clientCount").and_then(as_u64).unwrap_or(0);
-                self.pending
-                    .ack_event(&id, RemoteAck::ClientCount(n as usize));
+                self.pending.ack_event(
+                    &id,
+                    RemoteAck::ClientCount(usize::try_from(n).unwrap_or(usize::MAX)),
+                );
             }
             Some(RequestType::BroadcastAck) => {
                 let arg = response.get("packet").map(json).unwrap_or_default();

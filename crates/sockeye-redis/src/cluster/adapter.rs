@@ -15,6 +15,37 @@ use tokio::sync::mpsc;
 /// A [`Core`] as an [`Adapter`].
 pub(crate) struct ClusterAdapter(pub(crate) Arc<Core>);
 
+impl ClusterAdapter {
+    /// Sends a broadcast to the other nodes (unless local only), without
+    /// `own_offset`, this node's recovery offset, when it has one; then to
+    /// this node's clients as is.
+    fn broadcast_from(
+        &self,
+        packet: &BroadcastPacket,
+        opts: &BroadcastOptions,
+        own_offset: Option<&Str>,
+    ) {
+        if !opts.flags.local {
+            match WirePacket::from_encoded(packet) {
+                Ok(mut wp) => {
+                    if let Some(o) = own_offset {
+                        wp.strip_offset(o);
+                    }
+                    let data = object([
+                        ("packet", wp.to_value()),
+                        ("opts", wire::broadcast_opts_value(opts)),
+                    ]);
+                    if let Err(e) = self.0.publish(MessageType::Broadcast, data) {
+                        tracing::debug!(error = %e, "broadcast not sent to the other nodes");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "broadcast not readable for the other nodes"),
+            }
+        }
+        self.0.local.broadcast(packet, opts);
+    }
+}
+
 impl Adapter for ClusterAdapter {
     fn add_all(&self, sid: Sid, rooms: &[Room]) {
         self.0.add_all(sid, rooms);
@@ -33,25 +64,17 @@ impl Adapter for ClusterAdapter {
     }
 
     fn broadcast(&self, packet: &BroadcastPacket, opts: &BroadcastOptions) {
-        let own_offset = self.0.own_offset.lock().take();
-        if !opts.flags.local {
-            match WirePacket::from_encoded(packet) {
-                Ok(mut wp) => {
-                    if let Some(o) = own_offset {
-                        wp.strip_offset(&o);
-                    }
-                    let data = object([
-                        ("packet", wp.to_value()),
-                        ("opts", wire::broadcast_opts_value(opts)),
-                    ]);
-                    if let Err(e) = self.0.publish(MessageType::Broadcast, data) {
-                        tracing::debug!(error = %e, "broadcast not sent to the other nodes");
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "broadcast not readable for the other nodes"),
-            }
-        }
-        self.0.local.broadcast(packet, opts);
+        self.broadcast_from(packet, opts, None);
+    }
+
+    fn broadcast_with_offset(
+        &self,
+        offset: &Str,
+        packet: &BroadcastPacket,
+        opts: &BroadcastOptions,
+    ) {
+        self.0.local.record_packet(offset, packet, opts);
+        self.broadcast_from(packet, opts, Some(offset));
     }
 
     fn socket_rooms(&self, sid: Sid) -> Vec<Room> {
@@ -205,9 +228,6 @@ impl Adapter for ClusterAdapter {
 
     fn record_packet(&self, offset: &Str, packet: &BroadcastPacket, opts: &BroadcastOptions) {
         self.0.local.record_packet(offset, packet, opts);
-        // The namespace broadcasts this packet next: its offset is this
-        // node's, not for the others (see `broadcast`).
-        *self.0.own_offset.lock() = Some(offset.clone());
     }
 
     fn persist_session(&self, session: sockeye_adapter::PersistedSession) {

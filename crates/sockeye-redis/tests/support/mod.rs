@@ -82,6 +82,19 @@ impl Redis {
         }
     }
 
+    /// Freezes (`true`) or thaws (`false`) the private server: it keeps
+    /// its connections but answers nothing, as behind a blackhole.
+    #[allow(dead_code)]
+    pub fn freeze(&self, frozen: bool) {
+        if let Some(child) = &self.child {
+            let signal = if frozen { "-STOP" } else { "-CONT" };
+            let _ = Command::new("kill")
+                .arg(signal)
+                .arg(child.id().to_string())
+                .status();
+        }
+    }
+
     /// Stops the private server (by its PID).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
