@@ -456,3 +456,11 @@ impl Polling {
         assert_eq!((status, body.as_str()), (StatusCode::OK, "ok"));
     }
 }
+
+/// A bystander connected to `/`, proven alive by an echo.
+pub async fn bystander(srv: &TestServer) -> WsClient {
+    let mut b = WsClient::open(srv.addr).await;
+    b.connect("/").await;
+    b.assert_echo("/", "before").await;
+    b
+}
