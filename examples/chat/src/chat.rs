@@ -32,7 +32,7 @@ pub fn install(io: &SocketIo) {
 
 /// Tells the client about a refusal: through its ack when it gave one,
 /// otherwise with `event`.
-fn refuse(socket: &Socket, ack: AckSender, event: &str, refused: &Refused) {
+pub(crate) fn refuse(socket: &Socket, ack: AckSender, event: &str, refused: &Refused) {
     debug!(sid = %socket.id(), error = %refused, "refused");
     if ack.is_expected() {
         let _ = ack.send(&json!({ "ok": false, "error": refused.0 }));
@@ -41,7 +41,8 @@ fn refuse(socket: &Socket, ack: AckSender, event: &str, refused: &Refused) {
     }
 }
 
-fn text_of(value: &Value, what: &str) -> Result<String, Refused> {
+/// The string argument `what` of an event, or why it is refused.
+pub(crate) fn text_of(value: &Value, what: &str) -> Result<String, Refused> {
     match value {
         Value::String(s) => Ok(s.clone()),
         Value::Null => Err(Refused(format!("the {what} is missing"))),

@@ -11,7 +11,7 @@
 //!   message as broadcast, then `LTRIM` to the last 50.
 //! * A private message reaches its recipient on whatever node it is.
 
-use crate::chat::CHAT_ERROR;
+use crate::chat::{CHAT_ERROR, refuse, text_of};
 use crate::state::{
     HISTORY, PrivateMessage, PublicMessage, Refused, check_message, check_nickname, now_ms,
 };
@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use sockeye::{AckSender, Data, Socket, SocketIo};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 const USERS_ROOM: &str = "chat-users";
 const USERS_KEY: &str = "sockeye-chat:users";
@@ -133,23 +133,6 @@ pub fn install(io: &SocketIo, redis: ConnectionManager) {
         let node = node.clone();
         async move { on_connection(socket, node) }
     });
-}
-
-fn refuse(socket: &Socket, ack: AckSender, event: &str, refused: &Refused) {
-    debug!(sid = %socket.id(), error = %refused, "refused");
-    if ack.is_expected() {
-        let _ = ack.send(&json!({ "ok": false, "error": refused.0 }));
-    } else {
-        let _ = socket.emit(event, &json!({ "message": refused.0 }));
-    }
-}
-
-fn text_of(value: &Value, what: &str) -> Result<String, Refused> {
-    match value {
-        Value::String(s) => Ok(s.clone()),
-        Value::Null => Err(Refused(format!("the {what} is missing"))),
-        _ => Err(Refused(format!("the {what} must be a string"))),
-    }
 }
 
 /// The nickname of a logged-in socket (for a recovered socket, from its
