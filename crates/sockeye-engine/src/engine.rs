@@ -222,6 +222,13 @@ impl Engine {
         self.session_count()
     }
 
+    /// Cluster mode: how many forwards this node waits for, how many GETs
+    /// of other nodes it holds, and how many of its sessions are upgrading
+    /// or relayed through another node (all zero when idle).
+    pub fn cluster_backlog(&self) -> Option<(usize, usize, usize)> {
+        self.0.cluster.as_ref().map(|c| c.backlog())
+    }
+
     /// This node's tag in cluster mode (the first 4 characters of its sids).
     pub fn node_tag(&self) -> Option<sockeye_proto::NodeTag> {
         self.0.cluster.as_ref().map(|c| c.tag)

@@ -452,6 +452,16 @@ impl Cluster {
         tags
     }
 
+    /// Forwards waiting here, GETs parked here for other nodes, sessions
+    /// upgrading or relayed through other nodes.
+    pub fn backlog(&self) -> (usize, usize, usize) {
+        (
+            self.pending.lock().len(),
+            self.waiters.lock().len(),
+            self.served.lock().len(),
+        )
+    }
+
     /// Records that `sid` is upgrading or relayed through `tag`.
     fn serve_through(&self, sid: Sid, tag: NodeTag) {
         self.served.lock().insert(sid, tag);
