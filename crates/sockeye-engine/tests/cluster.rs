@@ -2,86 +2,19 @@
 //! session's requests spread over them (the cases of Node's
 //! cluster-engine tests, and node death).
 
+mod cluster_support;
 mod common;
 
+use cluster_support::*;
 use common::*;
 use futures_util::StreamExt;
 use http::StatusCode;
-use sockeye_engine::{
-    CloseReason, ClusterConfig, EngineConfig, MemoryHub, Message, NodeTag, TransportKind,
-};
-use std::sync::Arc;
+use sockeye_engine::{CloseReason, EngineConfig, Message, NodeTag, TransportKind};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 fn text(s: &str) -> Message {
     Message::Text(s.to_owned().into())
-}
-
-struct Cluster {
-    hub: Arc<MemoryHub>,
-    nodes: Vec<TestServer>,
-}
-
-impl Cluster {
-    /// Nodes without hand-over window: the application sees sessions at
-    /// once, upgrades on another node are relayed.
-    async fn start(n: usize, config: impl Fn() -> EngineConfig) -> Cluster {
-        Self::start_with(n, config, Duration::ZERO).await
-    }
-
-    async fn start_with(n: usize, config: impl Fn() -> EngineConfig, window: Duration) -> Cluster {
-        let hub = MemoryHub::new();
-        let mut nodes = Vec::new();
-        for _ in 0..n {
-            let cluster = ClusterConfig::new(hub.join())
-                .with_heartbeat(Duration::from_millis(50))
-                .with_request_timeout(Duration::from_millis(500))
-                .with_handover_window(window);
-            nodes.push(TestServer::start(config().with_cluster(Some(cluster))).await);
-        }
-        Cluster { hub, nodes }
-    }
-
-    fn tag(&self, i: usize) -> NodeTag {
-        self.nodes[i].engine.node_tag().expect("cluster mode")
-    }
-
-    fn addr(&self, i: usize) -> std::net::SocketAddr {
-        self.nodes[i].addr
-    }
-
-    /// Waits until no node has cluster state left.
-    async fn assert_idle(&self) {
-        within("the cluster state to drain", async {
-            loop {
-                if self
-                    .nodes
-                    .iter()
-                    .all(|n| n.engine.cluster_backlog() == Some((0, 0, 0)))
-                {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        })
-        .await;
-    }
-}
-
-/// Waits until `cond` holds (a state the engine reaches by itself).
-async fn until(what: &str, mut cond: impl FnMut() -> bool) {
-    within(what, async {
-        while !cond() {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    })
-    .await
-}
-
-/// A session's polling URL on another node.
-fn on(client: &Polling, extra: &str) -> String {
-    client.url(extra)
 }
 
 #[tokio::test]
@@ -535,101 +468,4 @@ async fn a_graceful_stop_says_goodbye() {
         c.nodes[1].engine.stats().cluster().dead_tags() == 1
     })
     .await;
-}
-
-/// Completes a WebSocket upgrade of `sid` on `addr`.
-async fn upgrade_on(addr: std::net::SocketAddr, sid: &str) -> Ws {
-    let url = format!("ws://{addr}/engine.io/?EIO=4&transport=websocket&sid={sid}");
-    let (mut ws, _) = ws_connect(&url).await;
-    send_text(&mut ws, "2probe").await;
-    assert_eq!(recv_text(&mut ws).await, "3probe");
-    send_text(&mut ws, "5").await;
-    ws
-}
-
-#[tokio::test]
-async fn an_upgrade_on_another_node_within_the_window_moves_the_session() {
-    let mut c = Cluster::start_with(3, EngineConfig::default, Duration::from_secs(30)).await;
-    let client = Polling::open(c.addr(0)).await;
-    // Sent before the upgrade, through a third node: it waits, unseen.
-    post(c.addr(2), &on(&client, ""), "4early")
-        .await
-        .assert_ok();
-    let session = c.nodes[0]
-        .engine
-        .session(client.sid.parse().unwrap())
-        .unwrap();
-    session.send_text("queued").unwrap();
-    let mut ws = upgrade_on(c.addr(1), &client.sid).await;
-    // The WebSocket's node opens it, on WebSocket, and gets what waited.
-    match c.nodes[1].events.open_event(&client.sid).await {
-        Event::Open { transport, .. } => assert_eq!(transport, TransportKind::WebSocket),
-        other => panic!("{other:?}"),
-    }
-    assert_eq!(c.nodes[1].events.message(&client.sid).await, text("early"));
-    // What the old owner had queued, then the echo of the early message.
-    assert_eq!(recv_text(&mut ws).await, "4queued");
-    assert_eq!(recv_text(&mut ws).await, "4early");
-    assert_ws_echo(&mut ws, "local now").await;
-    assert_eq!(c.nodes[0].engine.stats().cluster().upgrades_handover(), 1);
-    // The old owner's application never heard of it, and it is gone there.
-    assert!(c.nodes[0].events.pending().is_empty());
-    assert!(!c.nodes[0].knows(&client.sid));
-    assert_eq!(c.nodes[0].engine.session_count(), 0);
-    assert_eq!(c.nodes[1].engine.session_count(), 1);
-    c.assert_idle().await;
-    ws.close(None).await.unwrap();
-    assert_eq!(
-        c.nodes[1].events.closed(&client.sid).await,
-        CloseReason::TransportClose
-    );
-}
-
-#[tokio::test]
-async fn a_local_upgrade_ends_the_window_at_once() {
-    let mut c = Cluster::start_with(2, EngineConfig::default, Duration::from_secs(30)).await;
-    let client = Polling::open(c.addr(0)).await;
-    post(c.addr(1), &on(&client, ""), "4early")
-        .await
-        .assert_ok();
-    assert!(c.nodes[0].events.pending().is_empty());
-    let mut ws = upgrade_on(c.addr(0), &client.sid).await;
-    // Well before the 30 s window: opened by the upgrade.
-    c.nodes[0].events.open_event(&client.sid).await;
-    assert_eq!(c.nodes[0].events.message(&client.sid).await, text("early"));
-    assert_eq!(recv_text(&mut ws).await, "4early");
-    assert_eq!(c.nodes[0].engine.stats().cluster().upgrades_local(), 1);
-}
-
-#[tokio::test]
-async fn the_window_ends_by_itself_and_later_upgrades_are_relayed() {
-    let mut c = Cluster::start_with(2, EngineConfig::default, Duration::from_millis(50)).await;
-    let client = Polling::open(c.addr(0)).await;
-    post(c.addr(1), &on(&client, ""), "4early")
-        .await
-        .assert_ok();
-    c.nodes[0].events.open_event(&client.sid).await;
-    assert_eq!(c.nodes[0].events.message(&client.sid).await, text("early"));
-    let session = c.nodes[0].session(&client.sid);
-    let mut ws = upgrade_on(c.addr(1), &client.sid).await;
-    until("the owner to switch", || {
-        session.transport() == TransportKind::WebSocket
-    })
-    .await;
-    assert_eq!(recv_text(&mut ws).await, "4early");
-    assert_ws_echo(&mut ws, "relayed").await;
-    assert_eq!(c.nodes[0].engine.stats().cluster().upgrades_relay(), 1);
-    assert_eq!(c.nodes[0].engine.stats().cluster().upgrades_handover(), 0);
-}
-
-#[tokio::test]
-async fn a_session_closed_within_its_window_is_never_announced() {
-    let mut c = Cluster::start_with(1, EngineConfig::default, Duration::from_secs(30)).await;
-    let client = Polling::open(c.addr(0)).await;
-    post(c.addr(0), &on(&client, ""), "1").await.assert_ok();
-    until("the session to end", || {
-        c.nodes[0].engine.session_count() == 0
-    })
-    .await;
-    assert!(c.nodes[0].events.pending().is_empty());
 }
