@@ -121,7 +121,7 @@ pub(crate) fn handshake(
 ) -> EngineResponse {
     let accept = match accept_key(&parts.headers) {
         Ok(a) => a,
-        Err(r) => return response::ws_refusal(&r),
+        Err(r) => return response::ws_refusal(&engine.0, parts, &r),
     };
     let shared = engine.0.clone();
     let task_shared = shared.clone();
