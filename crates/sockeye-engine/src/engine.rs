@@ -389,6 +389,7 @@ pub(crate) fn open_session(shared: &Arc<Shared>, session: &Session) {
     shared.count.fetch_add(1, Ordering::AcqRel);
     shared.insert(session);
     shared.handler.on_open(session);
+    shared.events.opened(session);
 }
 
 /// Ends a session (once; later calls do nothing): out of the table, and

@@ -59,7 +59,10 @@ pub use cookie::{CookieConfig, CookieError, Priority, SameSite};
 pub use cors::{AllowedOrigins, CorsConfig, OriginPolicy, OriginRefused, RefusalReason};
 pub use engine::Engine;
 pub use error::{EngineError, ErrorCode, SendError};
-pub use events::{ConnectionError, ConnectionErrorListener};
+pub use events::{
+    CloseListener, ConnectionError, ConnectionErrorListener, PacketListener, SessionListener,
+    TransportListener,
+};
 pub use handler::{CloseReason, EngineHandler, Message};
 pub use listeners::{ListenerId, Listeners};
 pub use request::HandshakeRequest;

@@ -213,3 +213,87 @@ async fn connection_error_reports_every_refusal_with_its_request() {
     .await;
     assert_empty(&mut errors);
 }
+
+#[tokio::test]
+async fn engine_session_events_follow_one_session_through_its_upgrade() {
+    let io = echo_io();
+    let engine = io.engine().clone();
+    let (tx, mut log) = mpsc::unbounded_channel::<String>();
+    let t = tx.clone();
+    engine.on_connection(move |s| {
+        let _ = t.send(format!("connection {}", s.transport().as_str()));
+    });
+    let t = tx.clone();
+    engine.on_upgrading(move |s, to| {
+        let _ = t.send(format!(
+            "upgrading {} {}",
+            s.transport().as_str(),
+            to.as_str()
+        ));
+    });
+    let t = tx.clone();
+    engine.on_upgrade(move |s, to| {
+        let _ = t.send(format!(
+            "upgrade {} {}",
+            s.transport().as_str(),
+            to.as_str()
+        ));
+    });
+    let t = tx.clone();
+    let packet = engine.on_packet(move |_s, p| {
+        let _ = t.send(format!("in {}", p.encode_text()));
+    });
+    let t = tx.clone();
+    let created = engine.on_packet_create(move |_s, p| {
+        let _ = t.send(format!("out {}", p.encode_text()));
+    });
+    engine.on_session_close(move |s, reason| {
+        let _ = tx.send(format!("close {} {reason}", s.sid()));
+    });
+    let srv = serve(io).await;
+
+    let p = Polling::open(srv.addr).await;
+    // (The open packet is the handshake's answer, not a queued packet.)
+    assert_eq!(next(&mut log, "connection").await, "connection polling");
+    p.post(&["40"]).await;
+    assert_eq!(next(&mut log, "in 40").await, "in 40");
+    let connected = next(&mut log, "CONNECT answer").await;
+    assert!(connected.starts_with("out 40{\"sid\""), "{connected}");
+    assert!(p.get().await[0].starts_with("40{"));
+
+    let mut ws = WsClient::upgrade(srv.addr, &p.sid).await;
+    assert_eq!(
+        next(&mut log, "upgrading").await,
+        "upgrading polling websocket"
+    );
+    assert_eq!(
+        next(&mut log, "upgrade").await,
+        "upgrade websocket websocket"
+    );
+    // The probe packets are not reported; the messages after it are.
+    ws.send(r#"42["message","hi"]"#).await;
+    assert_eq!(ws.recv().await, r#"42["message-back","hi"]"#);
+    assert_eq!(next(&mut log, "in").await, r#"in 42["message","hi"]"#);
+    assert_eq!(
+        next(&mut log, "out").await,
+        r#"out 42["message-back","hi"]"#
+    );
+
+    assert!(srv.io.remove_listener(packet));
+    assert!(engine.remove_listener(created));
+    ws.send("1").await;
+    assert_eq!(
+        next(&mut log, "close").await,
+        format!("close {} transport close", p.sid)
+    );
+    assert_empty(&mut log);
+
+    // A WebSocket handshake queues its open packet.
+    let (tx, mut out) = mpsc::unbounded_channel();
+    srv.io.engine().on_packet_create(move |_s, p| {
+        let _ = tx.send(p.encode_text().to_string());
+    });
+    let _ws = WsClient::open(srv.addr).await;
+    let open = next(&mut out, "open packet").await;
+    assert!(open.starts_with("0{\"sid\""), "{open}");
+}

@@ -245,6 +245,7 @@ async fn finish_upgrade(session: &Session, result: Result<WsConn, Option<WsConn>
             // Release a pending poll (it answers `noop`).
             inner.writer.notify_waiters();
             if switched {
+                inner.shared.events.upgrading(session, true);
                 // The session's WebSocket I/O loop, in a task of its own
                 // (smaller than this one); the shared polling timer lets go
                 // of the session on its next tick.
@@ -282,6 +283,7 @@ async fn probe(session: &Session, conn: &mut WsConn) -> bool {
                 probed = true;
                 session.0.state.lock().upgrade = Upgrade::Probed;
                 session.0.writer.notify_waiters();
+                session.0.shared.events.upgrading(session, false);
             }
             Ok(Packet::Upgrade) if probed => return true,
             _ => return false,
