@@ -31,6 +31,14 @@ impl SocketIo {
         self.0.new_namespace.push(f)
     }
 
+    /// Every namespace of the server now (`/`, those made by
+    /// [`SocketIo::of`], children of dynamic namespaces), as Node's
+    /// `io._nsps`: with [`SocketIo::on_new_namespace`], a way to reach every
+    /// namespace (the templates of dynamic parents are not listed).
+    pub fn namespaces(&self) -> Vec<Namespace> {
+        self.0.namespaces.read().values().cloned().collect()
+    }
+
     /// Removes a listener by the handle its `on_*` method returned (Node's
     /// `off` / `removeListener`): one of the server
     /// ([`SocketIo::on_new_namespace`]), of its engine
@@ -41,8 +49,7 @@ impl SocketIo {
         if self.0.new_namespace.remove(id) || self.engine().remove_listener(id) {
             return true;
         }
-        let namespaces: Vec<Namespace> = self.0.namespaces.read().values().cloned().collect();
-        namespaces.iter().any(|ns| ns.remove_listener(id))
+        self.namespaces().iter().any(|ns| ns.remove_listener(id))
     }
 }
 

@@ -130,6 +130,14 @@ async fn new_namespace_is_told_of_each_namespace_created() {
     assert!(srv.io.remove_listener(id));
     srv.io.of("/b");
     assert_empty(&mut created);
+    let mut names: Vec<String> = srv
+        .io
+        .namespaces()
+        .iter()
+        .map(|n| n.name().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["/", "/a", "/b", "/room-7"]);
 }
 
 #[tokio::test]
