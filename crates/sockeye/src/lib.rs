@@ -57,7 +57,7 @@ mod service;
 mod socket;
 mod stats;
 
-pub use ack::{AckReply, AckSender};
+pub use ack::{AckReply, AckSender, FromAck};
 pub use args::IntoArgs;
 pub use broadcast_ack::AckResponse;
 pub use error::{AckError, BroadcastAckError, EmitError, Error, TooManyRooms};

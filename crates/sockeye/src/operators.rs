@@ -2,6 +2,7 @@
 //! then `emit` once to many sockets.
 
 use crate::ack::AckSlot;
+use crate::ack::FromAck;
 use crate::args::IntoArgs;
 use crate::broadcast_ack::{AckCollector, AckResponse};
 use crate::error::{BroadcastAckError, EmitError};
@@ -10,7 +11,6 @@ use crate::remote::RemoteSocket;
 use crate::rooms::IntoRooms;
 use crate::socket::{Socket, encode_event};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use sockeye_adapter::{AdapterError, BroadcastOptions, Room};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -96,9 +96,12 @@ impl BroadcastOperator {
         self.ns.broadcast_event(&self.opts, event, &args)
     }
 
-    /// Emits and collects every recipient's acknowledgement (first argument
-    /// as `R`) within the timeout (the namespace's ack timeout unless set),
-    /// as the reference's `emitWithAck`.
+    /// Node's `emitWithAck` on a broadcast (`io.timeout(t).emitWithAck(ev,
+    /// data)`, or `emit(ev, data, (err, responses) => ...)`): emits and
+    /// collects every recipient's acknowledgement within the timeout (the
+    /// namespace's ack timeout unless set). Each [`AckResponse`] has the
+    /// answer read as `R` (the first argument, or every argument with
+    /// [`crate::Args`]: see [`crate::FromAck`]) and all its raw arguments.
     ///
     /// Unless [`BroadcastOperator::local`] is set, the adapter also
     /// forwards the packet to the other nodes
@@ -109,10 +112,20 @@ impl BroadcastOperator {
     ///
     /// On timeout the error holds the answers received, the local sockets
     /// that did not answer and how many remote answers are missing.
-    pub async fn emit_with_ack<T: Serialize + ?Sized, R: DeserializeOwned>(
+    pub async fn emit_with_ack<T: Serialize + ?Sized, R: FromAck>(
         &self,
         event: &str,
         data: &T,
+    ) -> Result<Vec<AckResponse<R>>, BroadcastAckError<R>> {
+        self.emit_args_with_ack(event, (data,)).await
+    }
+
+    /// [`BroadcastOperator::emit_with_ack`] with several arguments (a
+    /// tuple, `()` for none): Node's `emitWithAck(ev, a, b)`.
+    pub async fn emit_args_with_ack<A: IntoArgs, R: FromAck>(
+        &self,
+        event: &str,
+        args: A,
     ) -> Result<Vec<AckResponse<R>>, BroadcastAckError<R>> {
         let timeout = self
             .opts
@@ -120,7 +133,7 @@ impl BroadcastOperator {
             .timeout
             .unwrap_or_else(|| self.ns.ack_timeout());
         let id = self.ns.next_ack_id();
-        let Ok(packet) = encode_event(self.ns.parser(), self.ns.name(), event, &(data,), Some(id))
+        let Ok(packet) = encode_event(self.ns.parser(), self.ns.name(), event, &args, Some(id))
         else {
             return Err(BroadcastAckError {
                 responses: Vec::new(),

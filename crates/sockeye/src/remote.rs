@@ -57,7 +57,7 @@ impl RemoteSocket {
 
     /// Emits and waits for this socket's acknowledgement, on whichever
     /// node it is connected (the broadcast goes through the adapter).
-    pub async fn emit_with_ack<T: Serialize + ?Sized, R: DeserializeOwned>(
+    pub async fn emit_with_ack<T: Serialize + ?Sized, R: crate::FromAck>(
         &self,
         event: &str,
         data: &T,

@@ -27,9 +27,12 @@ impl Socket {
         self.send_encoded(&packet)
     }
 
-    /// Emits an event and waits for the client's acknowledgement (first
-    /// argument read as `R`), for at most the namespace's ack timeout.
-    pub async fn emit_with_ack<T: Serialize + ?Sized, R: DeserializeOwned>(
+    /// Node's `socket.emitWithAck(ev, data)` (and `socket.emit(ev, data,
+    /// callback)`): emits an event and waits for the client's
+    /// acknowledgement, for at most the namespace's ack timeout. `R` reads
+    /// the first argument (any deserializable type) or every argument
+    /// ([`crate::Args`]); see [`crate::FromAck`].
+    pub async fn emit_with_ack<T: Serialize + ?Sized, R: FromAck>(
         &self,
         event: &str,
         data: &T,
@@ -122,7 +125,7 @@ impl Socket {
         }
     }
 
-    pub(crate) async fn emit_with_ack_inner<A: IntoArgs + ?Sized, R: DeserializeOwned>(
+    pub(crate) async fn emit_with_ack_inner<A: IntoArgs + ?Sized, R: FromAck>(
         &self,
         event: &str,
         args: &A,
@@ -156,7 +159,7 @@ impl Socket {
                 return Err(AckError::Timeout);
             }
         };
-        reply.first()
+        reply.read()
     }
 
     pub(crate) fn on_ack(&self, id: u64, reply: AckReply) {

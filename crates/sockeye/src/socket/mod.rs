@@ -6,7 +6,7 @@ pub(crate) use emit::frames;
 mod guard;
 mod handlers;
 
-use crate::ack::{AckReply, AckSlot};
+use crate::ack::{AckReply, AckSlot, FromAck};
 use crate::args::{EventArgs, IntoArgs};
 use crate::client::Client;
 use crate::error::{AckError, EmitError, TooManyRooms};
@@ -499,8 +499,9 @@ impl SocketEmitter<'_> {
         self.socket.emit_args(event, args)
     }
 
-    /// Emits and waits for the acknowledgement (first argument as `R`).
-    pub async fn emit_with_ack<T: Serialize + ?Sized, R: DeserializeOwned>(
+    /// Emits and waits for the acknowledgement (`R`: see
+    /// [`crate::FromAck`]).
+    pub async fn emit_with_ack<T: Serialize + ?Sized, R: FromAck>(
         self,
         event: &str,
         data: &T,
@@ -514,7 +515,7 @@ impl SocketEmitter<'_> {
     }
 
     /// Emits several arguments and waits for the acknowledgement.
-    pub async fn emit_args_with_ack<A: IntoArgs, R: DeserializeOwned>(
+    pub async fn emit_args_with_ack<A: IntoArgs, R: FromAck>(
         self,
         event: &str,
         args: A,
