@@ -61,41 +61,24 @@ impl Socket {
         self.request().headers.contains_key(http::header::ORIGIN)
     }
 
-    /// The handshake in the reference's JSON shape (`headers`, `time`,
-    /// `address`, `xdomain`, `secure`, `issued`, `url`, `query`, `auth`).
+    /// Node's `socket.handshake`, in its JSON shape: `headers` (names in
+    /// lower case; repeated headers joined as Node joins them), `time`
+    /// (JavaScript's `Date.toString()` in UTC, see [`Handshake::time`]),
+    /// `address` (the peer's IP), `xdomain`, `secure`, `issued`
+    /// (milliseconds since the epoch), `url` (path and query of the first
+    /// request), `query` (decoded; a repeated parameter becomes an array,
+    /// as Node's `querystring`) and `auth`.
     pub fn handshake_json(&self) -> serde_json::Value {
         let req = self.request();
-        let headers: serde_json::Map<String, serde_json::Value> = req
-            .headers
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_owned(),
-                    serde_json::Value::from(String::from_utf8_lossy(v.as_bytes())),
-                )
-            })
-            .collect();
-        let query: serde_json::Map<String, serde_json::Value> = self
-            .query()
-            .into_iter()
-            .map(|(k, v)| (k, serde_json::Value::from(v)))
-            .collect();
-        let issued = self
-            .0
-            .handshake
-            .issued
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
         serde_json::json!({
-            "headers": headers,
-            "time": httpdate::fmt_http_date(self.0.handshake.issued),
+            "headers": super::handshake::headers_json(&req.headers),
+            "time": self.0.handshake.time(),
             "address": self.address().map(|a| a.ip().to_string()),
             "xdomain": self.xdomain(),
             "secure": self.secure(),
-            "issued": issued,
-            "url": req.uri.to_string(),
-            "query": query,
+            "issued": self.0.handshake.issued_ms(),
+            "url": req.uri.path_and_query().map_or_else(|| req.uri.to_string(), |p| p.to_string()),
+            "query": super::handshake::query_json(self.query()),
             "auth": serde_json::to_value(&self.0.handshake.auth).unwrap_or(serde_json::Value::Null),
         })
     }

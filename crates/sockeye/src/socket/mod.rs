@@ -5,6 +5,7 @@ mod emit;
 pub(crate) use emit::frames;
 mod guard;
 mod handlers;
+mod handshake;
 
 use crate::ack::{AckReply, AckSlot, FromAck};
 use crate::args::{EventArgs, IntoArgs};
@@ -81,14 +82,17 @@ pub enum SocketError {
     TooManyRooms(#[from] TooManyRooms),
 }
 
-/// The handshake of a socket: the facts of the connection's first request,
-/// and the auth payload of its CONNECT packet.
+/// Node's `socket.handshake`: the facts of the connection's first request
+/// (on [`Socket`]: [`Socket::headers`], [`Socket::query`],
+/// [`Socket::address`]...; all of them in Node's JSON shape with
+/// [`Socket::handshake_json`]), and the auth payload of its CONNECT packet.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Handshake {
     /// The auth payload (`{}` when the client sent none).
     pub auth: Value,
-    /// When the socket connected.
+    /// When the socket connected (Node's `issued`, in milliseconds:
+    /// [`Handshake::issued_ms`]; its `time`: [`Handshake::time`]).
     pub issued: SystemTime,
 }
 
