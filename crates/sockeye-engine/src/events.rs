@@ -81,6 +81,22 @@ pub type PacketListener = dyn Fn(&Session, &Packet) + Send + Sync;
 /// A listener of [`Engine::on_session_close`].
 pub type CloseListener = dyn Fn(&Session, CloseReason) + Send + Sync;
 
+impl crate::engine::Shared {
+    /// The id of a new session: the configured generator's
+    /// ([`crate::EngineConfig::with_generate_id`]) unless it is taken,
+    /// else a random one.
+    pub(crate) fn new_sid(&self, request: &crate::HandshakeRequest) -> sockeye_proto::Sid {
+        if let Some(generate) = &self.config.generate_id {
+            let sid = generate(request);
+            if !self.contains(&sid) {
+                return sid;
+            }
+            tracing::warn!(%sid, "generate_id gave the id of a live session: a random id is used");
+        }
+        sockeye_proto::Sid::generate()
+    }
+}
+
 /// The run-time listeners of one engine.
 #[derive(Debug, Default)]
 pub(crate) struct EngineEvents {

@@ -169,7 +169,7 @@ impl Session {
     ) -> Session {
         let heartbeat = Heartbeat::new(protocol, &shared.config, Instant::now());
         Session(Arc::new(SessionInner {
-            sid: Sid::generate(),
+            sid: shared.new_sid(&request),
             protocol,
             request,
             shared,

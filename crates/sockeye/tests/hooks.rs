@@ -305,3 +305,52 @@ async fn engine_session_events_follow_one_session_through_its_upgrade() {
     let open = next(&mut out, "open packet").await;
     assert!(open.starts_with("0{\"sid\""), "{open}");
 }
+
+#[tokio::test]
+async fn generate_id_chooses_session_ids_and_a_taken_one_is_replaced() {
+    let io = SocketIo::builder()
+        .engine(|c| {
+            c.with_generate_id(|req| {
+                // From the request: the `tenant` query parameter, padded.
+                let tenant = req
+                    .query_pairs()
+                    .into_iter()
+                    .find(|(k, _)| k == "tenant")
+                    .map(|(_, v)| v)
+                    .unwrap_or_default();
+                format!("{tenant:_<20}").parse().expect("a valid id")
+            })
+        })
+        .build()
+        .unwrap();
+    let srv = serve(io).await;
+    let (status, body) = http(
+        srv.addr,
+        Method::GET,
+        "/socket.io/?EIO=4&transport=polling&tenant=acme",
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let open: serde_json::Value = serde_json::from_str(&body[1..]).unwrap();
+    assert_eq!(open["sid"], "acme________________");
+    let ws = WsClient::open_url(&format!(
+        "ws://{}/socket.io/?EIO=4&transport=websocket&tenant=beta",
+        srv.addr
+    ))
+    .await;
+    assert_eq!(ws.sid, "beta________________");
+    // The same id again while "acme" lives: a random one instead.
+    let (_, body) = http(
+        srv.addr,
+        Method::GET,
+        "/socket.io/?EIO=4&transport=polling&tenant=acme",
+        "",
+    )
+    .await;
+    let open: serde_json::Value = serde_json::from_str(&body[1..]).unwrap();
+    let sid = open["sid"].as_str().unwrap();
+    assert_ne!(sid, "acme________________");
+    assert_eq!(sid.len(), 20);
+    assert!(srv.io.engine().session(sid.parse().unwrap()).is_some());
+}
