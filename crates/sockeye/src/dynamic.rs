@@ -172,8 +172,14 @@ impl ServerInner {
         if cap.is_none() {
             child.0.joins.pin();
         }
-        *child.0.on_connection.write() = parent.0.template.0.on_connection.read().clone();
-        *child.0.middlewares.write() = parent.0.template.0.middlewares.read().clone();
+        child
+            .0
+            .on_connection
+            .extend_from(&parent.0.template.0.on_connection);
+        child
+            .0
+            .middlewares
+            .extend_from(&parent.0.template.0.middlewares);
         let server = Arc::downgrade(self);
         let owner = parent.clone();
         let _ = child.0.on_empty.set(Box::new(move |ns: &Namespace| {

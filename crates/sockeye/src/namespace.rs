@@ -15,6 +15,7 @@ use sockeye_adapter::{
     Adapter, AdapterContext, BroadcastFlags, BroadcastOptions, BroadcastPacket, LocalNamespace,
     ServerSideAck, SocketInfo,
 };
+use sockeye_engine::{ListenerId, Listeners};
 use sockeye_proto::sio::{Parser, Value};
 use sockeye_proto::{Sid, SidMap, Str};
 use std::collections::HashMap;
@@ -27,9 +28,9 @@ use std::time::Duration;
 
 /// A boxed future.
 pub(crate) type Boxed<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
-pub(crate) type ConnectionHandler = Arc<dyn Fn(Socket) -> Boxed<()> + Send + Sync>;
+pub(crate) type ConnectionHandler = dyn Fn(Socket) -> Boxed<()> + Send + Sync;
 pub(crate) type EmptyHook = Box<dyn Fn(&Namespace) + Send + Sync>;
-pub(crate) type Middleware = Arc<dyn Fn(Socket) -> Boxed<Result<(), ConnectError>> + Send + Sync>;
+pub(crate) type Middleware = dyn Fn(Socket) -> Boxed<Result<(), ConnectError>> + Send + Sync;
 
 /// A refusal from a connect middleware: the client receives it as a
 /// `connect_error` with `message` and `data`.
@@ -67,8 +68,8 @@ pub(crate) struct NsInner {
     adapter: OnceLock<Arc<dyn Adapter>>,
     /// The connected sockets, by key ([`Socket::key`]).
     sockets: RwLock<SidMap<Socket>>,
-    pub on_connection: RwLock<Vec<ConnectionHandler>>,
-    pub middlewares: RwLock<Vec<Middleware>>,
+    pub on_connection: Listeners<ConnectionHandler>,
+    pub middlewares: Listeners<Middleware>,
     next_ack: AtomicU64,
     /// For a child of a dynamic namespace: called when it becomes empty.
     pub on_empty: OnceLock<EmptyHook>,
@@ -248,8 +249,8 @@ impl Namespace {
             config: config.clone(),
             adapter: OnceLock::new(),
             sockets: RwLock::new(SidMap::default()),
-            on_connection: RwLock::new(Vec::new()),
-            middlewares: RwLock::new(Vec::new()),
+            on_connection: Listeners::default(),
+            middlewares: Listeners::default(),
             next_ack: AtomicU64::new(0),
             on_empty: OnceLock::new(),
             joins: Default::default(),
@@ -294,33 +295,38 @@ impl Namespace {
         self.0.next_ack.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Sets the connection handler: an async closure called with each new
-    /// socket. Event handlers registered before its first `.await` are in
-    /// place before any event of the client is dispatched.
-    pub fn on_connection<F, Fut>(&self, handler: F) -> &Self
+    /// Node's `nsp.on("connection", (socket) => ...)`: adds a connection
+    /// handler, an async closure called with each new socket (handlers run
+    /// in the order they were added). Event handlers registered before its
+    /// first `.await` are in place before any event of the client is
+    /// dispatched. Returns the handle that [`Namespace::remove_listener`]
+    /// takes.
+    pub fn on_connection<F, Fut>(&self, handler: F) -> ListenerId
     where
         F: Fn(Socket) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        self.0
-            .on_connection
-            .write()
-            .push(Arc::new(move |s| Box::pin(handler(s))));
-        self
+        let f: Arc<ConnectionHandler> = Arc::new(move |s| Box::pin(handler(s)));
+        self.0.on_connection.push(f)
     }
 
-    /// Adds a connect middleware, run in order before a socket connects;
-    /// `Err` refuses the connection with a `connect_error`.
-    pub fn use_middleware<F, Fut>(&self, middleware: F) -> &Self
+    /// Node's `nsp.removeAllListeners("connection")`: removes every
+    /// connection handler (one of them: [`Namespace::remove_listener`]).
+    pub fn off_connection(&self) {
+        self.0.on_connection.clear();
+    }
+
+    /// Node's `nsp.use((socket, next) => ...)`: adds a connect middleware,
+    /// run in order before a socket connects; `Err` refuses the connection
+    /// with a `connect_error`. Returns the handle that
+    /// [`Namespace::remove_listener`] takes (Node cannot remove one).
+    pub fn use_middleware<F, Fut>(&self, middleware: F) -> ListenerId
     where
         F: Fn(Socket) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), ConnectError>> + Send + 'static,
     {
-        self.0
-            .middlewares
-            .write()
-            .push(Arc::new(move |s| Box::pin(middleware(s))));
-        self
+        let f: Arc<Middleware> = Arc::new(move |s| Box::pin(middleware(s)));
+        self.0.middlewares.push(f)
     }
 
     /// The connected sockets of this node.
@@ -424,6 +430,14 @@ impl Namespace {
         f: impl Fn(Vec<serde_json::Value>, ServerSideAck) + Send + Sync + 'static,
     ) {
         self.0.server_side.write().insert(event.into(), Arc::new(f));
+    }
+
+    /// Node's `nsp.removeAllListeners(event)` for a server-side event:
+    /// removes the listener of [`Namespace::on_server_side`] (or
+    /// [`Namespace::on_server_side_with_ack`]) for `event`; `false` if there
+    /// was none.
+    pub fn off_server_side(&self, event: &str) -> bool {
+        self.0.server_side.write().remove(event).is_some()
     }
 
     /// Sends an event to this namespace on the other nodes and collects

@@ -17,7 +17,7 @@ use crate::stats::{Counters, Stats};
 use parking_lot::RwLock;
 use serde::Serialize;
 use sockeye_adapter::{AdapterFactory, LocalAdapter};
-use sockeye_engine::{Engine, EngineConfig, EngineError, EngineService};
+use sockeye_engine::{Engine, EngineConfig, EngineError, EngineService, ListenerId};
 use sockeye_proto::Str;
 use sockeye_proto::sio::{DecodeLimits, Parser, Value};
 use std::collections::HashMap;
@@ -182,22 +182,24 @@ impl SocketIo {
         parent
     }
 
-    /// The connection handler of the main namespace.
-    pub fn on_connection<F, Fut>(&self, handler: F)
+    /// Node's `io.on("connection", (socket) => ...)`: a connection handler
+    /// of the main namespace (see [`Namespace::on_connection`]).
+    pub fn on_connection<F, Fut>(&self, handler: F) -> ListenerId
     where
         F: Fn(Socket) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        self.of("/").on_connection(handler);
+        self.of("/").on_connection(handler)
     }
 
-    /// A connect middleware of the main namespace.
-    pub fn use_middleware<F, Fut>(&self, middleware: F)
+    /// Node's `io.use(...)`: a connect middleware of the main namespace
+    /// (see [`Namespace::use_middleware`]).
+    pub fn use_middleware<F, Fut>(&self, middleware: F) -> ListenerId
     where
         F: Fn(Socket) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), ConnectError>> + Send + 'static,
     {
-        self.of("/").use_middleware(middleware);
+        self.of("/").use_middleware(middleware)
     }
 
     /// Emits to every socket of the main namespace.

@@ -37,7 +37,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::oneshot;
 
 type DisconnectFn = Box<dyn FnOnce(Socket, DisconnectReason) + Send>;
-type ErrorFn = Arc<dyn Fn(&Socket, &SocketError) + Send + Sync>;
+type ErrorFn = dyn Fn(&Socket, &SocketError) + Send + Sync;
 type PacketMiddleware = Arc<dyn Fn(&Socket, &EventParts) -> Result<(), String> + Send + Sync>;
 type OutgoingFn = dyn Fn(&Socket, &str, &[Value]) + Send + Sync;
 type ToJson = fn(&(dyn Any + Send + Sync)) -> serde_json::Value;
@@ -111,11 +111,11 @@ pub(crate) struct SocketInner {
     pub client: Weak<Client>,
     pub handshake: Handshake,
     handlers: RwLock<HashMap<String, Arc<dyn ErasedHandler>>>,
-    any: RwLock<Vec<Arc<dyn ErasedHandler>>>,
+    any: Listeners<dyn ErasedHandler>,
     middlewares: RwLock<Vec<PacketMiddleware>>,
-    disconnecting: Mutex<Vec<DisconnectFn>>,
-    disconnect: Mutex<Vec<DisconnectFn>>,
-    errors: RwLock<Vec<ErrorFn>>,
+    disconnecting: Mutex<Vec<(ListenerId, DisconnectFn)>>,
+    disconnect: Mutex<Vec<(ListenerId, DisconnectFn)>>,
+    errors: Listeners<ErrorFn>,
     pub(crate) acks: Mutex<HashMap<u64, AckSlot>>,
     /// Set once the disconnect cleanup ran (joins are no-ops afterwards).
     gone: AtomicBool,
@@ -185,12 +185,12 @@ impl Socket {
                 issued: SystemTime::now(),
             },
             handlers: RwLock::new(HashMap::new()),
-            any: RwLock::new(Vec::new()),
+            any: Listeners::default(),
             any_outgoing: Listeners::default(),
             middlewares: RwLock::new(Vec::new()),
             disconnecting: Mutex::new(Vec::new()),
             disconnect: Mutex::new(Vec::new()),
-            errors: RwLock::new(Vec::new()),
+            errors: Listeners::default(),
             acks: Mutex::new(HashMap::new()),
             connected: AtomicBool::new(false),
             gone: AtomicBool::new(false),
@@ -369,8 +369,8 @@ impl Socket {
             return;
         }
         self.0.gone.store(true, Ordering::Release);
-        let disconnecting: Vec<DisconnectFn> = std::mem::take(&mut *self.0.disconnecting.lock());
-        for f in disconnecting {
+        let disconnecting = std::mem::take(&mut *self.0.disconnecting.lock());
+        for (_, f) in disconnecting {
             f(self.clone(), reason);
         }
         if let (Some(pid), true) = (self.0.pid, reason.is_recoverable()) {
@@ -388,16 +388,16 @@ impl Socket {
             client.remove_socket(self.0.ns.name());
         }
         self.0.acks.lock().clear();
-        let disconnect: Vec<DisconnectFn> = std::mem::take(&mut *self.0.disconnect.lock());
-        for f in disconnect {
+        let disconnect = std::mem::take(&mut *self.0.disconnect.lock());
+        for (_, f) in disconnect {
             f(self.clone(), reason);
         }
         // Handlers can hold clones of the socket; drop them to free it.
         self.0.handlers.write().clear();
-        self.0.any.write().clear();
+        self.0.any.clear();
         self.off_any_outgoing();
         self.0.middlewares.write().clear();
-        self.0.errors.write().clear();
+        self.0.errors.clear();
     }
 
     /// Dispatches an event, or holds it until the connection handlers ran.
@@ -432,7 +432,7 @@ impl Socket {
     /// Dispatches an incoming event: catch-alls, packet middlewares, then
     /// the event's handler.
     pub(crate) fn on_event(&self, parts: EventParts) {
-        let any = self.0.any.read().clone();
+        let any = self.0.any.snapshot();
         for h in &any {
             handler::run(h.as_ref(), self.clone(), parts.clone());
         }
