@@ -84,6 +84,22 @@ impl Default for HttpCompression {
     }
 }
 
+impl HttpCompression {
+    /// Node's `httpCompression: { threshold }`: compress polling bodies of
+    /// at least `bytes` bytes (default 1024).
+    ///
+    /// ```
+    /// use sockeye_engine::{EngineConfig, HttpCompression};
+    /// let config = EngineConfig::default()
+    ///     .with_http_compression(Some(HttpCompression::with_threshold(4096)));
+    /// # let _ = config;
+    /// assert_eq!(HttpCompression::with_threshold(4096).threshold, 4096);
+    /// ```
+    pub fn with_threshold(bytes: usize) -> Self {
+        HttpCompression { threshold: bytes }
+    }
+}
+
 /// The Engine.IO server's options.
 ///
 /// Built with `Default` and chained `with_*` setters; checked by

@@ -106,6 +106,7 @@ pub(crate) struct EngineEvents {
     pub upgrade: Listeners<TransportListener>,
     pub packet: Listeners<PacketListener>,
     pub packet_create: Listeners<PacketListener>,
+    pub heartbeat: Listeners<SessionListener>,
     pub close: Listeners<CloseListener>,
 }
 
@@ -151,6 +152,13 @@ impl EngineEvents {
         }
     }
 
+    /// A client's heartbeat arrived (a v4 pong, a v3 ping).
+    pub fn heartbeat(&self, session: &Session) {
+        for f in self.heartbeat.snapshot() {
+            f(session);
+        }
+    }
+
     /// A session closed (after the engine's handler was told).
     pub fn closed(&self, session: &Session, reason: CloseReason) {
         for f in self.close.snapshot() {
@@ -165,6 +173,7 @@ impl EngineEvents {
             || self.upgrade.remove(id)
             || self.packet.remove(id)
             || self.packet_create.remove(id)
+            || self.heartbeat.remove(id)
             || self.close.remove(id)
     }
 }
@@ -227,6 +236,14 @@ impl Engine {
     ) -> ListenerId {
         let f: Arc<PacketListener> = Arc::new(f);
         self.0.events.packet_create.push(f)
+    }
+
+    /// Node's `socket.on("heartbeat", ...)`, for every session: the client
+    /// answered a ping (a v4 `pong`; a v3 client's own `ping`), so its
+    /// heartbeat deadline moved.
+    pub fn on_heartbeat(&self, f: impl Fn(&Session) + Send + Sync + 'static) -> ListenerId {
+        let f: Arc<SessionListener> = Arc::new(f);
+        self.0.events.heartbeat.push(f)
     }
 
     /// Node's `socket.on("close", (reason) => ...)`, for every session:

@@ -442,6 +442,7 @@ impl Session {
                         st.heartbeat.deadline(),
                     )
                 };
+                self.0.shared.events.heartbeat(self);
                 if polling {
                     // The next ping may now be due before the timer's entry.
                     self.0
@@ -460,6 +461,7 @@ impl Session {
                     .on_client_ping(Instant::now(), &self.0.shared.config);
                 self.0.driver.notify_waiters();
                 let _ = self.push(Out::Packet(Packet::Pong(data)));
+                self.0.shared.events.heartbeat(self);
             }
             // A ping from a v4 client or a pong from a v3 one: the heartbeat
             // goes the wrong way.

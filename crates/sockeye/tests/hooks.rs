@@ -255,6 +255,10 @@ async fn engine_session_events_follow_one_session_through_its_upgrade() {
     let created = engine.on_packet_create(move |_s, p| {
         let _ = t.send(format!("out {}", p.encode_text()));
     });
+    let t = tx.clone();
+    engine.on_heartbeat(move |_s| {
+        let _ = t.send("heartbeat".into());
+    });
     engine.on_session_close(move |s, reason| {
         let _ = tx.send(format!("close {} {reason}", s.sid()));
     });
@@ -286,6 +290,11 @@ async fn engine_session_events_follow_one_session_through_its_upgrade() {
         next(&mut log, "out").await,
         r#"out 42["message-back","hi"]"#
     );
+
+    // The client's answer to a ping.
+    ws.send("3").await;
+    assert_eq!(next(&mut log, "in 3").await, "in 3");
+    assert_eq!(next(&mut log, "heartbeat").await, "heartbeat");
 
     assert!(srv.io.remove_listener(packet));
     assert!(engine.remove_listener(created));
