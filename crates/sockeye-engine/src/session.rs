@@ -144,7 +144,7 @@ pub(crate) struct SessionInner {
     data: OnceLock<Box<dyn Any + Send + Sync>>,
 }
 
-/// A handle to one Engine.IO session. Cheap to clone.
+/// Node's engine.io `Socket` (`socket.conn`): a handle to one Engine.IO session. Cheap to clone.
 #[derive(Clone)]
 pub struct Session(pub(crate) Arc<SessionInner>);
 
@@ -196,27 +196,27 @@ impl Session {
         }))
     }
 
-    /// The session id.
+    /// Node's `conn.id`: the session id.
     pub fn sid(&self) -> Sid {
         self.0.sid
     }
 
-    /// The protocol revision the client speaks.
+    /// Node's `conn.protocol`: the protocol revision the client speaks.
     pub fn protocol(&self) -> ProtocolVersion {
         self.0.protocol
     }
 
-    /// The transport in use now.
+    /// Node's `conn.transport.name`: the transport in use now.
     pub fn transport(&self) -> TransportKind {
         self.0.state.lock().transport
     }
 
-    /// The request that opened the session.
+    /// Node's `conn.request`: the request that opened the session.
     pub fn request(&self) -> &HandshakeRequest {
         &self.0.request
     }
 
-    /// Whether the session has been closed.
+    /// Node's `conn.readyState === "closed"`: whether the session has been closed.
     pub fn is_closed(&self) -> bool {
         self.0.state.lock().closed.is_some()
     }
@@ -234,12 +234,12 @@ impl Session {
             }
     }
 
-    /// Queues a text message.
+    /// Node's `conn.send(text)`: queues a text message.
     pub fn send_text(&self, text: impl Into<Str>) -> Result<(), SendError> {
         self.push(Out::Packet(Packet::Message(text.into())))
     }
 
-    /// Queues a binary message.
+    /// Node's `conn.send(buffer)`: queues a binary message.
     pub fn send_binary(&self, data: Bytes) -> Result<(), SendError> {
         self.push(Out::Packet(Packet::Binary(data)))
     }
@@ -271,7 +271,7 @@ impl Session {
         }))
     }
 
-    /// Closes the session: queued packets are still delivered, then the
+    /// Node's `conn.close()`: closes the session: queued packets are still delivered, then the
     /// transport is closed. The handler's `on_close` gets
     /// [`CloseReason::ForcedClose`].
     pub fn close(&self) {

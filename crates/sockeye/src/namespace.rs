@@ -32,7 +32,7 @@ pub(crate) type ConnectionHandler = dyn Fn(Socket) -> Boxed<()> + Send + Sync;
 pub(crate) type EmptyHook = Box<dyn Fn(&Namespace) + Send + Sync>;
 pub(crate) type Middleware = dyn Fn(Socket) -> Boxed<Result<(), ConnectError>> + Send + Sync;
 
-/// A refusal from a connect middleware: the client receives it as a
+/// Node's `ExtendedError` (`next(err)` in a middleware, with `err.data`): a refusal from a connect middleware: the client receives it as a
 /// `connect_error` with `message` and `data`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{message}")]
@@ -82,7 +82,7 @@ pub(crate) struct NsInner {
     pub(crate) room_listeners: crate::room_events::RoomListeners,
 }
 
-/// A namespace. Cheap to clone.
+/// Node's `Namespace` (`io.of("/chat")`): a namespace. Cheap to clone.
 #[derive(Clone)]
 pub struct Namespace(pub(crate) Arc<NsInner>);
 
@@ -266,12 +266,12 @@ impl Namespace {
         ns
     }
 
-    /// The name (`/`, `/chat`).
+    /// Node's `nsp.name`: the name (`/`, `/chat`).
     pub fn name(&self) -> &Str {
         &self.0.name
     }
 
-    /// The adapter (rooms and broadcasts).
+    /// Node's `nsp.adapter`: the adapter (rooms and broadcasts).
     pub fn adapter(&self) -> &Arc<dyn Adapter> {
         self.0
             .adapter
@@ -329,12 +329,12 @@ impl Namespace {
         self.0.middlewares.push(f)
     }
 
-    /// The connected sockets of this node.
+    /// Node's `nsp.sockets` (values): the connected sockets of this node.
     pub fn sockets(&self) -> Vec<Socket> {
         self.0.sockets.read().values().cloned().collect()
     }
 
-    /// A connected socket of this node, by id (a [`SocketId`], or its
+    /// Node's `nsp.sockets.get(id)`: a connected socket of this node, by id (a [`SocketId`], or its
     /// text as `&str` or `String`).
     pub fn socket(&self, id: impl AsRef<str>) -> Option<Socket> {
         let id = id.as_ref();
@@ -347,7 +347,7 @@ impl Namespace {
         self.0.socket_by_key(key)
     }
 
-    /// How many sockets are connected on this node.
+    /// Node's `nsp.sockets.size`: how many sockets are connected on this node.
     pub fn socket_count(&self) -> usize {
         self.0.sockets.read().len()
     }
@@ -372,42 +372,42 @@ impl Namespace {
         }
     }
 
-    /// A broadcast to every socket of the namespace.
+    /// Node's `nsp` as a broadcast operator (for `emit_args`, `emitWithAck`, `fetchSockets`...): a broadcast to every socket of the namespace.
     pub fn broadcast(&self) -> BroadcastOperator {
         BroadcastOperator::new(self.clone())
     }
 
-    /// A broadcast to rooms.
+    /// Node's `nsp.to(room)`: a broadcast to rooms.
     pub fn to(&self, rooms: impl IntoRooms) -> BroadcastOperator {
         self.broadcast().to(rooms)
     }
 
-    /// Same as [`Namespace::to`].
+    /// Node's `nsp.in(room)`: same as [`Namespace::to`].
     pub fn within(&self, rooms: impl IntoRooms) -> BroadcastOperator {
         self.to(rooms)
     }
 
-    /// A broadcast to every socket not in `rooms`.
+    /// Node's `nsp.except(room)`: a broadcast to every socket not in `rooms`.
     pub fn except(&self, rooms: impl IntoRooms) -> BroadcastOperator {
         self.broadcast().except(rooms)
     }
 
-    /// A broadcast to this node's sockets only.
+    /// Node's `nsp.local`: a broadcast to this node's sockets only.
     pub fn local(&self) -> BroadcastOperator {
         self.broadcast().local()
     }
 
-    /// A volatile broadcast.
+    /// Node's `nsp.volatile`: a volatile broadcast.
     pub fn volatile(&self) -> BroadcastOperator {
         self.broadcast().volatile()
     }
 
-    /// A broadcast with an acknowledgement timeout.
+    /// Node's `nsp.timeout(ms)`: a broadcast with an acknowledgement timeout.
     pub fn timeout(&self, timeout: Duration) -> BroadcastOperator {
         self.broadcast().timeout(timeout)
     }
 
-    /// Listens to events that other nodes send with `server_side_emit`
+    /// Node's `nsp.on(ev, listener)` for `serverSideEmit` events: listens to events that other nodes send with `server_side_emit`
     /// (called with the event's arguments).
     pub fn on_server_side(
         &self,
@@ -420,7 +420,7 @@ impl Namespace {
             .insert(event.into(), Arc::new(move |args, _ack| f(args)));
     }
 
-    /// Listens to events that other nodes send with
+    /// Node's `nsp.on(ev, (...args, ack) => ...)` for `serverSideEmitWithAck` events: listens to events that other nodes send with
     /// `server_side_emit_with_ack`: `ack.send(value)` answers (once; the
     /// sender gets one answer per node). Events sent without an ack come
     /// with an `ack` that nobody waits for.
@@ -440,7 +440,7 @@ impl Namespace {
         self.0.server_side.write().remove(event).is_some()
     }
 
-    /// Sends an event to this namespace on the other nodes and collects
+    /// Node's `nsp.serverSideEmitWithAck(ev, data)`: sends an event to this namespace on the other nodes and collects
     /// one answer per node within `timeout` (the adapter's request timeout
     /// applies too). Data that serializes to `null` (`&()`) sends no
     /// argument, as `serverSideEmitWithAck(ev)` does.
@@ -455,7 +455,7 @@ impl Namespace {
             .await
     }
 
-    /// Sends an event to this namespace on the other nodes of the cluster
+    /// Node's `nsp.serverSideEmit(ev, data)`: sends an event to this namespace on the other nodes of the cluster
     /// (not to clients). The in-memory adapter has no other node and
     /// returns [`sockeye_adapter::AdapterError::Unsupported`]. Data that
     /// serializes to `null` (`&()`) sends no argument.
@@ -499,7 +499,7 @@ impl Namespace {
         Ok(())
     }
 
-    /// Emits to every socket of the namespace.
+    /// Node's `nsp.emit(ev, data)`: emits to every socket of the namespace.
     pub fn emit<T: Serialize + ?Sized>(
         &self,
         event: &str,

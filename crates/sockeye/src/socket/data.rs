@@ -5,14 +5,14 @@ use super::*;
 impl Socket {
     // ----- data -----------------------------------------------------------
 
-    /// Stores a value with the socket (replacing the previous one). It must
+    /// Node's `socket.data = value`: stores a value with the socket (replacing the previous one). It must
     /// serialize: `fetch_sockets` and connection state recovery carry it in
     /// JSON.
     pub fn set_data<T: Serialize + Send + Sync + 'static>(&self, value: T) {
         self.0.data.lock().typed = Some((Arc::new(value), to_json::<T>));
     }
 
-    /// The value stored with [`Socket::set_data`], if it has type `T`.
+    /// Node's `socket.data`: the value stored with [`Socket::set_data`], if it has type `T`.
     pub fn data<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
         let slot = self.0.data.lock();
         slot.typed
@@ -30,33 +30,33 @@ impl Socket {
         }
     }
 
-    /// Whether connection state recovery restored this socket (same id,
+    /// Node's `socket.recovered`: whether connection state recovery restored this socket (same id,
     /// rooms and data as before, missed packets delivered).
     pub fn recovered(&self) -> bool {
         self.0.recovered
     }
 
-    /// The request headers of the connection's first request.
+    /// Node's `socket.handshake.headers`: the request headers of the connection's first request.
     pub fn headers(&self) -> &http::HeaderMap {
         &self.request().headers
     }
 
-    /// The decoded query parameters of the connection's first request.
+    /// Node's `socket.handshake.query`: the decoded query parameters of the connection's first request.
     pub fn query(&self) -> Vec<(String, String)> {
         self.request().query_pairs()
     }
 
-    /// The peer address.
+    /// Node's `socket.handshake.address`: the peer address.
     pub fn address(&self) -> Option<std::net::SocketAddr> {
         self.request().peer_addr
     }
 
-    /// Whether the connection is TLS.
+    /// Node's `socket.handshake.secure`: whether the connection is TLS.
     pub fn secure(&self) -> bool {
         self.request().secure
     }
 
-    /// Whether the request was cross-origin (it had an `Origin` header).
+    /// Node's `socket.handshake.xdomain`: whether the request was cross-origin (it had an `Origin` header).
     pub fn xdomain(&self) -> bool {
         self.request().headers.contains_key(http::header::ORIGIN)
     }

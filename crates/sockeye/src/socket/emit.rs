@@ -5,12 +5,12 @@ use super::*;
 impl Socket {
     // ----- emitting -------------------------------------------------------
 
-    /// Emits an event with one argument.
+    /// Node's `socket.emit(ev, data)`: emits an event with one argument.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
         self.emit_args(event, (data,))
     }
 
-    /// Emits an event with several arguments, given as a tuple (`()` for
+    /// Node's `socket.emit(ev, ...args)`: emits an event with several arguments, given as a tuple (`()` for
     /// none).
     pub fn emit_args<A: IntoArgs>(&self, event: &str, args: A) -> Result<(), EmitError> {
         if self.0.ns.recovery().is_some() {
@@ -41,7 +41,7 @@ impl Socket {
         self.timeout(timeout).emit_with_ack(event, data).await
     }
 
-    /// Flags for the next emit: a timeout for its acknowledgement.
+    /// Node's `socket.timeout(ms)`: flags for the next emit: a timeout for its acknowledgement.
     pub fn timeout(&self, timeout: Duration) -> SocketEmitter<'_> {
         SocketEmitter {
             socket: self,
@@ -50,7 +50,7 @@ impl Socket {
         }
     }
 
-    /// Flags for the next emit: dropped if the transport cannot take it now.
+    /// Node's `socket.volatile`: flags for the next emit: dropped if the transport cannot take it now.
     pub fn volatile(&self) -> SocketEmitter<'_> {
         SocketEmitter {
             socket: self,

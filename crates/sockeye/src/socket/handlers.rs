@@ -6,7 +6,7 @@ use super::*;
 impl Socket {
     // ----- handlers -------------------------------------------------------
 
-    /// Registers the handler of an event (replacing an earlier one).
+    /// Node's `socket.on(ev, listener)`: registers the handler of an event (replacing an earlier one).
     ///
     /// The handler's future is first polled where the packet was read, and
     /// moves to a task of its own at its first `.await` that has to wait:
@@ -25,7 +25,7 @@ impl Socket {
             .insert(event.into(), handler::erase(handler));
     }
 
-    /// Removes the handler of an event.
+    /// Node's `socket.removeAllListeners(ev)`: removes the handler of an event.
     pub fn off(&self, event: &str) {
         self.0.handlers.write().remove(event);
     }
@@ -109,7 +109,7 @@ impl Socket {
             || once(&self.0.disconnect)
     }
 
-    /// Adds a per-packet middleware: it sees every incoming event before
+    /// Node's `socket.use(([ev, ...args], next) => ...)`: adds a per-packet middleware: it sees every incoming event before
     /// its handlers and may refuse it (`Err(message)`); a refused event is
     /// dropped and reported to the error handlers.
     pub fn use_middleware(

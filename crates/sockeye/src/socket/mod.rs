@@ -137,7 +137,7 @@ pub(crate) struct SocketInner {
 /// Most events held for a socket whose connection handler has not yet run.
 const MAX_HELD_EVENTS: usize = 128;
 
-/// A client's connection to one namespace. Cheap to clone; usable from any
+/// Node's `Socket` (the argument of `io.on("connection", (socket) => ...)`): a client's connection to one namespace. Cheap to clone; usable from any
 /// task.
 #[derive(Clone)]
 pub struct Socket(pub(crate) Arc<SocketInner>);
@@ -206,7 +206,7 @@ impl Socket {
         }))
     }
 
-    /// The socket id, as the client knows it: a fresh 20-character id, or
+    /// Node's `socket.id`: the socket id, as the client knows it: a fresh 20-character id, or
     /// for a Socket.IO 2.x client the Engine.IO session id on `/` and
     /// `<nsp>#<session id>` on other namespaces (see [`SocketId`]). It is
     /// also the name of the socket's own room.
@@ -220,38 +220,38 @@ impl Socket {
         self.0.id.key()
     }
 
-    /// The namespace.
+    /// Node's `socket.nsp`: the namespace.
     pub fn namespace(&self) -> &Namespace {
         &self.0.ns
     }
 
-    /// The handshake: auth payload and connection time.
+    /// Node's `socket.handshake`: the handshake: auth payload and connection time.
     pub fn handshake(&self) -> &Handshake {
         &self.0.handshake
     }
 
-    /// The auth payload of the CONNECT packet, read as `T`.
+    /// Node's `socket.handshake.auth`: the auth payload of the CONNECT packet, read as `T`.
     pub fn auth<T: DeserializeOwned>(&self) -> Result<T, sockeye_proto::sio::PayloadError> {
         sockeye_proto::sio::from_value(self.0.handshake.auth.clone())
     }
 
-    /// The HTTP request that opened the connection (headers, URI, peer
+    /// Node's `socket.request`: the HTTP request that opened the connection (headers, URI, peer
     /// address, TLS).
     pub fn request(&self) -> &HandshakeRequest {
         self.0.session.request()
     }
 
-    /// The Engine.IO session under this socket.
+    /// Node's `socket.conn`: the Engine.IO session under this socket.
     pub fn session(&self) -> &Session {
         &self.0.session
     }
 
-    /// The transport in use now.
+    /// Node's `socket.conn.transport.name`: the transport in use now.
     pub fn transport(&self) -> TransportKind {
         self.0.session.transport()
     }
 
-    /// Whether the socket is connected.
+    /// Node's `socket.connected`: whether the socket is connected.
     pub fn connected(&self) -> bool {
         self.0.connected.load(Ordering::Acquire)
     }
@@ -262,7 +262,7 @@ impl Socket {
 
     // ----- rooms ----------------------------------------------------------
 
-    /// Joins rooms. A join that would put the socket in more rooms than
+    /// Node's `socket.join(rooms)`: joins rooms. A join that would put the socket in more rooms than
     /// [`crate::SocketIoBuilder::max_rooms_per_socket`] joins none of them
     /// and is reported to the error handlers ([`Socket::try_join`] returns
     /// the refusal instead).
@@ -301,7 +301,7 @@ impl Socket {
         }
     }
 
-    /// Leaves rooms.
+    /// Node's `socket.leave(room)`: leaves rooms.
     pub fn leave(&self, rooms: impl IntoRooms) {
         let adapter = self.0.ns.adapter();
         for room in rooms.into_rooms() {
@@ -309,46 +309,46 @@ impl Socket {
         }
     }
 
-    /// The rooms the socket is in (its own room included).
+    /// Node's `socket.rooms`: the rooms the socket is in (its own room included).
     pub fn rooms(&self) -> Vec<Room> {
         self.0.ns.adapter().socket_rooms(self.key())
     }
 
-    /// A broadcast to rooms, excluding this socket.
+    /// Node's `socket.to(room)`: a broadcast to rooms, excluding this socket.
     pub fn to(&self, rooms: impl IntoRooms) -> BroadcastOperator {
         self.broadcast().to(rooms)
     }
 
-    /// Same as [`Socket::to`].
+    /// Node's `socket.in(room)`: same as [`Socket::to`].
     pub fn within(&self, rooms: impl IntoRooms) -> BroadcastOperator {
         self.to(rooms)
     }
 
-    /// A broadcast to every socket of the namespace except those in `rooms`
+    /// Node's `socket.except(room)`: a broadcast to every socket of the namespace except those in `rooms`
     /// and this one.
     pub fn except(&self, rooms: impl IntoRooms) -> BroadcastOperator {
         self.broadcast().except(rooms)
     }
 
-    /// A broadcast to every other socket of the namespace.
+    /// Node's `socket.broadcast`: a broadcast to every other socket of the namespace.
     pub fn broadcast(&self) -> BroadcastOperator {
         BroadcastOperator::new(self.0.ns.clone()).except(&self.0.id)
     }
 
-    /// A broadcast to the other sockets of this node only.
+    /// Node's `socket.local`: a broadcast to the other sockets of this node only.
     pub fn local(&self) -> BroadcastOperator {
         self.broadcast().local()
     }
 
     // ----- disconnecting ---------------------------------------------------
 
-    /// Leaves the namespace: the client gets a DISCONNECT packet
+    /// Node's `socket.disconnect()`: leaves the namespace: the client gets a DISCONNECT packet
     /// (`server namespace disconnect`); its connection stays open.
     pub fn disconnect(&self) {
         self.disconnect_with(DisconnectReason::ServerNamespaceDisconnect);
     }
 
-    /// Disconnects every namespace of this client, then closes its
+    /// Node's `socket.disconnect(true)`: disconnects every namespace of this client, then closes its
     /// connection.
     pub fn disconnect_all(&self) {
         if let Some(client) = self.0.client.upgrade() {
@@ -470,7 +470,7 @@ pub(crate) fn encode_event<A: IntoArgs + ?Sized>(
     Ok(BroadcastPacket::new(encoded))
 }
 
-/// Flags for one emit on a socket ([`Socket::timeout`], [`Socket::volatile`]).
+/// Node's `socket.timeout(ms)` / `socket.volatile`: flags for one emit on a socket ([`Socket::timeout`], [`Socket::volatile`]).
 #[derive(Debug)]
 pub struct SocketEmitter<'a> {
     socket: &'a Socket,
@@ -503,7 +503,7 @@ impl SocketEmitter<'_> {
         self.socket.emit_args(event, args)
     }
 
-    /// Emits and waits for the acknowledgement (`R`: see
+    /// Node's `socket.timeout(ms).emitWithAck(ev, data)`: emits and waits for the acknowledgement (`R`: see
     /// [`crate::FromAck`]).
     pub async fn emit_with_ack<T: Serialize + ?Sized, R: FromAck>(
         self,
@@ -518,7 +518,7 @@ impl SocketEmitter<'_> {
             .await
     }
 
-    /// Emits several arguments and waits for the acknowledgement.
+    /// Node's `socket.timeout(ms).emitWithAck(ev, ...args)`: emits several arguments and waits for the acknowledgement.
     pub async fn emit_args_with_ack<A: IntoArgs, R: FromAck>(
         self,
         event: &str,
