@@ -100,7 +100,8 @@ impl HttpCompression {
     }
 }
 
-/// The Engine.IO server's options.
+/// Node's engine.io `ServerOptions` and `AttachOptions`: the Engine.IO
+/// server's options.
 ///
 /// Built with `Default` and chained `with_*` setters; checked by
 /// [`crate::Engine::new`], which refuses inconsistent options (for example a

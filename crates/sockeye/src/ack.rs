@@ -12,7 +12,9 @@ use sockeye_proto::sio::{PacketKind, Payload, PayloadError, Value, from_value};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
-/// Answers the client's acknowledgement callback; the extractor for
+/// Node's acknowledgement callback (the last argument of a listener,
+/// `socket.on("ev", (data, callback) => ...)`): answers the client's
+/// acknowledgement; the extractor for
 /// handlers of events sent with a callback (`socket.emit("ev", data, cb)`).
 ///
 /// Sending consumes it, so an ack is answered at most once. When the client

@@ -12,7 +12,8 @@ use std::collections::HashSet;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
 
-/// One answer to a broadcast with acknowledgements
+/// One entry of Node's `responses` (of `io.timeout(ms).emitWithAck(...)`):
+/// one answer to a broadcast with acknowledgements
 /// ([`crate::BroadcastOperator::emit_with_ack`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

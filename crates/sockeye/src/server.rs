@@ -86,7 +86,7 @@ impl SocketIo {
         SocketIoBuilder::default()
     }
 
-    /// The Engine.IO engine underneath.
+    /// Node's `io.engine`: the Engine.IO engine underneath.
     pub fn engine(&self) -> &Engine {
         self.0
             .engine
