@@ -347,10 +347,11 @@ impl EngineConfig {
     /// Node's `generateId`: chooses the id of each new session from its
     /// handshake request (default: 15 random bytes, URL-safe base64).
     ///
-    /// Ids are [`Sid`](sockeye_proto::Sid)s, 20 characters of `A-Z a-z 0-9
-    /// - _` (build one with `"...".parse::<Sid>()`): the engine keys its
-    /// session table by them, and the Socket.IO layer uses them as socket
-    /// ids. Node accepts any string; a fixed shape keeps ids cheap to copy
+    /// Ids are [`Sid`](sockeye_proto::Sid)s, 20 characters among `A-Z`,
+    /// `a-z`, `0-9`, `-` and `_` (build one with `"...".parse::<Sid>()`):
+    /// the engine keys its session table by them, and the Socket.IO layer
+    /// uses them as socket ids. Node accepts any string; a fixed shape keeps
+    /// ids cheap to copy
     /// and safe to put in URLs and logs. The generator must not block, and
     /// must give unique ids: one that is taken by a live session is
     /// replaced by a random id (with a warning). Unguessable ids are what
