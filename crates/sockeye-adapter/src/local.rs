@@ -39,7 +39,8 @@ fn is_own(sid: &Sid, room: &Room) -> bool {
     room.as_str() == sid.as_str()
 }
 
-/// The in-memory adapter.
+/// Node's in-memory `Adapter` of `socket.io-adapter` (and, with recovery,
+/// its `SessionAwareAdapter`): the in-memory adapter.
 ///
 /// Two indexes, each sharded so that joins, leaves and broadcasts on
 /// different rooms rarely meet on one lock and no broadcast takes a lock on
