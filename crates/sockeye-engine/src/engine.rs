@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     pub limits: crate::limits::Limits,
     /// Cluster mode: forwarding to and from the other nodes.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
+    /// Listeners added at run time (`connection_error`...).
+    pub events: crate::events::EngineEvents,
 }
 
 impl Shared {
@@ -81,7 +83,7 @@ impl Shared {
     }
 }
 
-/// The Engine.IO server: a cheap, clonable handle.
+/// Node's engine.io `Server` (`io.engine`): the Engine.IO server: a cheap, clonable handle.
 ///
 /// Requests reach it through [`crate::EngineService`] / [`crate::EngineLayer`]
 /// (for axum, hyper or any tower stack) or through [`Engine::handle`].
@@ -98,7 +100,7 @@ impl fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// Builds an engine; checks the options first.
+    /// Node's `new engine.Server(opts)`: builds an engine; checks the options first.
     pub fn new(config: EngineConfig, handler: impl EngineHandler) -> Result<Engine, EngineError> {
         Self::with_handler(config, Arc::new(handler))
     }
@@ -147,6 +149,7 @@ impl Engine {
             stats,
             limits: Default::default(),
             cluster,
+            events: Default::default(),
         });
         if let Some(cluster) = &shared.cluster {
             cluster.start(&shared).map_err(EngineError::Config)?;
@@ -154,7 +157,7 @@ impl Engine {
         Ok(Engine(shared))
     }
 
-    /// The options.
+    /// Node's `engine.opts`: the options.
     pub fn config(&self) -> &EngineConfig {
         &self.0.config
     }
@@ -171,17 +174,17 @@ impl Engine {
         &self.0.stats
     }
 
-    /// The session with this id, if open.
+    /// Node's `engine.clients[id]`: the session with this id, if open.
     pub fn session(&self, sid: Sid) -> Option<Session> {
         self.0.get(&sid)
     }
 
-    /// How many sessions are open (their tasks still running).
+    /// Node's `engine.clientsCount`: how many sessions are open (their tasks still running).
     pub fn session_count(&self) -> usize {
         self.0.count.load(Ordering::Acquire)
     }
 
-    /// Graceful shutdown: refuses new handshakes, closes every session
+    /// Node's `engine.close()`: graceful shutdown: refuses new handshakes, closes every session
     /// ([`CloseReason::ServerShuttingDown`]; polling clients get a `close`
     /// packet, WebSockets a close frame once their queue is flushed) and
     /// waits until all are gone or `deadline` has passed. Returns the number
@@ -281,7 +284,7 @@ impl Engine {
         let is_upgrade = on_upgrade.is_some();
         let refuse = |r: Refusal| {
             if is_upgrade {
-                response::ws_refusal(&r)
+                response::ws_refusal(shared, &parts, &r)
             } else {
                 response::refusal(shared, &parts, &r)
             }
@@ -433,6 +436,7 @@ pub(crate) fn open_session(shared: &Arc<Shared>, session: &Session) {
     shared.insert(session);
     if session.0.announced.load(Ordering::Acquire) {
         shared.handler.on_open(session);
+        shared.events.opened(session);
     } else if let Some(cluster) = &shared.cluster {
         // Cluster hand-over window: opened later (see `cluster::handover`).
         crate::cluster::handover::arm_window(session, cluster.handover_window);

@@ -41,9 +41,11 @@ mod cookie;
 mod cors;
 mod engine;
 mod error;
+mod events;
 mod handler;
 mod heartbeat;
 mod limits;
+mod listeners;
 mod request;
 mod response;
 pub mod serve;
@@ -54,12 +56,19 @@ mod timer;
 mod transport;
 
 pub use cluster::{BusError, ClusterBus, ClusterConfig, ClusterStats, MemoryBus, MemoryHub};
-pub use config::{AllowRequest, BoxFuture, EngineConfig, HeadersHook, HttpCompression, Transports};
+pub use config::{
+    AllowRequest, BoxFuture, EngineConfig, GenerateId, HeadersHook, HttpCompression, Transports,
+};
 pub use cookie::{CookieConfig, CookieError, Priority, SameSite};
 pub use cors::{AllowedOrigins, CorsConfig, OriginPolicy, OriginRefused, RefusalReason};
 pub use engine::Engine;
 pub use error::{EngineError, ErrorCode, SendError};
+pub use events::{
+    CloseListener, ConnectionError, ConnectionErrorListener, PacketListener, SessionListener,
+    TransportListener,
+};
 pub use handler::{CloseReason, EngineHandler, Message};
+pub use listeners::{ListenerId, Listeners};
 pub use request::HandshakeRequest;
 pub use response::{EngineBody, EngineResponse};
 pub use serve::ConnectionInfo;

@@ -158,7 +158,7 @@ pub(crate) struct SessionInner {
     pub announced: std::sync::atomic::AtomicBool,
 }
 
-/// A handle to one Engine.IO session. Cheap to clone.
+/// Node's engine.io `Socket` (`socket.conn`): a handle to one Engine.IO session. Cheap to clone.
 #[derive(Clone)]
 pub struct Session(pub(crate) Arc<SessionInner>);
 
@@ -181,10 +181,7 @@ impl Session {
         b64: bool,
         admission: Option<Admission>,
     ) -> Session {
-        let sid = match &shared.cluster {
-            Some(cluster) => Sid::generate_with_tag(cluster.tag),
-            None => Sid::generate(),
-        };
+        let sid = shared.new_sid(&request);
         Self::with_sid(shared, sid, protocol, transport, request, b64, admission)
     }
 
@@ -231,18 +228,18 @@ impl Session {
         }))
     }
 
-    /// The session id.
+    /// Node's `conn.id`: the session id.
     pub fn sid(&self) -> Sid {
         self.0.sid
     }
 
-    /// The protocol revision the client speaks.
+    /// Node's `conn.protocol`: the protocol revision the client speaks.
     pub fn protocol(&self) -> ProtocolVersion {
         self.0.protocol
     }
 
-    /// The transport in use now (WebSocket also for a session whose
-    /// WebSocket another node of the cluster relays).
+    /// Node's `conn.transport.name`: the transport in use now (WebSocket
+    /// also for a session whose WebSocket another node of the cluster relays).
     pub fn transport(&self) -> TransportKind {
         let st = self.0.state.lock();
         if st.relay {
@@ -263,12 +260,12 @@ impl Session {
         self.0.state.lock().transport == TransportKind::Polling
     }
 
-    /// The request that opened the session.
+    /// Node's `conn.request`: the request that opened the session.
     pub fn request(&self) -> &HandshakeRequest {
         &self.0.request
     }
 
-    /// Whether the session has been closed.
+    /// Node's `conn.readyState === "closed"`: whether the session has been closed.
     pub fn is_closed(&self) -> bool {
         self.0.state.lock().closed.is_some()
     }
@@ -286,12 +283,12 @@ impl Session {
             }
     }
 
-    /// Queues a text message.
+    /// Node's `conn.send(text)`: queues a text message.
     pub fn send_text(&self, text: impl Into<Str>) -> Result<(), SendError> {
         self.push(Out::Packet(Packet::Message(text.into())))
     }
 
-    /// Queues a binary message.
+    /// Node's `conn.send(buffer)`: queues a binary message.
     pub fn send_binary(&self, data: Bytes) -> Result<(), SendError> {
         self.push(Out::Packet(Packet::Binary(data)))
     }
@@ -323,7 +320,7 @@ impl Session {
         }))
     }
 
-    /// Closes the session: queued packets are still delivered, then the
+    /// Node's `conn.close()`: closes the session: queued packets are still delivered, then the
     /// transport is closed. The handler's `on_close` gets
     /// [`CloseReason::ForcedClose`].
     pub fn close(&self) {
@@ -346,6 +343,22 @@ impl Session {
     }
 
     fn push_all(&self, items: impl IntoIterator<Item = Out>) -> Result<(), SendError> {
+        let events = &self.0.shared.events.packet_create;
+        if events.is_empty() {
+            return self.queue_all(items);
+        }
+        let items: Vec<Out> = items.into_iter().collect();
+        if !self.is_closed() {
+            for f in events.snapshot() {
+                for item in &items {
+                    f(self, &item.to_packet());
+                }
+            }
+        }
+        self.queue_all(items)
+    }
+
+    fn queue_all(&self, items: impl IntoIterator<Item = Out>) -> Result<(), SendError> {
         let config = &self.0.shared.config;
         let (max_packets, max_bytes) = (config.max_buffered_packets, config.max_buffered_bytes);
         let was_empty;
@@ -434,6 +447,7 @@ impl Session {
         self.0.driver.notify_waiters();
         if self.0.announced.load(std::sync::atomic::Ordering::Acquire) {
             self.0.shared.handler.on_close(self, reason);
+            self.0.shared.events.closed(self, reason);
         } else {
             // The handler never heard of it (closed within its hand-over
             // window): nothing to tell, nothing to replay.
@@ -468,6 +482,9 @@ impl Session {
         if self.is_closed() {
             return false;
         }
+        if !self.0.shared.events.packet.is_empty() {
+            self.0.shared.events.packet(self, &packet);
+        }
         match packet {
             Packet::Message(text) => self.dispatch(Message::Text(text)),
             Packet::Binary(data) => self.dispatch(Message::Binary(data)),
@@ -480,6 +497,7 @@ impl Session {
                         st.heartbeat.deadline(),
                     )
                 };
+                self.0.shared.events.heartbeat(self);
                 if polling {
                     // The next ping may now be due before the timer's entry.
                     self.0
@@ -498,6 +516,7 @@ impl Session {
                     .on_client_ping(Instant::now(), &self.0.shared.config);
                 self.0.driver.notify_waiters();
                 let _ = self.push(Out::Packet(Packet::Pong(data)));
+                self.0.shared.events.heartbeat(self);
             }
             // A ping from a v4 client or a pong from a v3 one: the heartbeat
             // goes the wrong way.

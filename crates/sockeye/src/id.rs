@@ -9,7 +9,7 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::str::FromStr;
 
-/// The id of a socket: what `socket.id` is on the client and on the
+/// Node's `SocketId` (`socket.id`): the id of a socket, what `socket.id` is on the client and on the
 /// reference server.
 ///
 /// Most sockets get a fresh 20-character [`Sid`]. A Socket.IO 2.x client

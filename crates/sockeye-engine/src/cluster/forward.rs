@@ -45,7 +45,7 @@ where
             relay::upgrade(shared, cluster, sid, &parts, on_upgrade).await
         }
         (TransportKind::WebSocket, Some(_)) => {
-            response::ws_refusal(&Refusal::new(ErrorCode::BadRequest))
+            response::ws_refusal(shared, &parts, &Refusal::new(ErrorCode::BadRequest))
         }
         (TransportKind::WebSocket, None) => {
             response::refusal(shared, &parts, &Refusal::new(ErrorCode::BadRequest))

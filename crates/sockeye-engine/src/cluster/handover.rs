@@ -58,6 +58,7 @@ pub(crate) fn open_deferred(session: &Session) {
         return;
     }
     inner.shared.handler.on_open(session);
+    inner.shared.events.opened(session);
     loop {
         let batch = {
             let mut deferred = inner.deferred.lock();

@@ -43,12 +43,12 @@ pub(crate) async fn upgrade(
 ) -> EngineResponse {
     let accept = match ws::accept_key(&parts.headers) {
         Ok(a) => a,
-        Err(r) => return response::ws_refusal(&r),
+        Err(r) => return response::ws_refusal(shared, parts, &r),
     };
     let owner = sid.tag();
     if !cluster.reachable(owner).await {
         stats::bump(&cluster.stats.dead_tag_refusals);
-        return response::ws_refusal(&Refusal::new(ErrorCode::UnknownSid));
+        return response::ws_refusal(shared, parts, &Refusal::new(ErrorCode::UnknownSid));
     }
     stats::bump(&cluster.stats.out_upgrade);
     let begin = cluster.frame(Kind::Upgrade, sid, 0, STAGE_BEGIN, Bytes::new());
@@ -59,7 +59,7 @@ pub(crate) async fn upgrade(
         Ok(r) if r.status == 200 => {}
         Ok(r) if r.flags & frame::F_JSON != 0 => {
             // Unknown on the owner: the same refusal as a local one.
-            return response::ws_refusal(&Refusal::new(ErrorCode::UnknownSid));
+            return response::ws_refusal(shared, parts, &Refusal::new(ErrorCode::UnknownSid));
         }
         Ok(_) => {
             // Not eligible (already upgrading or upgraded): accepted and
@@ -73,7 +73,7 @@ pub(crate) async fn upgrade(
             });
             return ws::switching_protocols(shared, parts, accept, Hooks::Every);
         }
-        Err(_) => return response::ws_refusal(&Refusal::new(ErrorCode::UnknownSid)),
+        Err(_) => return response::ws_refusal(shared, parts, &Refusal::new(ErrorCode::UnknownSid)),
     }
     let task_shared = shared.clone();
     let task_cluster = cluster.clone();

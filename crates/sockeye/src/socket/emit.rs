@@ -5,12 +5,12 @@ use super::*;
 impl Socket {
     // ----- emitting -------------------------------------------------------
 
-    /// Emits an event with one argument.
+    /// Node's `socket.emit(ev, data)`: emits an event with one argument.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
         self.emit_args(event, (data,))
     }
 
-    /// Emits an event with several arguments, given as a tuple (`()` for
+    /// Node's `socket.emit(ev, ...args)`: emits an event with several arguments, given as a tuple (`()` for
     /// none).
     pub fn emit_args<A: IntoArgs>(&self, event: &str, args: A) -> Result<(), EmitError> {
         if self.0.ns.recovery().is_some() {
@@ -27,9 +27,12 @@ impl Socket {
         self.send_encoded(&packet)
     }
 
-    /// Emits an event and waits for the client's acknowledgement (first
-    /// argument read as `R`), for at most the namespace's ack timeout.
-    pub async fn emit_with_ack<T: Serialize + ?Sized, R: DeserializeOwned>(
+    /// Node's `socket.emitWithAck(ev, data)` (and `socket.emit(ev, data,
+    /// callback)`): emits an event and waits for the client's
+    /// acknowledgement, for at most the namespace's ack timeout. `R` reads
+    /// the first argument (any deserializable type) or every argument
+    /// ([`crate::Args`]); see [`crate::FromAck`].
+    pub async fn emit_with_ack<T: Serialize + ?Sized, R: FromAck>(
         &self,
         event: &str,
         data: &T,
@@ -38,7 +41,7 @@ impl Socket {
         self.timeout(timeout).emit_with_ack(event, data).await
     }
 
-    /// Flags for the next emit: a timeout for its acknowledgement.
+    /// Node's `socket.timeout(ms)`: flags for the next emit: a timeout for its acknowledgement.
     pub fn timeout(&self, timeout: Duration) -> SocketEmitter<'_> {
         SocketEmitter {
             socket: self,
@@ -47,7 +50,7 @@ impl Socket {
         }
     }
 
-    /// Flags for the next emit: dropped if the transport cannot take it now.
+    /// Node's `socket.volatile`: flags for the next emit: dropped if the transport cannot take it now.
     pub fn volatile(&self) -> SocketEmitter<'_> {
         SocketEmitter {
             socket: self,
@@ -74,11 +77,7 @@ impl Socket {
         if !self.connected() {
             return Err(EmitError::Disconnected);
         }
-        if self
-            .0
-            .has_any_outgoing
-            .load(std::sync::atomic::Ordering::Acquire)
-        {
+        if !self.0.any_outgoing.is_empty() {
             self.notify_outgoing(packet);
         }
         self.0
@@ -90,23 +89,43 @@ impl Socket {
             })
     }
 
+    /// Decodes the packet back into its event name and arguments for the
+    /// outgoing catch-alls (only when there are any).
     fn notify_outgoing(&self, packet: &BroadcastPacket) {
         let mut decoder = self.parser().decoder();
-        let mut name = None;
+        let mut decoded = None;
         for p in packet.encoded.eio_packets() {
-            if let Ok(Some(decoded)) = decoder.decode(p) {
-                name = decoded.event_name();
+            if let Ok(Some(d)) = decoder.decode(p) {
+                decoded = Some(d);
             }
         }
-        if let Some(name) = name {
-            let handlers = self.0.any_outgoing.read().clone();
-            for h in handlers {
-                h(self, &name);
+        // Events only: not the answers to the client's acks.
+        let Some(decoded) = decoded.filter(|d| d.kind.plain() == PacketKind::Event) else {
+            return;
+        };
+        let Some(data) = decoded.data.as_ref() else {
+            return;
+        };
+        let Ok((name, args)) = data.split_event() else {
+            return;
+        };
+        let args: Vec<Value> = match args
+            .iter()
+            .map(|a| a.to_value(&decoded.attachments))
+            .collect()
+        {
+            Ok(args) => args,
+            Err(e) => {
+                tracing::debug!(error = %e, "outgoing event not readable for the catch-alls");
+                return;
             }
+        };
+        for h in self.0.any_outgoing.snapshot() {
+            h(self, &name, &args);
         }
     }
 
-    pub(crate) async fn emit_with_ack_inner<A: IntoArgs + ?Sized, R: DeserializeOwned>(
+    pub(crate) async fn emit_with_ack_inner<A: IntoArgs + ?Sized, R: FromAck>(
         &self,
         event: &str,
         args: &A,
@@ -140,7 +159,7 @@ impl Socket {
                 return Err(AckError::Timeout);
             }
         };
-        reply.first()
+        reply.read()
     }
 
     pub(crate) fn on_ack(&self, id: u64, reply: AckReply) {
