@@ -70,8 +70,11 @@ export async function startNodes(t, count, args = []) {
  * (e.g. `cookie io prefix indirect nocache`) and `cookie <name>` on each
  * server when `serverCookies`, health checks on /healthz, redispatch when
  * a server is down, and a stats listener. Requests are logged to stdout.
+ * With `pagesApart`, requests outside /socket.io/ (the page, its assets)
+ * go to a second backend over the same nodes, so that only Engine.IO
+ * requests move the round robin of `nodes`.
  */
-export function haproxyConfig({ port, statsPort, nodes, persistence = [], serverCookies = false, pem }) {
+export function haproxyConfig({ port, statsPort, nodes, persistence = [], serverCookies = false, pem, pagesApart = false }) {
   const servers = nodes
     .map((n) => `  server ${n.name} ${n.host}${serverCookies ? ` cookie ${n.name}` : ""} check inter 250ms fall 1 rise 2`)
     .join("\n");
@@ -99,8 +102,8 @@ frontend chat
   bind 127.0.0.1:${port}${pem ? ` ssl crt ${pem}` : ""}
   capture request header Cookie len 200
   capture response header Set-Cookie len 200
-  default_backend nodes
-
+${pagesApart ? "  use_backend pages if !{ path_beg /socket.io/ }\n" : ""}  default_backend nodes
+${pagesApart ? `\nbackend pages\n  balance roundrobin\n${nodes.map((n) => `  server ${n.name} ${n.host}`).join("\n")}\n` : ""}
 backend nodes
   balance roundrobin
   option httpchk GET /healthz
