@@ -50,15 +50,28 @@ export function selfSignedPem(dir) {
 /**
  * A private redis-server and `count` chat nodes with `--redis` on it plus
  * `args`. Returns {redis, nodes}: each node is startChat's result with its
- * `host` (127.0.0.1:port) and `name` (s1, s2, ...: HAProxy's server name).
+ * `host` (127.0.0.1:port), `name` (s1, s2, ...: HAProxy's server name) and
+ * `crash()` (SIGKILL, resolves once it is gone). After the test every node
+ * not crashed gets SIGTERM and must exit 0.
  */
 export async function startNodes(t, count, args = []) {
   const redis = await startRedis(t);
   const nodes = [];
+  defer(t, async () => {
+    for (const node of nodes) {
+      if (node.crashed) continue;
+      const { code, signal } = await node.kill();
+      if (code !== 0) throw new Error(`${node.name} exited with ${code} (${signal}); stderr:\n${node.stderr()}`);
+    }
+  });
   for (let i = 0; i < count; i++) {
-    const node = await startChat(t, ["--redis", redis.url, ...args]);
+    const node = await startChat(null, ["--redis", redis.url, ...args]);
     node.host = new URL(node.url).host;
     node.name = `s${i + 1}`;
+    node.crash = () => {
+      node.crashed = true;
+      return node.kill("SIGKILL");
+    };
     nodes.push(node);
   }
   return { redis, nodes };
