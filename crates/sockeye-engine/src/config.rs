@@ -124,6 +124,7 @@ pub struct EngineConfig {
     pub(crate) ipv6_address_prefix: u8,
     pub(crate) ws_read_buffer_size: usize,
     pub(crate) close_grace: Duration,
+    pub(crate) cluster: Option<crate::cluster::ClusterConfig>,
 }
 
 impl Default for EngineConfig {
@@ -154,6 +155,7 @@ impl Default for EngineConfig {
             ipv6_address_prefix: crate::address::DEFAULT_IPV6_PREFIX,
             ws_read_buffer_size: 4096,
             close_grace: Duration::from_secs(30),
+            cluster: None,
         }
     }
 }
@@ -188,6 +190,7 @@ impl fmt::Debug for EngineConfig {
                 &self.max_handshakes_per_second_per_address,
             )
             .field("ipv6_address_prefix", &self.ipv6_address_prefix)
+            .field("cluster", &self.cluster)
             .finish_non_exhaustive()
     }
 }
@@ -471,6 +474,17 @@ impl EngineConfig {
     /// the close packet (default 30 s, as the reference).
     pub fn with_close_grace(mut self, d: Duration) -> Self {
         self.close_grace = d;
+        self
+    }
+
+    /// Cluster mode: this engine is one node of a cluster whose nodes
+    /// serve each other's sessions (default off). Its sids carry the node's
+    /// tag; a polling request or WebSocket upgrade for a session of another
+    /// node is forwarded to that node over the bus (see
+    /// [`crate::ClusterConfig`]). The engine must then be built within a
+    /// Tokio runtime. All nodes must use the same options.
+    pub fn with_cluster(mut self, cluster: Option<crate::cluster::ClusterConfig>) -> Self {
+        self.cluster = cluster;
         self
     }
 

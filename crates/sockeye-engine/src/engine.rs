@@ -44,12 +44,15 @@ pub(crate) struct Shared {
     pub stats: EngineStats,
     /// Admission under the session caps.
     pub limits: crate::limits::Limits,
+    /// Cluster mode: forwarding to and from the other nodes.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 impl Shared {
     fn shard(&self, sid: &Sid) -> &RwLock<SidMap<Session>> {
-        // Sids are random: their first byte spreads evenly.
-        let b = sid.as_str().as_bytes()[0] as usize;
+        // The last byte is random (the first four carry the node tag in
+        // cluster mode): it spreads evenly.
+        let b = sid.as_str().as_bytes()[Sid::LEN - 1] as usize;
         &self.sessions[b % SHARDS]
     }
 
@@ -126,7 +129,12 @@ impl Engine {
                  message of the largest size clients may send is closed as a slow consumer"
             );
         }
-        Ok(Engine(Arc::new(Shared {
+        let stats = EngineStats::default();
+        let cluster = config
+            .cluster
+            .as_ref()
+            .map(|c| crate::cluster::Cluster::new(c, stats.cluster_arc()));
+        let shared = Arc::new(Shared {
             config,
             handler,
             sessions: (0..SHARDS)
@@ -136,9 +144,14 @@ impl Engine {
             closing: AtomicBool::new(false),
             all_closed: Notify::new(),
             polling_timer: Default::default(),
-            stats: EngineStats::default(),
+            stats,
             limits: Default::default(),
-        })))
+            cluster,
+        });
+        if let Some(cluster) = &shared.cluster {
+            cluster.start(&shared).map_err(EngineError::Config)?;
+        }
+        Ok(Engine(shared))
     }
 
     /// The options.
@@ -173,8 +186,15 @@ impl Engine {
     /// packet, WebSockets a close frame once their queue is flushed) and
     /// waits until all are gone or `deadline` has passed. Returns the number
     /// of sessions still open at the deadline.
+    ///
+    /// In cluster mode, WebSockets this node relays for other nodes close
+    /// too, and once the local sessions are gone the node says goodbye to
+    /// its peers and gives up its lease.
     pub async fn close(&self, deadline: Duration) -> usize {
         self.0.closing.store(true, Ordering::Release);
+        if let Some(cluster) = &self.0.cluster {
+            cluster.begin_close();
+        }
         let sessions: Vec<Session> = self
             .0
             .sessions
@@ -196,7 +216,22 @@ impl Engine {
             }
         };
         let _ = tokio::time::timeout(deadline, wait).await;
+        if let Some(cluster) = &self.0.cluster {
+            cluster.finish_close().await;
+        }
         self.session_count()
+    }
+
+    /// Cluster mode: how many forwards this node waits for, how many GETs
+    /// of other nodes it holds, and how many of its sessions are upgrading
+    /// or relayed through another node (all zero when idle).
+    pub fn cluster_backlog(&self) -> Option<(usize, usize, usize)> {
+        self.0.cluster.as_ref().map(|c| c.backlog())
+    }
+
+    /// This node's tag in cluster mode (the first 4 characters of its sids).
+    pub fn node_tag(&self) -> Option<sockeye_proto::NodeTag> {
+        self.0.cluster.as_ref().map(|c| c.tag)
     }
 
     /// Answers one request under the engine's path.
@@ -282,7 +317,18 @@ impl Engine {
         }
 
         if let Some(sid) = query.sid {
-            let Some(session) = sid.parse::<Sid>().ok().and_then(|sid| shared.get(&sid)) else {
+            let sid = sid.parse::<Sid>().ok();
+            let Some(session) = sid.and_then(|sid| shared.get(&sid)) else {
+                // Cluster mode: a session of another (live) node is served
+                // through it; anything else is unknown, at once.
+                if let (Some(cluster), Some(sid)) = (&shared.cluster, sid) {
+                    if sid.tag() != cluster.tag {
+                        return crate::cluster::forward(
+                            self, cluster, sid, transport, parts, body, on_upgrade,
+                        )
+                        .await;
+                    }
+                }
                 return refuse(Refusal::new(ErrorCode::UnknownSid));
             };
             return match transport {
@@ -366,7 +412,7 @@ impl Engine {
 /// A method other than GET and POST on a polling session: `405` with an
 /// `Allow` header and `{"code":3,"message":"Method not allowed"}`; the
 /// session is left as it was. (The reference answers 500.)
-fn method_not_allowed(shared: &Shared, parts: &http::request::Parts) -> EngineResponse {
+pub(crate) fn method_not_allowed(shared: &Shared, parts: &http::request::Parts) -> EngineResponse {
     let refusal = Refusal::with_message(ErrorCode::BadRequest, "Method not allowed".into())
         .with_status(http::StatusCode::METHOD_NOT_ALLOWED);
     let mut res = response::refusal(shared, parts, &refusal);

@@ -35,6 +35,7 @@
 //! ```
 
 mod address;
+mod cluster;
 mod config;
 mod cookie;
 mod cors;
@@ -52,6 +53,7 @@ mod stats;
 mod timer;
 mod transport;
 
+pub use cluster::{BusError, ClusterBus, ClusterConfig, ClusterStats, MemoryBus, MemoryHub};
 pub use config::{AllowRequest, BoxFuture, EngineConfig, HeadersHook, HttpCompression, Transports};
 pub use cookie::{CookieConfig, CookieError, Priority, SameSite};
 pub use cors::{AllowedOrigins, CorsConfig, OriginPolicy, OriginRefused, RefusalReason};
@@ -64,4 +66,5 @@ pub use serve::ConnectionInfo;
 pub use service::{EngineLayer, EngineService, NotFound, ResponseBody};
 pub use session::{Frame, Session, TransportKind};
 pub use sockeye_proto as proto;
+pub use sockeye_proto::NodeTag;
 pub use stats::EngineStats;

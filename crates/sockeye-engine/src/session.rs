@@ -110,6 +110,11 @@ pub(crate) struct State {
     pub upgrade: Upgrade,
     pub get_active: bool,
     pub post_active: bool,
+    /// The session's WebSocket is held by another node of the cluster,
+    /// which relays it: `transport` stays `Polling` inside (the relay pulls
+    /// the queue as GETs do, the polling timer keeps the heartbeat) while
+    /// [`Session::transport`] reports WebSocket.
+    pub relay: bool,
     /// The WebSocket writer is flushing (used by `is_writable`).
     pub writing: bool,
     /// When a closed polling session stops waiting for its last GET.
@@ -169,7 +174,10 @@ impl Session {
     ) -> Session {
         let heartbeat = Heartbeat::new(protocol, &shared.config, Instant::now());
         Session(Arc::new(SessionInner {
-            sid: Sid::generate(),
+            sid: match &shared.cluster {
+                Some(cluster) => Sid::generate_with_tag(cluster.tag),
+                None => Sid::generate(),
+            },
             protocol,
             request,
             shared,
@@ -180,6 +188,7 @@ impl Session {
                 queued_bytes: 0,
                 get_active: false,
                 post_active: false,
+                relay: false,
                 writing: false,
                 closed: None,
                 linger_until: None,
@@ -206,9 +215,26 @@ impl Session {
         self.0.protocol
     }
 
-    /// The transport in use now.
+    /// The transport in use now (WebSocket also for a session whose
+    /// WebSocket another node of the cluster relays).
     pub fn transport(&self) -> TransportKind {
-        self.0.state.lock().transport
+        let st = self.0.state.lock();
+        if st.relay {
+            TransportKind::WebSocket
+        } else {
+            st.transport
+        }
+    }
+
+    /// Whether another node of the cluster relays this session's WebSocket.
+    pub(crate) fn is_relayed(&self) -> bool {
+        self.0.state.lock().relay
+    }
+
+    /// Whether the session is driven as polling (the shared timer runs its
+    /// heartbeat): on polling, or relayed.
+    pub(crate) fn polling_driven(&self) -> bool {
+        self.0.state.lock().transport == TransportKind::Polling
     }
 
     /// The request that opened the session.

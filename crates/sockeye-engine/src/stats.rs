@@ -26,6 +26,7 @@ pub struct EngineStats {
     sessions_refused: AtomicU64,
     address_connections_refused: AtomicU64,
     address_handshakes_refused: AtomicU64,
+    cluster: std::sync::Arc<crate::cluster::ClusterStats>,
 }
 
 /// Which counter to bump.
@@ -80,6 +81,16 @@ impl EngineStats {
     /// [`crate::EngineConfig::with_max_connections_per_address`].
     pub fn address_connections_refused(&self) -> u64 {
         self.address_connections_refused.load(Ordering::Relaxed)
+    }
+
+    /// The counters of cluster mode (forwarded requests, refusals, dead
+    /// nodes, upgrade outcomes); all zero without a cluster.
+    pub fn cluster(&self) -> &crate::cluster::ClusterStats {
+        &self.cluster
+    }
+
+    pub(crate) fn cluster_arc(&self) -> std::sync::Arc<crate::cluster::ClusterStats> {
+        self.cluster.clone()
     }
 
     /// Handshakes refused by

@@ -29,6 +29,6 @@ pub mod sio;
 mod str;
 
 pub use error::DecodeError;
-pub use sid::Sid;
+pub use sid::{InvalidSid, NodeTag, Sid};
 pub use sid_hash::{BuildSidHasher, SidHasher, SidMap, SidSet};
 pub use str::Str;

@@ -7,7 +7,9 @@ use std::str::FromStr;
 
 /// A 20-character, URL-safe, cryptographically random session id.
 ///
-/// It is 15 random bytes from the operating system's CSPRNG, written in
+/// It is 15 random bytes from the operating system's CSPRNG (or, for the
+/// engine sids of a cluster node, a 3-byte [`NodeTag`] followed by 12
+/// random bytes: see [`Sid::generate_with_tag`]), written in
 /// base64url without padding, the same shape as the reference server's
 /// `base64id` (which the sharded Redis adapter relies on: a 20-character room
 /// name is taken for a socket id). Stored inline: copying it allocates nothing.
@@ -38,10 +40,82 @@ impl Sid {
         Sid(out)
     }
 
+    /// A fresh id whose first 3 bytes (its first 4 characters) are the tag
+    /// of the cluster node that owns it, followed by 12 random bytes (96
+    /// bits, as many as the reference's ids carry).
+    ///
+    /// # Panics
+    /// As [`Sid::generate`].
+    pub fn generate_with_tag(tag: NodeTag) -> Self {
+        let mut raw = pool::take();
+        raw[..3].copy_from_slice(&tag.0);
+        let mut out = [0u8; Self::LEN];
+        let n = URL_SAFE_NO_PAD
+            .encode_slice(raw, &mut out)
+            .expect("15 bytes always encode to 20 characters");
+        debug_assert_eq!(n, Self::LEN);
+        Sid(out)
+    }
+
+    /// The node tag this id starts with (its first 4 characters decoded).
+    /// Meaningful only for ids made by [`Sid::generate_with_tag`].
+    pub fn tag(&self) -> NodeTag {
+        let mut raw = [0u8; 3];
+        // Four base64url characters always decode to 3 bytes (checked in
+        // `from_str`: only the alphabet is stored).
+        let _ = URL_SAFE_NO_PAD.decode_slice(&self.0[..4], &mut raw);
+        NodeTag(raw)
+    }
+
     /// The id as text.
     pub fn as_str(&self) -> &str {
         // Only base64url characters are ever stored (checked in `from_str`).
         std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+/// A cluster node's 24-bit tag: the first 3 bytes of the engine sids it
+/// hands out, so that any node knows a session's owner from its id alone.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeTag(pub [u8; 3]);
+
+impl NodeTag {
+    /// A random tag from the OS CSPRNG.
+    ///
+    /// # Panics
+    /// As [`Sid::generate`].
+    pub fn random() -> Self {
+        let raw = pool::take();
+        NodeTag([raw[0], raw[1], raw[2]])
+    }
+
+    /// The tag as the 4 base64url characters that start its sids.
+    pub fn as_text(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.0)
+    }
+
+    /// Parses the 4-character form of [`NodeTag::as_text`].
+    pub fn from_text(text: &str) -> Option<Self> {
+        let mut raw = [0u8; 3];
+        if text.len() != 4 {
+            return None;
+        }
+        match URL_SAFE_NO_PAD.decode_slice(text.as_bytes(), &mut raw) {
+            Ok(3) => Some(NodeTag(raw)),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for NodeTag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.as_text())
+    }
+}
+
+impl fmt::Debug for NodeTag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "NodeTag({self})")
     }
 }
 
@@ -135,6 +209,22 @@ mod tests {
             assert_eq!(id.as_str().len(), 20);
             assert_eq!(id.as_str().parse::<Sid>(), Ok(id));
         }
+    }
+
+    #[test]
+    fn tagged_ids_start_with_their_tag_and_stay_random() {
+        let tag = NodeTag([0xfb, 0x01, 0x7e]);
+        let ids: HashSet<Sid> = (0..1000).map(|_| Sid::generate_with_tag(tag)).collect();
+        assert_eq!(ids.len(), 1000);
+        for id in ids {
+            assert_eq!(id.tag(), tag);
+            assert!(id.as_str().starts_with(&tag.as_text()));
+            assert_eq!(id.as_str().parse::<Sid>(), Ok(id));
+        }
+        assert_eq!(NodeTag::from_text(&tag.as_text()), Some(tag));
+        assert_eq!(NodeTag::from_text("abc"), None);
+        let other = NodeTag::random();
+        assert_eq!(Sid::generate_with_tag(other).tag(), other);
     }
 
     #[test]

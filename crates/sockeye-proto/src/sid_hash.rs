@@ -80,6 +80,22 @@ mod tests {
     }
 
     #[test]
+    fn tagged_ids_spread_over_buckets() {
+        // A cluster node's sids share their first 4 characters.
+        let tag = crate::NodeTag([1, 2, 3]);
+        let build = BuildSidHasher::default();
+        let mut low = [0u32; 64];
+        let mut top = [0u32; 128];
+        for _ in 0..64_000 {
+            let h = build.hash_one(Sid::generate_with_tag(tag));
+            low[(h & 63) as usize] += 1;
+            top[(h >> 57) as usize] += 1;
+        }
+        assert!(low.iter().all(|&n| (800..1200).contains(&n)), "{low:?}");
+        assert!(top.iter().all(|&n| (380..620).contains(&n)), "{top:?}");
+    }
+
+    #[test]
     fn a_map_works() {
         let mut m = SidMap::default();
         let ids: Vec<Sid> = (0..1000).map(|_| Sid::generate()).collect();

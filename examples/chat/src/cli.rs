@@ -260,6 +260,14 @@ pub struct Cli {
     /// --adapter redis-streams, on the same node otherwise).
     #[arg(long = "recovery")]
     pub recovery: bool,
+
+    /// With --redis, sessions are served from any node by default: a
+    /// polling request or WebSocket upgrade that reaches a node other than
+    /// the one that opened the session is forwarded to it through Redis, so
+    /// no sticky load balancing is needed. This turns that off (then the
+    /// load balancer must keep each session on one node).
+    #[arg(long = "no-forwarding", env = "SOCKEYE_CHAT_NO_FORWARDING")]
+    pub no_forwarding: bool,
 }
 
 impl Cli {
@@ -353,7 +361,7 @@ mod tests {
         assert_eq!(cli.transports, "polling,websocket");
         assert!(cli.cookie.is_none());
         assert!(cli.allowed_origin.is_empty());
-        assert!(cli.redis.is_none() && !cli.recovery);
+        assert!(cli.redis.is_none() && !cli.recovery && !cli.no_forwarding);
         assert_eq!(cli.adapter, AdapterArg::Redis);
     }
 
@@ -371,6 +379,12 @@ mod tests {
         assert_eq!(cli.redis.as_deref(), Some("redis://127.0.0.1:6379"));
         assert_eq!(cli.adapter, AdapterArg::RedisStreams);
         assert!(cli.recovery);
+        // Forwarding is on with --redis unless turned off.
+        assert!(!cli.no_forwarding);
+        let off =
+            Cli::try_parse_from(["sockeye-chat", "--redis", "redis://h:1", "--no-forwarding"])
+                .unwrap();
+        assert!(off.no_forwarding);
         assert!(Cli::try_parse_from(["sockeye-chat", "--adapter", "mongo"]).is_err());
     }
 

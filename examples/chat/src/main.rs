@@ -14,7 +14,7 @@ use clap::Parser as _;
 use cli::{AdapterArg, Cli, SameSiteArg};
 use sockeye::SocketIo;
 use sockeye::engine::{
-    AllowedOrigins, CookieConfig, CorsConfig, OriginPolicy, SameSite, Transports,
+    AllowedOrigins, ClusterConfig, CookieConfig, CorsConfig, OriginPolicy, SameSite, Transports,
 };
 use sockeye::serve::{Server, TlsConfig};
 use std::io::Write as _;
@@ -72,6 +72,8 @@ fn main() -> ExitCode {
 struct Cluster {
     adapters: sockeye::adapter::AdapterFactory,
     store: redis::aio::ConnectionManager,
+    /// Sessions served from any node (unless `--no-forwarding`).
+    bus: Option<std::sync::Arc<sockeye_redis::RedisBus>>,
 }
 
 /// Joins the cluster when `--redis` is given; a malformed or unreachable
@@ -115,8 +117,20 @@ async fn connect_cluster(cli: &Cli) -> Result<Option<Cluster>, String> {
         .await
         .map_err(|_| format!("--redis {url}: no answer within 3 s"))?
         .map_err(|e| format!("--redis {url}: {e}"))?;
-    info!(%url, adapter = ?cli.adapter, "cluster node on Redis");
-    Ok(Some(Cluster { adapters, store }))
+    let bus = if cli.no_forwarding {
+        None
+    } else {
+        let bus = sockeye_redis::RedisBus::connect(url, sockeye_redis::RedisBusConfig::default())
+            .await
+            .map_err(|e| format!("--redis {url}: {e}"))?;
+        Some(bus)
+    };
+    info!(%url, adapter = ?cli.adapter, forwarding = bus.is_some(), "cluster node on Redis");
+    Ok(Some(Cluster {
+        adapters,
+        store,
+        bus,
+    }))
 }
 
 /// `--recovery`: sessions kept 2 minutes.
@@ -219,11 +233,16 @@ async fn run(cli: Cli, client_dist: PathBuf, cluster: Option<Cluster>) -> Result
     if let Some(limit) = cli.rate_limit() {
         io_builder = io_builder.rate_limit(limit);
     }
+    let forwarding = cluster
+        .as_ref()
+        .and_then(|c| c.bus.clone())
+        .map(|bus| ClusterConfig::new(bus as std::sync::Arc<dyn sockeye::engine::ClusterBus>));
     let io = io_builder
         .path(path.clone())
         .serve_client(&client_dist)
         .engine(|c| {
-            c.with_transports(transports)
+            c.with_cluster(forwarding)
+                .with_transports(transports)
                 .with_cookie(cookie)
                 .with_cors(cors)
                 .with_origin_policy(origin_policy)
@@ -278,6 +297,9 @@ async fn run(cli: Cli, client_dist: PathBuf, cluster: Option<Cluster>) -> Result
     let signal = signals.recv().await;
     info!("{signal}: shutting down (telling connected clients)");
     info!(stats = ?io.stats(), "bounds and rate limits tripped since start");
+    if io.engine().node_tag().is_some() {
+        info!(cluster = ?io.engine().stats().cluster(), "forwarding between nodes since start");
+    }
     io.close(SOCKETS_GRACE).await;
     server.shutdown();
     let outcome = server.wait().await;

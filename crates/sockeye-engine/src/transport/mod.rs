@@ -8,7 +8,7 @@ pub(crate) mod ws_io;
 
 use crate::engine::finish_session;
 use crate::heartbeat::Due;
-use crate::session::{Out, Session, TransportKind};
+use crate::session::{Out, Session};
 use sockeye_proto::eio::Packet;
 use tokio::time::Instant;
 use ws::WsConn;
@@ -18,7 +18,7 @@ use ws::WsConn;
 /// needs no more polling ticks (finished, or moved to WebSocket, whose I/O
 /// loop keeps its own heartbeat).
 pub(crate) fn polling_tick(session: &Session, now: Instant) -> Option<Instant> {
-    if session.transport() != TransportKind::Polling {
+    if !session.polling_driven() {
         return None;
     }
     if session.is_finished(now) {

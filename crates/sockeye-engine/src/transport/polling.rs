@@ -19,8 +19,8 @@ use sockeye_proto::eio::{self, OpenPacket, Packet, PayloadDecoder, ProtocolVersi
 use sockeye_proto::{DecodeError, Str};
 use std::pin::Pin;
 
-const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=UTF-8");
-const OCTET_STREAM: &str = "application/octet-stream";
+pub(crate) const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=UTF-8");
+pub(crate) const OCTET_STREAM: &str = "application/octet-stream";
 
 /// Opens a polling session; the response carries the `open` packet (and the
 /// initial packet, when configured) and, when configured, the cookie.
@@ -75,13 +75,14 @@ pub(crate) fn handshake(
 }
 
 /// Clears `get_active` when a GET ends; a GET dropped before it was answered
-/// (the client went away) closes the session with `transport error`.
-struct ActiveGet<'a> {
-    session: &'a Session,
+/// (the client went away, or a forwarded GET was cancelled) closes the
+/// session with `transport error`.
+pub(crate) struct ActiveGet {
+    session: Session,
     answered: bool,
 }
 
-impl Drop for ActiveGet<'_> {
+impl Drop for ActiveGet {
     fn drop(&mut self) {
         self.session.0.state.lock().get_active = false;
         if !self.answered {
@@ -90,28 +91,45 @@ impl Drop for ActiveGet<'_> {
     }
 }
 
-/// A long-polling GET: waits until packets are queued, then sends them all.
-pub(crate) async fn get(session: &Session, parts: &Parts) -> EngineResponse {
-    let inner = &session.0;
-    let shared = &inner.shared;
+/// Why a GET was refused before it waited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GetRefused {
+    /// Another GET is pending: this one gets `400`, the session closes and
+    /// the pending one gets `1`.
+    Overlap,
+    /// The session is closed and has nothing left to say.
+    Gone,
+}
+
+/// Starts a GET (local or forwarded): the one-pending-GET rule.
+pub(crate) fn begin_get(session: &Session) -> Result<ActiveGet, GetRefused> {
     {
-        let mut st = inner.state.lock();
+        let mut st = session.0.state.lock();
         if st.get_active {
             drop(st);
             // Overlapping polls: this one fails, the pending one gets `1`.
             session.close_with(CloseReason::TransportError);
-            return response::empty(shared, parts, StatusCode::BAD_REQUEST);
+            return Err(GetRefused::Overlap);
         }
         if st.closed.is_some() && st.queue.is_empty() {
-            drop(st);
-            return response::refusal(shared, parts, &Refusal::new(ErrorCode::UnknownSid));
+            return Err(GetRefused::Gone);
         }
         st.get_active = true;
     }
-    let mut active = ActiveGet {
-        session,
+    Ok(ActiveGet {
+        session: session.clone(),
         answered: false,
-    };
+    })
+}
+
+/// Waits until the GET has something to answer (packets, `noop` for an
+/// upgrade, the close) and takes it from the queue. `relay_pull`: the GET
+/// is a relay's pull for a session whose WebSocket another node holds.
+/// Returns the packets and the session's `b64` flag. Dropped before it
+/// returns, the GET counts as gone unanswered (see [`ActiveGet`]).
+pub(crate) async fn wait_poll(mut active: ActiveGet, relay_pull: bool) -> (Vec<Out>, bool) {
+    let session = active.session.clone();
+    let inner = &session.0;
     let (items, b64, finished) = loop {
         let notified = inner.writer.notified();
         tokio::pin!(notified);
@@ -137,7 +155,10 @@ pub(crate) async fn get(session: &Session, parts: &Parts) -> EngineResponse {
                 st.linger_until = None;
                 break (items, st.b64, true);
             }
-            if st.transport != TransportKind::Polling || st.upgrade == Upgrade::Probed {
+            if st.transport != TransportKind::Polling
+                || st.upgrade == Upgrade::Probed
+                || (st.relay && !relay_pull)
+            {
                 break (vec![Out::Packet(Packet::Noop)], st.b64, false);
             }
             if !st.queue.is_empty() {
@@ -151,9 +172,34 @@ pub(crate) async fn get(session: &Session, parts: &Parts) -> EngineResponse {
     drop(active);
     if finished {
         // The last poll of a closed session: it ends here.
-        crate::engine::finish_session(session);
+        crate::engine::finish_session(&session);
     }
-    let (body, content_type) = encode(inner.protocol, b64, &items);
+    (items, b64)
+}
+
+/// A long-polling GET: waits until packets are queued, then sends them all.
+pub(crate) async fn get(session: &Session, parts: &Parts) -> EngineResponse {
+    let shared = &session.0.shared;
+    let active = match begin_get(session) {
+        Ok(active) => active,
+        Err(GetRefused::Overlap) => return response::empty(shared, parts, StatusCode::BAD_REQUEST),
+        Err(GetRefused::Gone) => {
+            return response::refusal(shared, parts, &Refusal::new(ErrorCode::UnknownSid));
+        }
+    };
+    let (items, b64) = wait_poll(active, false).await;
+    let (body, content_type) = encode(session.0.protocol, b64, &items);
+    render_payload(shared, parts, body, content_type)
+}
+
+/// The `200` answer of a GET: the encoded payload, compressed when the
+/// client accepts it, with the polling headers.
+pub(crate) fn render_payload(
+    shared: &Shared,
+    parts: &Parts,
+    body: Bytes,
+    content_type: HeaderValue,
+) -> EngineResponse {
     let mut headers = base_headers(parts, content_type);
     let (body, encoding) = response::compress(shared.config.http_compression, &parts.headers, body);
     if let Some(encoding) = encoding {
@@ -230,11 +276,52 @@ where
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with(OCTET_STREAM));
+    if apply_body(session, binary, data).is_err() {
+        return response::empty(shared, parts, StatusCode::BAD_REQUEST);
+    }
+    post_ok(shared, parts)
+}
+
+/// The `200 ok` answer of a POST.
+pub(crate) fn post_ok(shared: &Shared, parts: &Parts) -> EngineResponse {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    response::finish(
+        shared,
+        parts,
+        StatusCode::OK,
+        headers,
+        Bytes::from_static(b"ok"),
+        Hooks::Every,
+    )
+}
+
+/// A forwarded POST on the owner: the overlap rule, then the body.
+/// `Err` means `400` (the session was closed).
+pub(crate) fn apply_forwarded(session: &Session, binary: bool, data: Bytes) -> Result<(), ()> {
+    {
+        let mut st = session.0.state.lock();
+        if st.post_active {
+            drop(st);
+            session.close_with(CloseReason::TransportError);
+            return Err(());
+        }
+        st.post_active = true;
+    }
+    let _active = ActivePost(session);
+    apply_body(session, binary, data)
+}
+
+/// Decodes a POST body with the session's protocol and hands its packets
+/// to the session, stopping at the first bad one. `Err`: refused (`400`,
+/// the session closed): a binary body from a v4 client.
+pub(crate) fn apply_body(session: &Session, binary: bool, data: Bytes) -> Result<(), ()> {
+    let inner = &session.0;
     let packets: Result<Vec<Packet>, DecodeError> = match (inner.protocol, binary) {
         (ProtocolVersion::V4, true) => {
             // v4 clients never send binary bodies (engine.io 6.6.7+ refuses).
             session.close_with(CloseReason::TransportError);
-            return response::empty(shared, parts, StatusCode::BAD_REQUEST);
+            return Err(());
         }
         (ProtocolVersion::V4, false) => match Str::from_utf8(data) {
             Ok(text) => {
@@ -275,16 +362,7 @@ where
             session.close_with(CloseReason::ParseError);
         }
     }
-    let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
-    response::finish(
-        shared,
-        parts,
-        StatusCode::OK,
-        headers,
-        Bytes::from_static(b"ok"),
-        Hooks::Every,
-    )
+    Ok(())
 }
 
 /// The answer to a body over `max_payload`: `413`, empty, as the reference.
@@ -318,14 +396,14 @@ where
 
 /// An empty response after which the connection closes (its request body
 /// is left unread).
-fn closing(shared: &Shared, parts: &Parts, status: StatusCode) -> EngineResponse {
+pub(crate) fn closing(shared: &Shared, parts: &Parts, status: StatusCode) -> EngineResponse {
     let mut res = response::empty(shared, parts, status);
     res.headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
     res
 }
 
-fn base_headers(parts: &Parts, content_type: HeaderValue) -> HeaderMap {
+pub(crate) fn base_headers(parts: &Parts, content_type: HeaderValue) -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, content_type);
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -341,7 +419,7 @@ fn base_headers(parts: &Parts, content_type: HeaderValue) -> HeaderMap {
 }
 
 /// Encodes queued packets as one polling body, with its content type.
-fn encode(protocol: ProtocolVersion, b64: bool, items: &[Out]) -> (Bytes, HeaderValue) {
+pub(crate) fn encode(protocol: ProtocolVersion, b64: bool, items: &[Out]) -> (Bytes, HeaderValue) {
     match protocol {
         ProtocolVersion::V4 => {
             let len: usize = items

@@ -47,7 +47,7 @@ pub(crate) fn is_websocket_request(headers: &HeaderMap) -> bool {
     has_token(header::UPGRADE, "websocket") && has_token(header::CONNECTION, "upgrade")
 }
 
-fn accept_key(headers: &HeaderMap) -> Result<HeaderValue, Refusal> {
+pub(crate) fn accept_key(headers: &HeaderMap) -> Result<HeaderValue, Refusal> {
     let version_ok = headers
         .get(header::SEC_WEBSOCKET_VERSION)
         .is_some_and(|v| v == "13");
@@ -59,7 +59,7 @@ fn accept_key(headers: &HeaderMap) -> Result<HeaderValue, Refusal> {
         .map_err(|_| Refusal::new(ErrorCode::BadRequest))
 }
 
-fn switching_protocols(
+pub(crate) fn switching_protocols(
     shared: &Shared,
     parts: &Parts,
     accept: HeaderValue,
@@ -88,7 +88,7 @@ fn ws_config(shared: &Shared) -> WebSocketConfig {
         .max_frame_size(Some(max))
 }
 
-async fn accept_socket(shared: &Shared, on_upgrade: OnUpgrade) -> Option<WsConn> {
+pub(crate) async fn accept_socket(shared: &Shared, on_upgrade: OnUpgrade) -> Option<WsConn> {
     match on_upgrade.await {
         Ok(upgraded) => Some(
             WebSocketStream::from_raw_socket(
@@ -175,7 +175,8 @@ pub(crate) fn upgrade(
         let mut st = session.0.state.lock();
         let eligible = st.closed.is_none()
             && st.transport == TransportKind::Polling
-            && st.upgrade == Upgrade::Idle;
+            && st.upgrade == Upgrade::Idle
+            && !st.relay;
         if eligible {
             st.upgrade = Upgrade::Upgrading;
         }
@@ -225,7 +226,7 @@ async fn accept_and_probe(
 /// Closes the WebSocket (a close frame, then the socket), waiting at most a
 /// second for a peer that does not read. Boxed where it is called from the
 /// long-lived loop, which would otherwise carry this state for its life.
-async fn close_conn(conn: &mut WsConn, frame: Option<CloseFrame>) {
+pub(crate) async fn close_conn(conn: &mut WsConn, frame: Option<CloseFrame>) {
     let _ = tokio::time::timeout(Duration::from_secs(1), conn.close(frame)).await;
 }
 
@@ -245,6 +246,7 @@ async fn finish_upgrade(session: &Session, result: Result<WsConn, Option<WsConn>
             // Release a pending poll (it answers `noop`).
             inner.writer.notify_waiters();
             if switched {
+                crate::cluster::count_local_upgrade(&inner.shared);
                 // The session's WebSocket I/O loop, in a task of its own
                 // (smaller than this one); the shared polling timer lets go
                 // of the session on its next tick.

@@ -1,0 +1,140 @@
+//! [`ClusterBus`]: how the nodes of a cluster reach each other, and
+//! [`MemoryHub`], an in-process bus for tests.
+
+use crate::config::BoxFuture;
+use bytes::Bytes;
+use parking_lot::Mutex;
+use sockeye_proto::NodeTag;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Why a frame could not be published or a liveness check failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BusError {
+    /// The recipient holds no live lease (dead, left, or never existed).
+    #[error("node {0} is not alive")]
+    Dead(NodeTag),
+    /// The bus's outgoing queue is full.
+    #[error("the cluster bus is saturated")]
+    Full,
+    /// The bus cannot reach its transport (Redis down, bus closed).
+    #[error("cluster bus unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The messaging and membership a cluster of engines needs.
+///
+/// Every node has a tag (the first 3 bytes of the sids it hands out), a
+/// private inbox, and a lease that its peers can check. Frames are opaque
+/// bytes; the bus must deliver the frames one publisher sends to one
+/// recipient in the order they were published (Redis pub/sub on one
+/// connection does), and may lose them (the engine's deadlines cover that).
+pub trait ClusterBus: Send + Sync + fmt::Debug + 'static {
+    /// This node's tag.
+    fn tag(&self) -> NodeTag;
+    /// Queues a frame for the node `to`; never waits. Refused when the
+    /// queue is full or the bus is down.
+    fn publish(&self, to: NodeTag, frame: Bytes) -> Result<(), BusError>;
+    /// The frames addressed to this node. The engine takes it once, when it
+    /// is built; later calls return `None`.
+    fn take_inbox(&self) -> Option<mpsc::Receiver<Bytes>>;
+    /// Which of `tags` hold a live lease, in order.
+    fn check(&self, tags: Vec<NodeTag>) -> BoxFuture<Result<Vec<bool>, BusError>>;
+    /// Gives up this node's lease (graceful shutdown): its peers see it dead.
+    fn leave(&self) -> BoxFuture<()>;
+}
+
+/// How many frames wait in a [`MemoryBus`] inbox before publishes to it are
+/// refused.
+const MEMORY_INBOX: usize = 4096;
+
+/// An in-process cluster: engines of one test share it, each through its
+/// own [`MemoryBus`] (what Node's cluster-engine tests do with an event
+/// emitter).
+#[derive(Debug, Default)]
+pub struct MemoryHub {
+    nodes: Mutex<HashMap<NodeTag, mpsc::Sender<Bytes>>>,
+}
+
+impl MemoryHub {
+    /// An empty hub.
+    pub fn new() -> Arc<MemoryHub> {
+        Arc::new(MemoryHub::default())
+    }
+
+    /// A new node on the hub, with a fresh random tag.
+    pub fn join(self: &Arc<Self>) -> Arc<MemoryBus> {
+        let (tx, rx) = mpsc::channel(MEMORY_INBOX);
+        let mut nodes = self.nodes.lock();
+        let tag = loop {
+            let tag = NodeTag::random();
+            if !nodes.contains_key(&tag) {
+                break tag;
+            }
+        };
+        nodes.insert(tag, tx);
+        Arc::new(MemoryBus {
+            hub: self.clone(),
+            tag,
+            inbox: Mutex::new(Some(rx)),
+        })
+    }
+
+    /// Simulates the death of a node (`kill -9`): its lease is gone, frames
+    /// to it are refused and it can no longer publish.
+    pub fn kill(&self, tag: NodeTag) {
+        self.nodes.lock().remove(&tag);
+    }
+
+    /// Whether the node holds its lease.
+    pub fn is_alive(&self, tag: NodeTag) -> bool {
+        self.nodes.lock().contains_key(&tag)
+    }
+}
+
+/// One node's access to a [`MemoryHub`].
+#[derive(Debug)]
+pub struct MemoryBus {
+    hub: Arc<MemoryHub>,
+    tag: NodeTag,
+    inbox: Mutex<Option<mpsc::Receiver<Bytes>>>,
+}
+
+impl ClusterBus for MemoryBus {
+    fn tag(&self) -> NodeTag {
+        self.tag
+    }
+
+    fn publish(&self, to: NodeTag, frame: Bytes) -> Result<(), BusError> {
+        let target = {
+            let nodes = self.hub.nodes.lock();
+            if !nodes.contains_key(&self.tag) {
+                return Err(BusError::Unavailable("this node was killed".into()));
+            }
+            nodes.get(&to).cloned()
+        };
+        let target = target.ok_or(BusError::Dead(to))?;
+        target.try_send(frame).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => BusError::Full,
+            mpsc::error::TrySendError::Closed(_) => BusError::Dead(to),
+        })
+    }
+
+    fn take_inbox(&self) -> Option<mpsc::Receiver<Bytes>> {
+        self.inbox.lock().take()
+    }
+
+    fn check(&self, tags: Vec<NodeTag>) -> BoxFuture<Result<Vec<bool>, BusError>> {
+        let nodes = self.hub.nodes.lock();
+        let alive = tags.iter().map(|t| nodes.contains_key(t)).collect();
+        Box::pin(std::future::ready(Ok(alive)))
+    }
+
+    fn leave(&self) -> BoxFuture<()> {
+        self.hub.kill(self.tag);
+        Box::pin(std::future::ready(()))
+    }
+}

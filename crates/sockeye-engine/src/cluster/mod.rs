@@ -1,0 +1,530 @@
+//! Sessions served from any node: a request for a session that another
+//! node owns is forwarded to the owner over a [`ClusterBus`].
+//!
+//! * The owner is known from the sid alone: engine sids start with the
+//!   owner's [`NodeTag`] (3 bytes, 4 characters). A sid of this node that is
+//!   not in the table, or of a dead node, is answered `400` code 1 at once.
+//! * Polling GET and POST are forwarded whole; the owner runs the same code
+//!   as for a local request (one pending GET, the ping interval as longest
+//!   wait, overlap and close rules, limits) and the forwarder renders the
+//!   answer. A POST is answered only after the owner applied it, so the
+//!   client's packets keep their order whatever node each request reaches.
+//! * A WebSocket upgrade that lands on a non-owner is relayed: the session
+//!   stays on its owner (which reports it as on WebSocket) and the
+//!   forwarder moves frames both ways.
+//! * Liveness: every `heartbeat`, the leases of the nodes this node has
+//!   traffic with are checked; a dead node's forwards fail at once, the
+//!   sessions served through it close, and a graceful stop says goodbye.
+//!
+//! See `docs/design/sessions-without-stickiness.md`.
+
+mod bus;
+mod forward;
+pub(crate) mod frame;
+mod owner;
+mod relay;
+mod stats;
+
+pub use bus::{BusError, ClusterBus, MemoryBus, MemoryHub};
+pub(crate) use forward::forward;
+pub use stats::ClusterStats;
+
+use crate::engine::Shared;
+use crate::handler::CloseReason;
+use bytes::Bytes;
+use frame::{Frame, Kind};
+use parking_lot::Mutex;
+use sockeye_proto::{NodeTag, Sid, SidMap};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
+use tokio::sync::{oneshot, watch};
+use tokio::time::Instant;
+
+/// Options of cluster mode: the bus and its deadlines.
+#[derive(Clone)]
+pub struct ClusterConfig {
+    pub(crate) bus: Arc<dyn ClusterBus>,
+    pub(crate) heartbeat: Duration,
+    pub(crate) request_timeout: Duration,
+    pub(crate) max_in_flight: usize,
+}
+
+impl fmt::Debug for ClusterConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClusterConfig")
+            .field("tag", &self.bus.tag())
+            .field("heartbeat", &self.heartbeat)
+            .field("request_timeout", &self.request_timeout)
+            .field("max_in_flight", &self.max_in_flight)
+            .finish()
+    }
+}
+
+impl ClusterConfig {
+    /// Cluster mode over `bus`: liveness checked every second, a forwarded
+    /// request without answer fails after 2 s (GETs: after the ping
+    /// interval and timeout on top), at most 10,000 forwards in flight.
+    pub fn new(bus: Arc<dyn ClusterBus>) -> Self {
+        ClusterConfig {
+            bus,
+            heartbeat: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(2),
+            max_in_flight: 10_000,
+        }
+    }
+
+    /// How often the leases of the peers this node has traffic with are
+    /// checked (default 1 s).
+    pub fn with_heartbeat(mut self, d: Duration) -> Self {
+        self.heartbeat = d.max(Duration::from_millis(10));
+        self
+    }
+
+    /// How long a forwarded request waits for its owner's answer (default
+    /// 2 s; a healthy owner answers at once, so this is only paid when it
+    /// fails).
+    pub fn with_request_timeout(mut self, d: Duration) -> Self {
+        self.request_timeout = d;
+        self
+    }
+
+    /// How many forwarded requests may wait at once (default 10,000;
+    /// beyond, requests are answered `503`).
+    pub fn with_max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = n.max(1);
+        self
+    }
+
+    /// This node's tag.
+    pub fn tag(&self) -> NodeTag {
+        self.bus.tag()
+    }
+}
+
+/// Counts an upgrade of a cluster node's session that landed on it.
+pub(crate) fn count_local_upgrade(shared: &Shared) {
+    if shared.cluster.is_some() {
+        stats::bump(&shared.stats.cluster().upgrades_local);
+    }
+}
+
+/// Why a forwarded request got no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// The owner is dead or the bus refused.
+    Unreachable,
+    /// No answer in time.
+    Timeout,
+    /// Too many forwards in flight.
+    Busy,
+}
+
+struct Pending {
+    to: NodeTag,
+    tx: oneshot::Sender<Result<Frame, Failure>>,
+}
+
+/// A forwarded GET parked on this node (the owner) for another node.
+struct Waiter {
+    sid: Sid,
+    task: tokio::task::AbortHandle,
+}
+
+#[derive(Default)]
+struct Peers {
+    /// Tags known alive, with when they were last used.
+    alive: HashMap<NodeTag, Instant>,
+    /// Tags known dead, with when they were found dead.
+    dead: HashMap<NodeTag, Instant>,
+}
+
+/// How long a dead tag is remembered (its sids are refused at once).
+const DEAD_MEMORY: Duration = Duration::from_secs(600);
+/// How long an idle peer stays in the liveness checks.
+const IDLE_PEER: Duration = Duration::from_secs(60);
+
+/// The cluster state of one engine.
+pub(crate) struct Cluster {
+    pub bus: Arc<dyn ClusterBus>,
+    pub tag: NodeTag,
+    pub heartbeat: Duration,
+    pub request_timeout: Duration,
+    max_in_flight: usize,
+    next_id: AtomicU64,
+    /// Requests this node forwarded, by request id.
+    pending: Mutex<HashMap<u64, Pending>>,
+    /// GETs other nodes forwarded here, by (forwarder, request id).
+    waiters: Mutex<HashMap<(NodeTag, u64), Waiter>>,
+    /// Sessions of this node upgrading or relayed through another node.
+    served: Mutex<SidMap<NodeTag>>,
+    peers: Mutex<Peers>,
+    /// Set when the engine closes: relays held here end.
+    pub closing: watch::Sender<bool>,
+    shared: OnceLock<Weak<Shared>>,
+    pub stats: Arc<ClusterStats>,
+}
+
+impl fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cluster")
+            .field("tag", &self.tag)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cluster {
+    pub fn new(config: &ClusterConfig, stats: Arc<ClusterStats>) -> Arc<Cluster> {
+        Arc::new(Cluster {
+            bus: config.bus.clone(),
+            tag: config.bus.tag(),
+            heartbeat: config.heartbeat,
+            request_timeout: config.request_timeout,
+            max_in_flight: config.max_in_flight,
+            next_id: AtomicU64::new(1),
+            pending: Mutex::new(HashMap::new()),
+            waiters: Mutex::new(HashMap::new()),
+            served: Mutex::new(SidMap::default()),
+            peers: Mutex::new(Peers::default()),
+            closing: watch::channel(false).0,
+            shared: OnceLock::new(),
+            stats,
+        })
+    }
+
+    /// Starts the inbox and liveness tasks (on the current runtime).
+    pub fn start(self: &Arc<Self>, shared: &Arc<Shared>) -> Result<(), String> {
+        let handle = tokio::runtime::Handle::try_current()
+            .map_err(|_| "cluster mode needs a Tokio runtime to build the engine".to_owned())?;
+        let inbox = self
+            .bus
+            .take_inbox()
+            .ok_or_else(|| "the cluster bus's inbox was already taken".to_owned())?;
+        let _ = self.shared.set(Arc::downgrade(shared));
+        handle.spawn(owner::inbox(
+            Arc::downgrade(shared),
+            Arc::downgrade(self),
+            inbox,
+        ));
+        handle.spawn(liveness(Arc::downgrade(self)));
+        Ok(())
+    }
+
+    fn shared(&self) -> Option<Arc<Shared>> {
+        self.shared.get().and_then(Weak::upgrade)
+    }
+
+    /// A frame from this node.
+    pub fn frame(&self, kind: Kind, sid: Sid, flags: u8, status: u16, body: Bytes) -> Frame {
+        Frame {
+            kind,
+            from: self.tag,
+            flags,
+            request: 0,
+            sid,
+            status,
+            body,
+        }
+    }
+
+    /// Publishes a frame that expects no answer; errors only logged.
+    pub fn send(&self, to: NodeTag, frame: Frame) {
+        if let Err(e) = self.bus.publish(to, frame.encode()) {
+            tracing::debug!(%to, error = %e, "cluster frame not sent");
+        }
+    }
+
+    /// Sends a request and waits for its answer, at most `deadline`. When
+    /// the wait is dropped or times out and `cancel` is set, the owner is
+    /// told (a forwarded GET whose client went away).
+    pub async fn request(
+        self: &Arc<Self>,
+        to: NodeTag,
+        mut frame: Frame,
+        deadline: Duration,
+        cancel: bool,
+    ) -> Result<Frame, Failure> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        frame.request = id;
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut pending = self.pending.lock();
+            if pending.len() >= self.max_in_flight {
+                return Err(Failure::Busy);
+            }
+            pending.insert(id, Pending { to, tx });
+        }
+        let mut guard = PendingGuard {
+            cluster: self,
+            id,
+            to,
+            sid: frame.sid,
+            cancel,
+        };
+        if let Err(e) = self.bus.publish(to, frame.encode()) {
+            guard.cancel = false;
+            if let BusError::Dead(_) = e {
+                self.mark_dead(to);
+            }
+            tracing::debug!(%to, error = %e, "forward not published");
+            return Err(Failure::Unreachable);
+        }
+        let result = match tokio::time::timeout(deadline, rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(Failure::Unreachable),
+            Err(_) => {
+                stats::bump(&self.stats.timeouts);
+                self.suspect(to);
+                Err(Failure::Timeout)
+            }
+        };
+        if result.is_ok() {
+            guard.cancel = false;
+        }
+        result
+    }
+
+    /// An answer arrived.
+    fn resolve(&self, frame: Frame) {
+        let pending = self.pending.lock().remove(&frame.request);
+        if let Some(p) = pending {
+            if p.to == frame.from {
+                let _ = p.tx.send(Ok(frame));
+            }
+        }
+    }
+
+    /// Whether requests may be forwarded to `tag` (checks its lease the
+    /// first time, then relies on the periodic checks).
+    pub async fn reachable(self: &Arc<Self>, tag: NodeTag) -> bool {
+        if tag == self.tag {
+            return false;
+        }
+        {
+            let mut peers = self.peers.lock();
+            if peers.dead.contains_key(&tag) {
+                return false;
+            }
+            if let Some(used) = peers.alive.get_mut(&tag) {
+                *used = Instant::now();
+                return true;
+            }
+        }
+        match tokio::time::timeout(self.request_timeout, self.bus.check(vec![tag])).await {
+            Ok(Ok(alive)) if alive.first() == Some(&true) => {
+                self.peers.lock().alive.insert(tag, Instant::now());
+                true
+            }
+            Ok(Ok(_)) => {
+                self.mark_dead(tag);
+                false
+            }
+            _ => false,
+        }
+    }
+
+    /// A frame came from `tag`: it is alive.
+    fn saw(&self, tag: NodeTag) {
+        let mut peers = self.peers.lock();
+        if !peers.dead.contains_key(&tag) {
+            peers.alive.entry(tag).or_insert_with(Instant::now);
+        }
+    }
+
+    /// A request to `tag` timed out: check its lease now rather than at the
+    /// next heartbeat.
+    fn suspect(self: &Arc<Self>, tag: NodeTag) {
+        let this = Arc::downgrade(self);
+        let check = self.bus.check(vec![tag]);
+        tokio::spawn(async move {
+            if let Ok(Ok(alive)) = tokio::time::timeout(Duration::from_secs(5), check).await {
+                if alive.first() == Some(&false) {
+                    if let Some(this) = this.upgrade() {
+                        this.mark_dead(tag);
+                    }
+                }
+            }
+        });
+    }
+
+    /// `tag` is dead: its forwards fail, the GETs it parked here are
+    /// dropped (their sessions close as for a client gone), and the
+    /// sessions it relayed or upgraded close.
+    pub fn mark_dead(&self, tag: NodeTag) {
+        {
+            let mut peers = self.peers.lock();
+            peers.alive.remove(&tag);
+            if peers.dead.insert(tag, Instant::now()).is_some() {
+                return;
+            }
+        }
+        stats::bump(&self.stats.dead_tags);
+        tracing::info!(%tag, "cluster node gone: its forwards fail and its relays close");
+        let failed: Vec<Pending> = {
+            let mut pending = self.pending.lock();
+            let ids: Vec<u64> = pending
+                .iter()
+                .filter(|(_, p)| p.to == tag)
+                .map(|(id, _)| *id)
+                .collect();
+            ids.iter().filter_map(|id| pending.remove(id)).collect()
+        };
+        for p in failed {
+            let _ = p.tx.send(Err(Failure::Unreachable));
+        }
+        let waiters: Vec<Waiter> = {
+            let mut waiters = self.waiters.lock();
+            let keys: Vec<(NodeTag, u64)> =
+                waiters.keys().filter(|k| k.0 == tag).copied().collect();
+            keys.iter().filter_map(|k| waiters.remove(k)).collect()
+        };
+        let mut sids: Vec<Sid> = waiters.iter().map(|w| w.sid).collect();
+        for w in waiters {
+            w.task.abort();
+        }
+        {
+            let mut served = self.served.lock();
+            served.retain(|sid, t| {
+                if *t == tag {
+                    sids.push(*sid);
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+        if let Some(shared) = self.shared() {
+            for sid in sids {
+                if let Some(session) = shared.get(&sid) {
+                    stats::bump(&self.stats.relayed_closed_by_death);
+                    session.close_with(CloseReason::TransportError);
+                }
+            }
+        }
+    }
+
+    /// Graceful stop: relays held here end now.
+    pub fn begin_close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Graceful stop, once local sessions are closed: goodbye to the peers
+    /// with traffic, then the lease is given up.
+    pub async fn finish_close(&self) {
+        let peers: Vec<NodeTag> = self.peers.lock().alive.keys().copied().collect();
+        for tag in peers {
+            self.send(
+                tag,
+                self.frame(Kind::Bye, frame::no_sid(), 0, 0, Bytes::new()),
+            );
+        }
+        let _ = tokio::time::timeout(self.request_timeout, self.bus.leave()).await;
+    }
+
+    /// The tags whose leases the next check looks at: every peer with
+    /// traffic, and the recently used ones.
+    fn watched(&self) -> Vec<NodeTag> {
+        let now = Instant::now();
+        let mut tags: Vec<NodeTag> = self.pending.lock().values().map(|p| p.to).collect();
+        tags.extend(self.waiters.lock().keys().map(|k| k.0));
+        let shared = self.shared();
+        {
+            let mut served = self.served.lock();
+            if let Some(shared) = &shared {
+                served.retain(|sid, _| shared.contains(sid));
+            }
+            tags.extend(served.values().copied());
+        }
+        {
+            let mut peers = self.peers.lock();
+            peers
+                .alive
+                .retain(|_, used| now.duration_since(*used) < IDLE_PEER);
+            peers
+                .dead
+                .retain(|_, since| now.duration_since(*since) < DEAD_MEMORY);
+            tags.extend(peers.alive.keys().copied());
+        }
+        tags.sort_unstable();
+        tags.dedup();
+        tags
+    }
+
+    /// Forwards waiting here, GETs parked here for other nodes, sessions
+    /// upgrading or relayed through other nodes.
+    pub fn backlog(&self) -> (usize, usize, usize) {
+        (
+            self.pending.lock().len(),
+            self.waiters.lock().len(),
+            self.served.lock().len(),
+        )
+    }
+
+    /// Records that `sid` is upgrading or relayed through `tag`.
+    fn serve_through(&self, sid: Sid, tag: NodeTag) {
+        self.served.lock().insert(sid, tag);
+    }
+
+    fn served_by(&self, sid: &Sid) -> Option<NodeTag> {
+        self.served.lock().get(sid).copied()
+    }
+
+    fn unserve(&self, sid: &Sid) {
+        self.served.lock().remove(sid);
+    }
+}
+
+/// Removes a pending request when its wait ends, and tells the owner when
+/// a waiting GET goes away unanswered.
+struct PendingGuard<'a> {
+    cluster: &'a Cluster,
+    id: u64,
+    to: NodeTag,
+    sid: Sid,
+    cancel: bool,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        let was_pending = self.cluster.pending.lock().remove(&self.id).is_some();
+        if self.cancel && was_pending {
+            let mut frame = self
+                .cluster
+                .frame(Kind::Cancel, self.sid, 0, 0, Bytes::new());
+            frame.request = self.id;
+            self.cluster.send(self.to, frame);
+        }
+    }
+}
+
+/// Checks the leases of the peers with traffic every heartbeat.
+async fn liveness(cluster: Weak<Cluster>) {
+    let heartbeat = match cluster.upgrade() {
+        Some(c) => c.heartbeat,
+        None => return,
+    };
+    let mut tick = tokio::time::interval(heartbeat);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(c) = cluster.upgrade() else { return };
+        let tags = c.watched();
+        if tags.is_empty() {
+            continue;
+        }
+        let check = c.bus.check(tags.clone());
+        let timeout = c.request_timeout;
+        drop(c);
+        let Ok(Ok(alive)) = tokio::time::timeout(timeout, check).await else {
+            continue;
+        };
+        let Some(c) = cluster.upgrade() else { return };
+        for (tag, alive) in tags.into_iter().zip(alive) {
+            if !alive {
+                c.mark_dead(tag);
+            }
+        }
+    }
+}

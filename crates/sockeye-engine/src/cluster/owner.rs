@@ -1,0 +1,314 @@
+//! The owner's side: frames from other nodes about this node's sessions,
+//! applied with the same code as local requests.
+
+use super::frame::{
+    self, F_BINARY, F_JSON, F_RELAY, F_WS, Frame, Kind, STAGE_ABORT, STAGE_BEGIN, STAGE_COMMIT,
+    STAGE_PROBED,
+};
+use super::{Cluster, Waiter, stats};
+use crate::engine::Shared;
+use crate::error::{ErrorCode, Refusal};
+use crate::handler::CloseReason;
+use crate::session::{Out, Session, TransportKind, Upgrade};
+use crate::transport::polling::{self, GetRefused};
+use bytes::Bytes;
+use sockeye_proto::eio::{Packet, WsFrame};
+use sockeye_proto::{NodeTag, Str};
+use std::sync::{Arc, Weak};
+use tokio::sync::mpsc;
+
+/// Reads this node's inbox until the engine or the bus is gone.
+pub(crate) async fn inbox(
+    shared: Weak<Shared>,
+    cluster: Weak<Cluster>,
+    mut rx: mpsc::Receiver<Bytes>,
+) {
+    while let Some(data) = rx.recv().await {
+        let (Some(shared), Some(cluster)) = (shared.upgrade(), cluster.upgrade()) else {
+            return;
+        };
+        match Frame::decode(data) {
+            Ok(frame) if frame.from != cluster.tag => on_frame(&shared, &cluster, frame),
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "cluster frame dropped"),
+        }
+    }
+}
+
+fn on_frame(shared: &Arc<Shared>, cluster: &Arc<Cluster>, frame: Frame) {
+    cluster.saw(frame.from);
+    match frame.kind {
+        Kind::Reply => cluster.resolve(frame),
+        Kind::Get => on_get(shared, cluster, frame),
+        Kind::Post => on_post(shared, cluster, frame),
+        Kind::Cancel => {
+            let waiter = cluster.waiters.lock().remove(&(frame.from, frame.request));
+            if let Some(w) = waiter {
+                // Dropping the wait closes the session as a dropped poll.
+                w.task.abort();
+            }
+        }
+        Kind::Upgrade => on_upgrade(shared, cluster, frame),
+        Kind::Close => {
+            if cluster.served_by(&frame.sid) == Some(frame.from) {
+                cluster.unserve(&frame.sid);
+                if let Some(session) = shared.get(&frame.sid) {
+                    let reason = if frame.status == 0 {
+                        CloseReason::TransportClose
+                    } else {
+                        CloseReason::TransportError
+                    };
+                    session.close_with(reason);
+                }
+            }
+        }
+        Kind::Bye => cluster.mark_dead(frame.from),
+    }
+}
+
+/// Answers request `to` of its sender.
+fn reply(cluster: &Cluster, to: &Frame, status: u16, flags: u8, body: Bytes) {
+    let mut frame = cluster.frame(Kind::Reply, to.sid, flags, status, body);
+    frame.request = to.request;
+    cluster.send(to.from, frame);
+}
+
+/// A refusal, answered by the forwarder as the local path would.
+fn refuse(cluster: &Cluster, to: &Frame, refusal: Refusal) {
+    stats::bump(&cluster.stats.nacks);
+    reply(
+        cluster,
+        to,
+        refusal.status.as_u16(),
+        F_JSON,
+        Bytes::from(refusal.json()),
+    );
+}
+
+/// A status-only refusal (an empty `400`, as the local path's overlap).
+fn refuse_empty(cluster: &Cluster, to: &Frame, status: u16) {
+    stats::bump(&cluster.stats.nacks);
+    reply(cluster, to, status, 0, Bytes::new());
+}
+
+fn on_get(shared: &Arc<Shared>, cluster: &Arc<Cluster>, frame: Frame) {
+    stats::bump(&cluster.stats.in_get);
+    let Some(session) = shared.get(&frame.sid) else {
+        return refuse(cluster, &frame, Refusal::new(ErrorCode::UnknownSid));
+    };
+    let pull = frame.flags & F_RELAY != 0;
+    if pull {
+        if cluster.served_by(&frame.sid) != Some(frame.from) || !session.is_relayed() {
+            return refuse(cluster, &frame, Refusal::new(ErrorCode::BadRequest));
+        }
+    } else if session.transport() != TransportKind::Polling {
+        return refuse(cluster, &frame, Refusal::new(ErrorCode::BadRequest));
+    }
+    let active = match polling::begin_get(&session) {
+        Ok(active) => active,
+        Err(GetRefused::Overlap) => return refuse_empty(cluster, &frame, 400),
+        Err(GetRefused::Gone) => {
+            return refuse(cluster, &frame, Refusal::new(ErrorCode::UnknownSid));
+        }
+    };
+    // One small task per parked GET: it waits exactly as a local GET does
+    // (no new wake-up path in the session), and aborting it is the CANCEL.
+    let config = &shared.config;
+    let deadline = config.ping_interval + config.ping_timeout + cluster.request_timeout;
+    let key = (frame.from, frame.request);
+    let weak = Arc::downgrade(cluster);
+    let protocol = session.protocol();
+    let task = async move {
+        // Past the deadline the wait is dropped: the forwarder is gone or
+        // lost the request, and the session closes as for a dropped poll.
+        let waited = tokio::time::timeout(deadline, polling::wait_poll(active, pull)).await;
+        let Some(cluster) = weak.upgrade() else {
+            return;
+        };
+        cluster.waiters.lock().remove(&key);
+        let Ok((items, b64)) = waited else {
+            return;
+        };
+        if pull {
+            let frames: Vec<(bool, Bytes)> = items.iter().map(|o| ws_frame(o, protocol)).collect();
+            reply(&cluster, &frame, 200, 0, frame::encode_ws_frames(&frames));
+        } else {
+            let (body, content_type) = polling::encode(protocol, b64, &items);
+            let binary = content_type
+                .as_bytes()
+                .starts_with(b"application/octet-stream");
+            reply(
+                &cluster,
+                &frame,
+                200,
+                if binary { F_BINARY } else { 0 },
+                body,
+            );
+        }
+    };
+    let mut waiters = cluster.waiters.lock();
+    let handle = tokio::spawn(task);
+    waiters.insert(
+        key,
+        Waiter {
+            sid: session.sid(),
+            task: handle.abort_handle(),
+        },
+    );
+}
+
+/// A queued packet as the WebSocket frame the relay writes.
+fn ws_frame(out: &Out, protocol: sockeye_proto::eio::ProtocolVersion) -> (bool, Bytes) {
+    match out {
+        Out::Encoded(s) => (false, Bytes::from(s.clone())),
+        Out::Packet(p) => match p.to_ws_frame(protocol) {
+            WsFrame::Text(t) => (false, Bytes::from(t)),
+            WsFrame::Binary(b) => (true, b),
+        },
+    }
+}
+
+fn on_post(shared: &Arc<Shared>, cluster: &Arc<Cluster>, frame: Frame) {
+    stats::bump(&cluster.stats.in_post);
+    let Some(session) = shared.get(&frame.sid) else {
+        return refuse(cluster, &frame, Refusal::new(ErrorCode::UnknownSid));
+    };
+    let binary = frame.flags & F_BINARY != 0;
+    if frame.flags & F_WS != 0 {
+        if cluster.served_by(&frame.sid) != Some(frame.from) || !session.is_relayed() {
+            return refuse(cluster, &frame, Refusal::new(ErrorCode::BadRequest));
+        }
+        relayed_frame(&session, binary, frame.body.clone());
+        return reply(cluster, &frame, 200, 0, Bytes::new());
+    }
+    if session.transport() != TransportKind::Polling {
+        return refuse(cluster, &frame, Refusal::new(ErrorCode::BadRequest));
+    }
+    match polling::apply_forwarded(&session, binary, frame.body.clone()) {
+        Ok(()) => reply(cluster, &frame, 200, 0, Bytes::new()),
+        Err(()) => refuse_empty(cluster, &frame, 400),
+    }
+}
+
+/// One frame the client sent on a relayed WebSocket (as `ws::on_frame`).
+fn relayed_frame(session: &Session, binary: bool, data: Bytes) {
+    let packet = if binary {
+        Packet::decode_binary(data, session.protocol())
+    } else {
+        match Str::from_utf8(data) {
+            Ok(text) => Packet::decode_text(text),
+            Err(_) => Err(sockeye_proto::DecodeError::Utf8),
+        }
+    };
+    match packet {
+        Ok(p) => {
+            session.on_client_packet(p);
+        }
+        Err(e) => {
+            tracing::debug!(sid = %session.sid(), error = %e, "bad relayed packet");
+            session.close_with(CloseReason::ParseError);
+        }
+    }
+}
+
+fn on_upgrade(shared: &Arc<Shared>, cluster: &Arc<Cluster>, frame: Frame) {
+    stats::bump(&cluster.stats.in_upgrade);
+    let Some(session) = shared.get(&frame.sid) else {
+        return refuse(cluster, &frame, Refusal::new(ErrorCode::UnknownSid));
+    };
+    let from = frame.from;
+    let holder = cluster.served_by(&frame.sid);
+    let inner = &session.0;
+    let ok = match frame.status {
+        STAGE_BEGIN => {
+            let eligible = {
+                let mut st = inner.state.lock();
+                let eligible = st.closed.is_none()
+                    && st.transport == TransportKind::Polling
+                    && st.upgrade == Upgrade::Idle
+                    && !st.relay;
+                if eligible {
+                    st.upgrade = Upgrade::Upgrading;
+                }
+                eligible
+            };
+            if eligible {
+                cluster.serve_through(session.sid(), from);
+                upgrade_deadline(shared, cluster, &session, from);
+            }
+            eligible
+        }
+        STAGE_PROBED if holder == Some(from) => {
+            let mut st = inner.state.lock();
+            let ok = st.upgrade == Upgrade::Upgrading && st.closed.is_none();
+            if ok {
+                st.upgrade = Upgrade::Probed;
+            }
+            ok
+        }
+        STAGE_COMMIT if holder == Some(from) => {
+            let mut st = inner.state.lock();
+            let ok = st.upgrade == Upgrade::Probed && st.closed.is_none();
+            if ok {
+                st.upgrade = Upgrade::Idle;
+                st.relay = true;
+            }
+            ok
+        }
+        STAGE_ABORT if holder == Some(from) => {
+            let mut st = inner.state.lock();
+            if !st.relay {
+                st.upgrade = Upgrade::Idle;
+                drop(st);
+                cluster.unserve(&frame.sid);
+            }
+            true
+        }
+        _ => false,
+    };
+    // A pending poll answers `noop` once probed (and after the switch).
+    inner.writer.notify_waiters();
+    if ok {
+        if frame.status == STAGE_COMMIT {
+            stats::bump(&cluster.stats.upgrades_relay);
+        }
+        reply(cluster, &frame, 200, 0, Bytes::new());
+    } else {
+        refuse_empty(cluster, &frame, 400);
+    }
+}
+
+/// An upgrade held by another node that neither commits nor aborts in
+/// time (that node died, a frame was lost) returns the session to polling,
+/// so that a later upgrade may succeed.
+fn upgrade_deadline(
+    shared: &Arc<Shared>,
+    cluster: &Arc<Cluster>,
+    session: &Session,
+    from: NodeTag,
+) {
+    let wait = shared.config.upgrade_timeout + cluster.request_timeout * 2;
+    let session = session.clone();
+    let cluster = Arc::downgrade(cluster);
+    tokio::spawn(async move {
+        tokio::time::sleep(wait).await;
+        let Some(cluster) = cluster.upgrade() else {
+            return;
+        };
+        if cluster.served_by(&session.sid()) != Some(from) {
+            return;
+        }
+        let stuck = {
+            let mut st = session.0.state.lock();
+            let stuck = !st.relay && st.upgrade != Upgrade::Idle;
+            if stuck {
+                st.upgrade = Upgrade::Idle;
+            }
+            stuck || !st.relay
+        };
+        if stuck {
+            cluster.unserve(&session.sid());
+            session.0.writer.notify_waiters();
+        }
+    });
+}

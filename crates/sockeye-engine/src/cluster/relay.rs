@@ -1,0 +1,248 @@
+//! A WebSocket upgrade that lands on a node other than the session's
+//! owner: this node holds the socket and relays it.
+//!
+//! 1. Before the `101`, the owner is asked (stage BEGIN): it checks the
+//!    session is eligible (open, on polling, not upgrading) exactly as for
+//!    a local upgrade and marks it upgrading. Refused: the socket is
+//!    accepted and closed at once, as for a second local WebSocket.
+//! 2. On `2probe`, the owner is told (PROBED) before `3probe` leaves, so
+//!    its pending poll (local or forwarded) is released with `noop` at once.
+//! 3. On `5` (COMMIT), the owner marks the session relayed: it reports
+//!    WebSocket and keeps its queue and heartbeat; this node pulls the
+//!    queue with relay GETs (one at a time, so frames stay in order) and
+//!    sends each client frame as a relay POST, the next only after the
+//!    owner applied the previous one.
+//! 4. Any failure aborts on the owner (ABORT), which returns the session to
+//!    polling; the owner also does so by itself after a deadline.
+
+use super::frame::{
+    self, F_BINARY, F_RELAY, F_WS, Kind, STAGE_ABORT, STAGE_BEGIN, STAGE_COMMIT, STAGE_PROBED,
+};
+use super::{Cluster, stats};
+use crate::engine::Shared;
+use crate::error::{ErrorCode, Refusal};
+use crate::response::{self, EngineResponse, Hooks};
+use crate::transport::ws::{self, WsConn};
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use http::request::Parts;
+use hyper::upgrade::OnUpgrade;
+use sockeye_proto::eio::Packet;
+use sockeye_proto::{Sid, Str};
+use std::sync::Arc;
+use tokio_tungstenite::tungstenite::{Message as WsMessage, Utf8Bytes};
+
+/// Answers a WebSocket upgrade for `sid`, a session of another node.
+pub(crate) async fn upgrade(
+    shared: &Arc<Shared>,
+    cluster: &Arc<Cluster>,
+    sid: Sid,
+    parts: &Parts,
+    on_upgrade: OnUpgrade,
+) -> EngineResponse {
+    let accept = match ws::accept_key(&parts.headers) {
+        Ok(a) => a,
+        Err(r) => return response::ws_refusal(&r),
+    };
+    let owner = sid.tag();
+    if !cluster.reachable(owner).await {
+        stats::bump(&cluster.stats.dead_tag_refusals);
+        return response::ws_refusal(&Refusal::new(ErrorCode::UnknownSid));
+    }
+    stats::bump(&cluster.stats.out_upgrade);
+    let begin = cluster.frame(Kind::Upgrade, sid, 0, STAGE_BEGIN, Bytes::new());
+    let reply = cluster
+        .request(owner, begin, cluster.request_timeout, false)
+        .await;
+    match reply {
+        Ok(r) if r.status == 200 => {}
+        Ok(r) if r.flags & frame::F_JSON != 0 => {
+            // Unknown on the owner: the same refusal as a local one.
+            return response::ws_refusal(&Refusal::new(ErrorCode::UnknownSid));
+        }
+        Ok(_) => {
+            // Not eligible (already upgrading or upgraded): accepted and
+            // closed at once, as a second local WebSocket.
+            stats::bump(&cluster.stats.upgrades_refused);
+            let task_shared = shared.clone();
+            tokio::spawn(async move {
+                if let Some(mut conn) = ws::accept_socket(&task_shared, on_upgrade).await {
+                    ws::close_conn(&mut conn, None).await;
+                }
+            });
+            return ws::switching_protocols(shared, parts, accept, Hooks::Every);
+        }
+        Err(_) => return response::ws_refusal(&Refusal::new(ErrorCode::UnknownSid)),
+    }
+    let task_shared = shared.clone();
+    let task_cluster = cluster.clone();
+    tokio::spawn(async move {
+        let (shared, cluster) = (task_shared, task_cluster);
+        let conn = ws::accept_socket(&shared, on_upgrade).await;
+        let probed = match conn {
+            Some(mut conn) => {
+                let probe = probe(&cluster, sid, &mut conn);
+                match tokio::time::timeout(shared.config.upgrade_timeout, probe).await {
+                    Ok(true) => Ok(conn),
+                    _ => Err(Some(conn)),
+                }
+            }
+            None => Err(None),
+        };
+        match probed {
+            Ok(conn) => run(&shared, &cluster, sid, conn).await,
+            Err(conn) => {
+                cluster.send(
+                    owner,
+                    cluster.frame(Kind::Upgrade, sid, 0, STAGE_ABORT, Bytes::new()),
+                );
+                if let Some(mut conn) = conn {
+                    ws::close_conn(&mut conn, None).await;
+                }
+            }
+        }
+    });
+    ws::switching_protocols(shared, parts, accept, Hooks::Every)
+}
+
+/// Tells the owner about an upgrade step; true if it agreed.
+async fn step(cluster: &Arc<Cluster>, sid: Sid, stage: u16) -> bool {
+    let frame = cluster.frame(Kind::Upgrade, sid, 0, stage, Bytes::new());
+    matches!(
+        cluster.request(sid.tag(), frame, cluster.request_timeout, false).await,
+        Ok(r) if r.status == 200
+    )
+}
+
+/// The probe exchange, each step agreed with the owner first; true once
+/// the client sent `5` and the owner switched the session to the relay.
+async fn probe(cluster: &Arc<Cluster>, sid: Sid, conn: &mut WsConn) -> bool {
+    let mut probed = false;
+    while let Some(msg) = conn.next().await {
+        let text = match msg {
+            Ok(WsMessage::Text(t)) => Str::from_utf8(Bytes::from(t)).unwrap_or_default(),
+            Ok(WsMessage::Ping(_) | WsMessage::Pong(_)) => continue,
+            _ => return false,
+        };
+        match Packet::decode_text(text) {
+            Ok(p) if !probed && p.is_probe_ping() => {
+                if !step(cluster, sid, STAGE_PROBED).await {
+                    return false;
+                }
+                if conn
+                    .send(WsMessage::Text(Utf8Bytes::from_static("3probe")))
+                    .await
+                    .is_err()
+                {
+                    return false;
+                }
+                probed = true;
+            }
+            Ok(Packet::Upgrade) if probed => return step(cluster, sid, STAGE_COMMIT).await,
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// The relay: owner's queue to the socket, the socket's frames to the
+/// owner, until either side closes, the owner dies or the engine closes.
+async fn run(shared: &Shared, cluster: &Arc<Cluster>, sid: Sid, conn: WsConn) {
+    let owner = sid.tag();
+    let (mut sink, mut stream) = conn.split();
+    let config = &shared.config;
+    let pull_deadline = config.ping_interval + config.ping_timeout + cluster.request_timeout;
+    let mut closing = cluster.closing.subscribe();
+    // Owner -> client: one pull at a time.
+    let down = async {
+        loop {
+            let frame = cluster.frame(Kind::Get, sid, F_RELAY, 0, Bytes::new());
+            let Ok(reply) = cluster.request(owner, frame, pull_deadline, true).await else {
+                return;
+            };
+            if reply.status != 200 {
+                return;
+            }
+            let Ok(frames) = frame::decode_ws_frames(reply.body) else {
+                return;
+            };
+            for (binary, data) in frames {
+                let msg = if binary {
+                    WsMessage::Binary(data)
+                } else {
+                    if data.as_ref() == b"1" {
+                        // The session closed: a close frame, as locally.
+                        return;
+                    }
+                    match Utf8Bytes::try_from(data) {
+                        Ok(text) => WsMessage::Text(text),
+                        Err(_) => return,
+                    }
+                };
+                if sink.feed(msg).await.is_err() {
+                    return;
+                }
+            }
+            if sink.flush().await.is_err() {
+                return;
+            }
+        }
+    };
+    // Tells the owner the socket closed (before the pull is dropped, whose
+    // cancel would otherwise read as an error).
+    let close = |reason: u16| {
+        cluster.send(
+            owner,
+            cluster.frame(Kind::Close, sid, 0, reason, Bytes::new()),
+        );
+    };
+    // Client -> owner: each frame applied before the next is read.
+    let up = async {
+        let reason = relay_up(cluster, sid, &mut stream).await;
+        close(reason);
+    };
+    let shutdown = async {
+        let _ = closing.wait_for(|c| *c).await;
+        close(0);
+    };
+    tokio::select! {
+        () = down => {}
+        () = up => {}
+        () = shutdown => {}
+    }
+    if let Ok(mut conn) = sink.reunite(stream) {
+        ws::close_conn(&mut conn, None).await;
+    }
+}
+
+/// Sends the client's frames to the owner, each once the previous one was
+/// applied; returns the close reason (0 closed, 1 error).
+async fn relay_up(
+    cluster: &Arc<Cluster>,
+    sid: Sid,
+    stream: &mut futures_util::stream::SplitStream<WsConn>,
+) -> u16 {
+    let owner = sid.tag();
+    {
+        while let Some(msg) = stream.next().await {
+            let (binary, data) = match msg {
+                Ok(WsMessage::Text(t)) => (false, Bytes::from(t)),
+                Ok(WsMessage::Binary(b)) => (true, b),
+                Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_)) => continue,
+                Ok(WsMessage::Close(_)) => return 0,
+                Err(_) => return 1,
+            };
+            stats::bump(&cluster.stats.out_post);
+            let flags = F_WS | if binary { F_BINARY } else { 0 };
+            let frame = cluster.frame(Kind::Post, sid, flags, 0, data);
+            match cluster
+                .request(owner, frame, cluster.request_timeout, false)
+                .await
+            {
+                Ok(r) if r.status == 200 => {}
+                _ => return 1,
+            }
+        }
+        0
+    }
+}

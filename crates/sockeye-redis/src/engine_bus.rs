@@ -1,0 +1,275 @@
+//! [`RedisBus`]: the engine's [`ClusterBus`] over Redis, for sessions
+//! served from any node (`EngineConfig::with_cluster`).
+//!
+//! * Tag: 3 random bytes, claimed with `SET <prefix>:node:<tag> <instance>
+//!   NX PX <lease>` (another tag is drawn if taken) and refreshed every
+//!   `refresh`; a peer whose key is missing is dead.
+//! * Inbox: the channel `<prefix>#<tag>#` (plain `SUBSCRIBE`), one per node;
+//!   frames are published there with `PUBLISH` through the link's ordered
+//!   publishing queue (so one node's frames to another keep their order).
+//! * Liveness checks: one `MGET` of the lease keys asked about.
+
+use crate::link::{Inbound, Link, PublishKind};
+use crate::{RedisError, config::LinkOptions};
+use bytes::Bytes;
+use parking_lot::Mutex;
+use sockeye_engine::{BoxFuture, BusError, ClusterBus, NodeTag};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Options of [`RedisBus`].
+#[derive(Debug, Clone)]
+pub struct RedisBusConfig {
+    prefix: String,
+    lease: Duration,
+    refresh: Duration,
+    max_inbox: usize,
+    link: LinkOptions,
+}
+
+impl Default for RedisBusConfig {
+    /// Prefix `sockeye-eio`, lease 3 s refreshed every second, 65,536
+    /// frames queued at most in the inbox.
+    fn default() -> Self {
+        RedisBusConfig {
+            prefix: "sockeye-eio".to_owned(),
+            lease: Duration::from_secs(3),
+            refresh: Duration::from_secs(1),
+            max_inbox: 65_536,
+            link: LinkOptions::default(),
+        }
+    }
+}
+
+impl RedisBusConfig {
+    /// The prefix of the channels and lease keys (default `sockeye-eio`;
+    /// nodes of one cluster must share it).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How long a node's lease lives without refresh (default 3 s): the
+    /// longest a dead node goes unnoticed, plus the engine's heartbeat.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(Duration::from_millis(100));
+        self
+    }
+
+    /// How often the lease is refreshed (default 1 s; keep it well below
+    /// the lease).
+    pub fn refresh(mut self, refresh: Duration) -> Self {
+        self.refresh = refresh.max(Duration::from_millis(10));
+        self
+    }
+}
+
+/// One node's access to the cluster bus on Redis.
+pub struct RedisBus {
+    link: Arc<Link>,
+    tag: NodeTag,
+    channel: String,
+    key: String,
+    instance: String,
+    config: RedisBusConfig,
+    inbox: Mutex<Option<mpsc::Receiver<Bytes>>>,
+    receiver: Arc<Receiver>,
+    left: AtomicBool,
+}
+
+impl fmt::Debug for RedisBus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisBus")
+            .field("tag", &self.tag)
+            .field("channel", &self.channel)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Hands the frames of the node's channel to its inbox.
+struct Receiver {
+    tx: mpsc::Sender<Bytes>,
+}
+
+impl Inbound for Receiver {
+    fn on_message(&self, _channel: &str, payload: Bytes) {
+        if self.tx.try_send(payload).is_err() {
+            tracing::warn!("cluster inbox full: a frame was dropped (its request times out)");
+        }
+    }
+}
+
+fn key_of(prefix: &str, tag: NodeTag) -> String {
+    format!("{prefix}:node:{tag}")
+}
+
+fn channel_of(prefix: &str, tag: NodeTag) -> String {
+    format!("{prefix}#{tag}#")
+}
+
+impl RedisBus {
+    /// Connects to Redis (`redis://host:port/db`), claims a free tag and
+    /// subscribes to its channel. Must be called within a Tokio runtime.
+    pub async fn connect(url: &str, config: RedisBusConfig) -> Result<Arc<RedisBus>, RedisError> {
+        let link = Link::connect(url, config.link.clone()).await?;
+        Self::on_link(link, config).await
+    }
+
+    async fn on_link(link: Arc<Link>, config: RedisBusConfig) -> Result<Arc<RedisBus>, RedisError> {
+        let instance = {
+            let mut raw = [0u8; 16];
+            getrandom::fill(&mut raw).map_err(|e| RedisError::Connect(e.to_string()))?;
+            raw.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        };
+        let mut con = link.commands();
+        let mut tag = None;
+        for _ in 0..16 {
+            let candidate = NodeTag::random();
+            let claimed: Option<String> = redis::cmd("SET")
+                .arg(key_of(&config.prefix, candidate))
+                .arg(&instance)
+                .arg("NX")
+                .arg("PX")
+                .arg(config.lease.as_millis() as u64)
+                .query_async(&mut con)
+                .await
+                .map_err(|e| RedisError::Connect(e.to_string()))?;
+            if claimed.is_some() {
+                tag = Some(candidate);
+                break;
+            }
+        }
+        let tag = tag.ok_or_else(|| RedisError::Connect("no free node tag".into()))?;
+        let (tx, rx) = mpsc::channel(config.max_inbox);
+        let bus = Arc::new(RedisBus {
+            channel: channel_of(&config.prefix, tag),
+            key: key_of(&config.prefix, tag),
+            link,
+            tag,
+            instance,
+            inbox: Mutex::new(Some(rx)),
+            receiver: Arc::new(Receiver { tx }),
+            left: AtomicBool::new(false),
+            config,
+        });
+        let receiver: Arc<dyn Inbound> = bus.receiver.clone();
+        bus.link.subscribe(
+            vec![bus.channel.clone()],
+            Vec::new(),
+            Arc::downgrade(&receiver),
+        );
+        // Frames sent to this node before its subscription is active would
+        // be lost: wait until Redis counts it.
+        let subscribed = async {
+            loop {
+                if bus.link.numsub(&bus.channel).await.unwrap_or(0) > 0 {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(bus.config.link.connect_timeout, subscribed)
+            .await
+            .map_err(|_| {
+                RedisError::Connect("the node channel was not subscribed in time".into())
+            })?;
+        tokio::spawn(refresh(Arc::downgrade(&bus)));
+        tracing::info!(%tag, channel = %bus.channel, "cluster bus on Redis");
+        Ok(bus)
+    }
+}
+
+/// Keeps the lease alive until the bus is dropped or left.
+async fn refresh(bus: Weak<RedisBus>) {
+    let every = match bus.upgrade() {
+        Some(b) => b.config.refresh,
+        None => return,
+    };
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(bus) = bus.upgrade() else { return };
+        if bus.left.load(Ordering::Acquire) {
+            return;
+        }
+        let mut con = bus.link.commands();
+        let previous: Result<Option<String>, _> = redis::cmd("SET")
+            .arg(&bus.key)
+            .arg(&bus.instance)
+            .arg("PX")
+            .arg(bus.config.lease.as_millis() as u64)
+            .arg("GET")
+            .query_async(&mut con)
+            .await;
+        match previous {
+            Ok(Some(other)) if other != bus.instance => {
+                tracing::error!(tag = %bus.tag, "another node held this node's tag (Redis partition longer than the lease?)");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "lease refresh failed"),
+        }
+    }
+}
+
+impl ClusterBus for RedisBus {
+    fn tag(&self) -> NodeTag {
+        self.tag
+    }
+
+    fn publish(&self, to: NodeTag, frame: Bytes) -> Result<(), BusError> {
+        if !self.link.health.is_up() {
+            return Err(BusError::Unavailable("Redis unreachable".into()));
+        }
+        self.link
+            .publish(
+                PublishKind::Classic,
+                channel_of(&self.config.prefix, to),
+                frame.to_vec(),
+            )
+            .map_err(|e| BusError::Unavailable(e.to_string()))
+    }
+
+    fn take_inbox(&self) -> Option<mpsc::Receiver<Bytes>> {
+        self.inbox.lock().take()
+    }
+
+    fn check(&self, tags: Vec<NodeTag>) -> BoxFuture<Result<Vec<bool>, BusError>> {
+        let mut con = self.link.commands();
+        let keys: Vec<String> = tags
+            .iter()
+            .map(|t| key_of(&self.config.prefix, *t))
+            .collect();
+        Box::pin(async move {
+            if keys.is_empty() {
+                return Ok(Vec::new());
+            }
+            let values: Vec<Option<String>> = redis::cmd("MGET")
+                .arg(&keys)
+                .query_async(&mut con)
+                .await
+                .map_err(|e| BusError::Unavailable(e.to_string()))?;
+            Ok(values.iter().map(Option::is_some).collect())
+        })
+    }
+
+    fn leave(&self) -> BoxFuture<()> {
+        self.left.store(true, Ordering::Release);
+        let mut con = self.link.commands();
+        let key = self.key.clone();
+        Box::pin(async move {
+            let _: Result<(), _> = redis::cmd("DEL").arg(key).query_async(&mut con).await;
+        })
+    }
+}
+
+impl crate::RedisAdapterFactory {
+    /// The engine's cluster bus on this factory's connections (a node that
+    /// uses the classic adapter needs no more connections for it).
+    pub async fn engine_bus(&self, config: RedisBusConfig) -> Result<Arc<RedisBus>, RedisError> {
+        RedisBus::on_link(self.link.clone(), config).await
+    }
+}
