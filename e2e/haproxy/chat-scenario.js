@@ -88,6 +88,35 @@ export async function burst(users, count, tag = "m") {
   return delivered;
 }
 
+/**
+ * `a` and `b` take turns, `rounds` times: one sends a message (acked),
+ * the other waits for it and answers. For a polling user every turn is a
+ * POST and a GET at least. Each side then got the other's messages once,
+ * in order.
+ */
+export async function pingPong(a, b, rounds, tag = "turn") {
+  for (let i = 0; i < rounds; i++) {
+    for (const [from, to] of [
+      [a, b],
+      [b, a],
+    ]) {
+      const got = to.rec.next("new message", (m) => m.message === `${tag} ${from.name} ${i}`);
+      assert.ok((await ack(from.socket, "new message", `${tag} ${from.name} ${i}`))?.id);
+      await got;
+    }
+  }
+  for (const [from, to] of [
+    [a, b],
+    [b, a],
+  ]) {
+    const got = to.rec
+      .all("new message")
+      .filter((m) => m.message.startsWith(`${tag} ${from.name} `))
+      .map((m) => m.message);
+    assert.deepEqual(got, Array.from({ length: rounds }, (_, i) => `${tag} ${from.name} ${i}`));
+  }
+}
+
 /** A private message from `a` to `b` with its ack. */
 export async function whisper(a, b, message) {
   const got = b.rec.next("private message", (m) => m.message === message);
