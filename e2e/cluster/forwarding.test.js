@@ -14,6 +14,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import net from "node:net";
 import { test } from "node:test";
+import WebSocket from "ws";
 import { ack, connect, login, startChat } from "../tests/chat-helpers.js";
 import { startRedis } from "./cluster-helpers.js";
 
@@ -177,6 +178,81 @@ for (const [label, transports] of [
     assert.equal(alice.socket.connected, true);
   });
 }
+
+/** A raw polling Socket.IO session logged in as `name`, its requests sent to `ports` in turn. */
+async function rawUser(owner, ports, name) {
+  let turn = 0;
+  const nextPort = () => ports[turn++ % ports.length];
+  const hs = await request(owner, "GET", "/socket.io/?EIO=4&transport=polling");
+  const { sid } = JSON.parse(hs.body.slice(1));
+  const path = `/socket.io/?EIO=4&transport=polling&sid=${sid}`;
+  const received = [];
+  const pollUntil = async (pred) => {
+    while (!received.some(pred)) received.push(...packets((await request(nextPort(), "GET", path)).body));
+  };
+  assert.equal((await request(nextPort(), "POST", path, "40")).body, "ok");
+  await pollUntil((p) => p.startsWith("40{"));
+  assert.equal((await request(nextPort(), "POST", path, `420["add user","${name}"]`)).body, "ok");
+  await pollUntil((p) => p.startsWith("430"));
+  return { sid, path };
+}
+
+test("kill -9 of a forwarder closes its sessions on the owner; of an owner, its sessions fail fast", { timeout: TIMEOUT }, async (t) => {
+  const redis = await startRedis(t);
+  const nodes = [];
+  for (let i = 0; i < 3; i++) {
+    // Not registered with `t`: two of them die during the test.
+    const node = await startChat(null, ["--redis", redis.url]);
+    t.after(() => node.kill("SIGKILL").catch(() => {}));
+    nodes.push(node);
+  }
+  const [a, b, c] = nodes.map(portOf);
+  const bob = await connect(t, `http://127.0.0.1:${a}`, { transports: ["websocket"] });
+  await login(bob, "bob");
+  // carol's session lives on b; her WebSocket (relayed) on c.
+  const carol = await rawUser(b, [a, c], "carol");
+  const ws = new WebSocket(`ws://127.0.0.1:${c}/socket.io/?EIO=4&transport=websocket&sid=${carol.sid}`);
+  const frames = [];
+  let wake = () => {};
+  ws.on("message", (d) => {
+    frames.push(d.toString());
+    wake();
+  });
+  ws.on("error", () => {});
+  const frame = async (pred) => {
+    while (!frames.some(pred)) await new Promise((r) => (wake = r));
+  };
+  await new Promise((r) => ws.once("open", r));
+  ws.send("2probe");
+  await frame((f) => f === "3probe");
+  ws.send("5");
+  // Acked through the relay: the owner serves carol through c.
+  ws.send('421["new message","through c"]');
+  await frame((f) => f.startsWith("431["));
+  const killedAt = Date.now();
+  await nodes[2].kill("SIGKILL");
+  assert.deepEqual(await bob.rec.next("user left", (u) => u.username === "carol"), { username: "carol", numUsers: 1 });
+  const cleanup = Date.now() - killedAt;
+  assert.ok(cleanup < 6_000, `the owner closed carol ${cleanup} ms after her forwarder died`);
+  // dave's session lives on b, which dies: requests through a fail, fast
+  // once b's lease is gone.
+  const dave = await rawUser(b, [a], "dave");
+  const ownerKilledAt = Date.now();
+  await nodes[1].kill("SIGKILL");
+  let last;
+  for (;;) {
+    const start = Date.now();
+    const res = await request(a, "POST", dave.path, '42["new message","x"]');
+    assert.equal(res.status, 400, res.body);
+    assert.equal(JSON.parse(res.body).code, 1);
+    last = Date.now() - start;
+    if (last < 100) break;
+    assert.ok(Date.now() - ownerKilledAt < 8_000, "the dead owner was not detected in time");
+  }
+  const detected = Date.now() - ownerKilledAt;
+  assert.ok(detected < 6_000, `refused at once ${detected} ms after the owner died`);
+  console.log(`forwarder death -> owner cleanup: ${cleanup} ms; owner death -> fast refusals: ${detected} ms`);
+});
 
 test("--no-forwarding: a session is unknown on the other nodes", { timeout: TIMEOUT }, async (t) => {
   const ports = await threeNodes(t, ["--no-forwarding"]);

@@ -431,7 +431,12 @@ pub(crate) fn method_not_allowed(shared: &Shared, parts: &http::request::Parts) 
 pub(crate) fn open_session(shared: &Arc<Shared>, session: &Session) {
     shared.count.fetch_add(1, Ordering::AcqRel);
     shared.insert(session);
-    shared.handler.on_open(session);
+    if session.0.announced.load(Ordering::Acquire) {
+        shared.handler.on_open(session);
+    } else if let Some(cluster) = &shared.cluster {
+        // Cluster hand-over window: opened later (see `cluster::handover`).
+        crate::cluster::handover::arm_window(session, cluster.handover_window);
+    }
 }
 
 /// Ends a session (once; later calls do nothing): out of the table, and

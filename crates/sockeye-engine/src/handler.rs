@@ -70,6 +70,12 @@ impl std::fmt::Display for CloseReason {
 /// `on_open` is called once per session before any `on_message`, and
 /// `on_close` exactly once; messages that arrive once the session is closed
 /// are dropped.
+///
+/// In cluster mode ([`crate::EngineConfig::with_cluster`]) a polling
+/// session may be announced up to the hand-over window after its
+/// handshake (its early messages follow `on_open` in order), on the node
+/// that ends up holding it; a session closed within that window is never
+/// announced, and then gets no `on_close` either.
 pub trait EngineHandler: Send + Sync + 'static {
     /// A session was opened (the handshake succeeded).
     fn on_open(&self, session: &Session);

@@ -147,6 +147,15 @@ pub(crate) struct SessionInner {
     /// Set once the session has ended (see `engine::finish_session`).
     pub finished: std::sync::atomic::AtomicBool,
     data: OnceLock<Box<dyn Any + Send + Sync>>,
+    /// Cluster hand-over window: the handler has not been told of the
+    /// session yet, and the client's messages wait here (see
+    /// `cluster::handover`). `None` for every other session.
+    pub deferred: Mutex<Option<Vec<Message>>>,
+    /// Messages go to `deferred` while set (one atomic load per message
+    /// for every other session).
+    pub buffering: std::sync::atomic::AtomicBool,
+    /// `on_open` was (or is being) called: `on_close` will be too.
+    pub announced: std::sync::atomic::AtomicBool,
 }
 
 /// A handle to one Engine.IO session. Cheap to clone.
@@ -172,12 +181,26 @@ impl Session {
         b64: bool,
         admission: Option<Admission>,
     ) -> Session {
+        let sid = match &shared.cluster {
+            Some(cluster) => Sid::generate_with_tag(cluster.tag),
+            None => Sid::generate(),
+        };
+        Self::with_sid(shared, sid, protocol, transport, request, b64, admission)
+    }
+
+    /// A session with a given id (a session handed over by another node).
+    pub(crate) fn with_sid(
+        shared: Arc<Shared>,
+        sid: Sid,
+        protocol: ProtocolVersion,
+        transport: TransportKind,
+        request: HandshakeRequest,
+        b64: bool,
+        admission: Option<Admission>,
+    ) -> Session {
         let heartbeat = Heartbeat::new(protocol, &shared.config, Instant::now());
         Session(Arc::new(SessionInner {
-            sid: match &shared.cluster {
-                Some(cluster) => Sid::generate_with_tag(cluster.tag),
-                None => Sid::generate(),
-            },
+            sid,
             protocol,
             request,
             shared,
@@ -202,6 +225,9 @@ impl Session {
             driver: Notify::new(),
             finished: std::sync::atomic::AtomicBool::new(false),
             data: OnceLock::new(),
+            deferred: Mutex::new(None),
+            buffering: std::sync::atomic::AtomicBool::new(false),
+            announced: std::sync::atomic::AtomicBool::new(true),
         }))
     }
 
@@ -406,7 +432,13 @@ impl Session {
         tracing::debug!(sid = %self.0.sid, %reason, "session closed");
         self.0.writer.notify_waiters();
         self.0.driver.notify_waiters();
-        self.0.shared.handler.on_close(self, reason);
+        if self.0.announced.load(std::sync::atomic::Ordering::Acquire) {
+            self.0.shared.handler.on_close(self, reason);
+        } else {
+            // The handler never heard of it (closed within its hand-over
+            // window): nothing to tell, nothing to replay.
+            self.0.deferred.lock().take();
+        }
         // A polling session has no I/O loop to end it: unless it waits for
         // a last poll, it ends now (a WebSocket session ends with its loop).
         if polling && !linger {
@@ -478,6 +510,18 @@ impl Session {
     }
 
     fn dispatch(&self, message: Message) {
+        if self.0.buffering.load(std::sync::atomic::Ordering::Acquire) {
+            let mut deferred = self.0.deferred.lock();
+            if let Some(early) = deferred.as_mut() {
+                if early.len() >= self.0.shared.config.max_buffered_packets {
+                    drop(deferred);
+                    self.close_with(CloseReason::TransportError);
+                } else {
+                    early.push(message);
+                }
+                return;
+            }
+        }
         self.0.shared.handler.on_message(self, message);
     }
 }

@@ -2,79 +2,19 @@
 //! session's requests spread over them (the cases of Node's
 //! cluster-engine tests, and node death).
 
+mod cluster_support;
 mod common;
 
+use cluster_support::*;
 use common::*;
 use futures_util::StreamExt;
 use http::StatusCode;
-use sockeye_engine::{
-    CloseReason, ClusterConfig, EngineConfig, MemoryHub, Message, NodeTag, TransportKind,
-};
-use std::sync::Arc;
+use sockeye_engine::{CloseReason, EngineConfig, Message, NodeTag, TransportKind};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 fn text(s: &str) -> Message {
     Message::Text(s.to_owned().into())
-}
-
-struct Cluster {
-    hub: Arc<MemoryHub>,
-    nodes: Vec<TestServer>,
-}
-
-impl Cluster {
-    async fn start(n: usize, config: impl Fn() -> EngineConfig) -> Cluster {
-        let hub = MemoryHub::new();
-        let mut nodes = Vec::new();
-        for _ in 0..n {
-            let cluster = ClusterConfig::new(hub.join())
-                .with_heartbeat(Duration::from_millis(50))
-                .with_request_timeout(Duration::from_millis(500));
-            nodes.push(TestServer::start(config().with_cluster(Some(cluster))).await);
-        }
-        Cluster { hub, nodes }
-    }
-
-    fn tag(&self, i: usize) -> NodeTag {
-        self.nodes[i].engine.node_tag().expect("cluster mode")
-    }
-
-    fn addr(&self, i: usize) -> std::net::SocketAddr {
-        self.nodes[i].addr
-    }
-
-    /// Waits until no node has cluster state left.
-    async fn assert_idle(&self) {
-        within("the cluster state to drain", async {
-            loop {
-                if self
-                    .nodes
-                    .iter()
-                    .all(|n| n.engine.cluster_backlog() == Some((0, 0, 0)))
-                {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        })
-        .await;
-    }
-}
-
-/// Waits until `cond` holds (a state the engine reaches by itself).
-async fn until(what: &str, mut cond: impl FnMut() -> bool) {
-    within(what, async {
-        while !cond() {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    })
-    .await
-}
-
-/// A session's polling URL on another node.
-fn on(client: &Polling, extra: &str) -> String {
-    client.url(extra)
 }
 
 #[tokio::test]
@@ -351,11 +291,19 @@ async fn a_websocket_upgrade_on_a_non_owner_is_relayed() {
     assert_eq!(recv_text(&mut ws).await, "3probe");
     // Released with noop as soon as the probe was answered.
     assert_eq!(within("the poll", poll).await.unwrap().text(), "6");
+    // A message posted through a third node during the upgrade reaches
+    // the owner (Node's take-over test posts one the same way).
+    post(c.addr(0), &on(&client, ""), "4during")
+        .await
+        .assert_ok();
+    assert_eq!(c.nodes[0].events.message(&sid).await, text("during"));
     send_text(&mut ws, "5").await;
     until("the owner to switch", || {
         session.transport() == TransportKind::WebSocket
     })
     .await;
+    // Its echo was queued on the owner: it comes through the relay first.
+    assert_eq!(recv_text(&mut ws).await, "4during");
     // Frames both ways through the relay (the server echoes).
     assert_ws_echo(&mut ws, "one").await;
     send_binary(&mut ws, &[9, 8, 7]).await;
@@ -400,6 +348,39 @@ async fn a_relayed_websocket_closes_when_the_owner_closes_the_session() {
     session.close();
     let (_, before) = expect_close(&mut ws).await;
     assert_eq!(before, vec![WsMessage::text("4last")]);
+    c.assert_idle().await;
+}
+
+#[tokio::test]
+async fn the_heartbeat_runs_through_a_relay() {
+    let config = || {
+        EngineConfig::default()
+            .with_ping_interval(Duration::from_millis(40))
+            .with_ping_timeout(Duration::from_millis(300))
+    };
+    let mut c = Cluster::start(2, config).await;
+    let client = Polling::open(c.addr(0)).await;
+    let sid = c.nodes[0].events.opened().await;
+    let ws_url = format!(
+        "ws://{}/engine.io/?EIO=4&transport=websocket&sid={}",
+        c.addr(1),
+        client.sid
+    );
+    let (mut ws, _) = ws_connect(&ws_url).await;
+    send_text(&mut ws, "2probe").await;
+    assert_eq!(recv_text(&mut ws).await, "3probe");
+    send_text(&mut ws, "5").await;
+    for _ in 0..5 {
+        assert_eq!(recv_text(&mut ws).await, "2");
+        send_text(&mut ws, "3").await;
+    }
+    c.nodes[0].events.assert_open(&sid);
+    // Without pongs the owner times the session out and the relay closes.
+    expect_close(&mut ws).await;
+    assert_eq!(
+        c.nodes[0].events.closed(&sid).await,
+        CloseReason::PingTimeout
+    );
     c.assert_idle().await;
 }
 

@@ -65,6 +65,10 @@ pub(crate) const F_WS: u8 = 2;
 /// answer with the reply's status.
 pub(crate) const F_JSON: u8 = 2;
 
+/// REPLY to an upgrade COMMIT: the body is the session's snapshot, the
+/// session moves to the sender (hand-over).
+pub(crate) const F_HANDOVER: u8 = 4;
+
 /// Upgrade stages (in `status`).
 pub(crate) const STAGE_BEGIN: u16 = 1;
 /// `3probe` may be sent: pending polls are released.

@@ -21,6 +21,7 @@
 mod bus;
 mod forward;
 pub(crate) mod frame;
+pub(crate) mod handover;
 mod owner;
 mod relay;
 mod stats;
@@ -50,6 +51,7 @@ pub struct ClusterConfig {
     pub(crate) heartbeat: Duration,
     pub(crate) request_timeout: Duration,
     pub(crate) max_in_flight: usize,
+    pub(crate) handover_window: Duration,
 }
 
 impl fmt::Debug for ClusterConfig {
@@ -59,6 +61,7 @@ impl fmt::Debug for ClusterConfig {
             .field("heartbeat", &self.heartbeat)
             .field("request_timeout", &self.request_timeout)
             .field("max_in_flight", &self.max_in_flight)
+            .field("handover_window", &self.handover_window)
             .finish()
     }
 }
@@ -73,7 +76,20 @@ impl ClusterConfig {
             heartbeat: Duration::from_secs(1),
             request_timeout: Duration::from_secs(2),
             max_in_flight: 10_000,
+            handover_window: Duration::from_millis(300),
         }
+    }
+
+    /// How long a new polling session (when upgrades are allowed) stays
+    /// unknown to the handler (default 300 ms, as Node's cluster engine;
+    /// zero: never). A WebSocket upgrade that lands on another node within
+    /// it moves the session there (hand-over: the session then costs what a
+    /// local WebSocket session costs); later, the other node relays. A
+    /// local upgrade ends the window at once; polling-only clients wait
+    /// for the handler's `on_open` (their Socket.IO CONNECT) this long.
+    pub fn with_handover_window(mut self, d: Duration) -> Self {
+        self.handover_window = d;
+        self
     }
 
     /// How often the leases of the peers this node has traffic with are
@@ -152,6 +168,7 @@ pub(crate) struct Cluster {
     pub tag: NodeTag,
     pub heartbeat: Duration,
     pub request_timeout: Duration,
+    pub handover_window: Duration,
     max_in_flight: usize,
     next_id: AtomicU64,
     /// Requests this node forwarded, by request id.
@@ -182,6 +199,7 @@ impl Cluster {
             tag: config.bus.tag(),
             heartbeat: config.heartbeat,
             request_timeout: config.request_timeout,
+            handover_window: config.handover_window,
             max_in_flight: config.max_in_flight,
             next_id: AtomicU64::new(1),
             pending: Mutex::new(HashMap::new()),

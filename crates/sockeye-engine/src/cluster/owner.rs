@@ -2,10 +2,10 @@
 //! applied with the same code as local requests.
 
 use super::frame::{
-    self, F_BINARY, F_JSON, F_RELAY, F_WS, Frame, Kind, STAGE_ABORT, STAGE_BEGIN, STAGE_COMMIT,
-    STAGE_PROBED,
+    self, F_BINARY, F_HANDOVER, F_JSON, F_RELAY, F_WS, Frame, Kind, STAGE_ABORT, STAGE_BEGIN,
+    STAGE_COMMIT, STAGE_PROBED,
 };
-use super::{Cluster, Waiter, stats};
+use super::{Cluster, Waiter, handover, stats};
 use crate::engine::Shared;
 use crate::error::{ErrorCode, Refusal};
 use crate::handler::CloseReason;
@@ -247,6 +247,16 @@ fn on_upgrade(shared: &Arc<Shared>, cluster: &Arc<Cluster>, frame: Frame) {
             ok
         }
         STAGE_COMMIT if holder == Some(from) => {
+            let probed = {
+                let st = inner.state.lock();
+                st.upgrade == Upgrade::Probed && st.closed.is_none()
+            };
+            // Not yet seen by the handler: the session moves to `from`.
+            if let Some(snapshot) = probed.then(|| handover::take(&session)).flatten() {
+                cluster.unserve(&frame.sid);
+                stats::bump(&cluster.stats.upgrades_handover);
+                return reply(cluster, &frame, 200, F_HANDOVER, snapshot);
+            }
             let mut st = inner.state.lock();
             let ok = st.upgrade == Upgrade::Probed && st.closed.is_none();
             if ok {

@@ -16,9 +16,10 @@
 //!    polling; the owner also does so by itself after a deadline.
 
 use super::frame::{
-    self, F_BINARY, F_RELAY, F_WS, Kind, STAGE_ABORT, STAGE_BEGIN, STAGE_COMMIT, STAGE_PROBED,
+    self, F_BINARY, F_HANDOVER, F_RELAY, F_WS, Kind, STAGE_ABORT, STAGE_BEGIN, STAGE_COMMIT,
+    STAGE_PROBED,
 };
-use super::{Cluster, stats};
+use super::{Cluster, handover, stats};
 use crate::engine::Shared;
 use crate::error::{ErrorCode, Refusal};
 use crate::response::{self, EngineResponse, Hooks};
@@ -83,14 +84,20 @@ pub(crate) async fn upgrade(
             Some(mut conn) => {
                 let probe = probe(&cluster, sid, &mut conn);
                 match tokio::time::timeout(shared.config.upgrade_timeout, probe).await {
-                    Ok(true) => Ok(conn),
+                    Ok(Some(commit)) => Ok((conn, commit)),
                     _ => Err(Some(conn)),
                 }
             }
             None => Err(None),
         };
         match probed {
-            Ok(conn) => run(&shared, &cluster, sid, conn).await,
+            Ok((conn, commit)) if commit.flags & F_HANDOVER != 0 => {
+                // The session moves here: a local WebSocket session from now.
+                if handover::restore(&shared, sid, &commit.body, conn).is_none() {
+                    tracing::warn!(%sid, "invalid hand-over snapshot: the session is lost");
+                }
+            }
+            Ok((conn, _)) => run(&shared, &cluster, sid, conn).await,
             Err(conn) => {
                 cluster.send(
                     owner,
@@ -105,44 +112,42 @@ pub(crate) async fn upgrade(
     ws::switching_protocols(shared, parts, accept, Hooks::Every)
 }
 
-/// Tells the owner about an upgrade step; true if it agreed.
-async fn step(cluster: &Arc<Cluster>, sid: Sid, stage: u16) -> bool {
+/// Tells the owner about an upgrade step; its answer if it agreed.
+async fn step(cluster: &Arc<Cluster>, sid: Sid, stage: u16) -> Option<super::frame::Frame> {
     let frame = cluster.frame(Kind::Upgrade, sid, 0, stage, Bytes::new());
-    matches!(
-        cluster.request(sid.tag(), frame, cluster.request_timeout, false).await,
-        Ok(r) if r.status == 200
-    )
+    match cluster
+        .request(sid.tag(), frame, cluster.request_timeout, false)
+        .await
+    {
+        Ok(r) if r.status == 200 => Some(r),
+        _ => None,
+    }
 }
 
-/// The probe exchange, each step agreed with the owner first; true once
-/// the client sent `5` and the owner switched the session to the relay.
-async fn probe(cluster: &Arc<Cluster>, sid: Sid, conn: &mut WsConn) -> bool {
+/// The probe exchange, each step agreed with the owner first; the owner's
+/// answer to the commit once the client sent `5` (a relay, or a hand-over
+/// with the session's snapshot).
+async fn probe(cluster: &Arc<Cluster>, sid: Sid, conn: &mut WsConn) -> Option<super::frame::Frame> {
     let mut probed = false;
     while let Some(msg) = conn.next().await {
         let text = match msg {
             Ok(WsMessage::Text(t)) => Str::from_utf8(Bytes::from(t)).unwrap_or_default(),
             Ok(WsMessage::Ping(_) | WsMessage::Pong(_)) => continue,
-            _ => return false,
+            _ => return None,
         };
         match Packet::decode_text(text) {
             Ok(p) if !probed && p.is_probe_ping() => {
-                if !step(cluster, sid, STAGE_PROBED).await {
-                    return false;
-                }
-                if conn
-                    .send(WsMessage::Text(Utf8Bytes::from_static("3probe")))
+                step(cluster, sid, STAGE_PROBED).await?;
+                conn.send(WsMessage::Text(Utf8Bytes::from_static("3probe")))
                     .await
-                    .is_err()
-                {
-                    return false;
-                }
+                    .ok()?;
                 probed = true;
             }
             Ok(Packet::Upgrade) if probed => return step(cluster, sid, STAGE_COMMIT).await,
-            _ => return false,
+            _ => return None,
         }
     }
-    false
+    None
 }
 
 /// The relay: owner's queue to the socket, the socket's frames to the

@@ -19,6 +19,7 @@ pub struct ClusterStats {
     pub(crate) upgrades_local: AtomicU64,
     pub(crate) upgrades_relay: AtomicU64,
     pub(crate) upgrades_refused: AtomicU64,
+    pub(crate) upgrades_handover: AtomicU64,
     pub(crate) relayed_closed_by_death: AtomicU64,
 }
 
@@ -76,7 +77,8 @@ impl ClusterStats {
     pub fn upgrades_local(&self) -> u64 {
         read(&self.upgrades_local)
     }
-    /// Upgrades of this node's sessions held by another node, which relays.
+    /// Upgrades of this node's sessions held by another node after the
+    /// hand-over window, which relays them.
     pub fn upgrades_relay(&self) -> u64 {
         read(&self.upgrades_relay)
     }
@@ -85,10 +87,10 @@ impl ClusterStats {
     pub fn upgrades_refused(&self) -> u64 {
         read(&self.upgrades_refused)
     }
-    /// Hand-overs of a session to the node holding its WebSocket: always 0
-    /// in this version (relay only, see the design notes).
+    /// Upgrades of this node's sessions held by another node within the
+    /// hand-over window: the session moved there.
     pub fn upgrades_handover(&self) -> u64 {
-        0
+        read(&self.upgrades_handover)
     }
     /// Sessions (relayed or with a forwarded request pending) closed
     /// because the node at the other end died.

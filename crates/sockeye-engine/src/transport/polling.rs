@@ -61,6 +61,11 @@ pub(crate) fn handshake(
             cookie.header_value(session.sid().as_str()),
         );
     }
+    if let Some(cluster) = &shared.cluster {
+        if !cluster.handover_window.is_zero() && !config.upgrades().is_empty() {
+            crate::cluster::handover::defer(&session);
+        }
+    }
     open_session(shared, &session);
     let first = session.0.state.lock().heartbeat.deadline();
     shared.polling_timer.schedule(shared, &session, first);

@@ -247,6 +247,8 @@ async fn finish_upgrade(session: &Session, result: Result<WsConn, Option<WsConn>
             inner.writer.notify_waiters();
             if switched {
                 crate::cluster::count_local_upgrade(&inner.shared);
+                // A session still in its hand-over window opens now.
+                crate::cluster::handover::open_deferred(session);
                 // The session's WebSocket I/O loop, in a task of its own
                 // (smaller than this one); the shared polling timer lets go
                 // of the session on its next tick.
