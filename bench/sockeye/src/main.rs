@@ -13,12 +13,12 @@
 //!   with `--forwarding` too, sessions are served from any node (the
 //!   engine's cluster mode on a `RedisBus`: the `forwarding` scenario).
 
+use sockeye::engine::{ClusterBus, ClusterConfig};
 use sockeye::serve::Server;
 use sockeye::{AckSender, Data, Socket, SocketIo};
-use sockeye::engine::{ClusterBus, ClusterConfig};
 use sockeye_redis::{RedisAdapterConfig, RedisAdapterFactory, RedisBus, RedisBusConfig};
-use std::sync::Arc;
 use std::io::Write;
+use std::sync::Arc;
 
 #[derive(serde::Deserialize)]
 struct Bcast {

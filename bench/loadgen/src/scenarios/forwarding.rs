@@ -66,7 +66,11 @@ impl Session {
 
     /// One echo round trip, the i-th request going to `pick(i)`; returns
     /// the requests it took.
-    async fn echo(&mut self, pick: &dyn Fn(usize, u64) -> usize, i: &mut u64) -> Result<u64, String> {
+    async fn echo(
+        &mut self,
+        pick: &dyn Fn(usize, u64) -> usize,
+        i: &mut u64,
+    ) -> Result<u64, String> {
         let mut n = 1;
         let node = pick(self.owner, *i);
         *i += 1;
@@ -120,8 +124,12 @@ async fn phase(
     let deadline = Instant::now() + duration;
     let mut tasks = Vec::new();
     for mut s in open {
-        let (requests, rtts, first_error, pick) =
-            (requests.clone(), rtts.clone(), first_error.clone(), pick.clone());
+        let (requests, rtts, first_error, pick) = (
+            requests.clone(),
+            rtts.clone(),
+            first_error.clone(),
+            pick.clone(),
+        );
         tasks.push(spawn_local(async move {
             let mut i = 0u64;
             while Instant::now() < deadline {
@@ -182,7 +190,10 @@ pub async fn forwarding(ctx: &Ctx, args: &Args) -> Result<Value, String> {
     if targets.len() < 2 {
         return Err("forwarding needs --ports of at least two nodes".into());
     }
-    let pids: Vec<u32> = list(args, "pids", "").into_iter().map(|p| p as u32).collect();
+    let pids: Vec<u32> = list(args, "pids", "")
+        .into_iter()
+        .map(|p| p as u32)
+        .collect();
     let sessions = arg(args, "sessions", 50);
     let duration = Duration::from_secs_f64(arg(args, "duration", 4.0));
     let modes: Vec<String> = args
