@@ -116,3 +116,41 @@ async fn a_session_is_served_by_every_node_in_order() {
     assert!(text.contains("\"code\":1"), "{text}");
     assert!(start.elapsed() < Duration::from_secs(1));
 }
+
+#[tokio::test]
+async fn the_bus_shares_the_adapter_connections_and_holds_a_lease() {
+    use sockeye_engine::ClusterBus;
+    let redis = Redis::start();
+    let factory = sockeye_redis::RedisAdapterFactory::connect(
+        &redis.url,
+        sockeye_redis::RedisAdapterConfig::default(),
+    )
+    .await
+    .unwrap();
+    let config = RedisBusConfig::default()
+        .lease(Duration::from_millis(300))
+        .refresh(Duration::from_millis(50));
+    let one = factory.engine_bus(config.clone()).await.unwrap();
+    let two = RedisBus::connect(&redis.url, config).await.unwrap();
+    assert_ne!(one.tag(), two.tag());
+    let ghost = sockeye_engine::NodeTag([1, 2, 3]);
+    assert_eq!(
+        two.check(vec![one.tag(), ghost, two.tag()]).await.unwrap(),
+        vec![true, false, true]
+    );
+    // The lease outlives several lease periods while refreshed.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(two.check(vec![one.tag()]).await.unwrap(), vec![true]);
+    // A frame reaches the other node's inbox.
+    let mut inbox = two.take_inbox().unwrap();
+    one.publish(two.tag(), bytes::Bytes::from_static(b"frame"))
+        .unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), inbox.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&got[..], b"frame");
+    // Leaving drops the lease at once.
+    one.leave().await;
+    assert_eq!(two.check(vec![one.tag()]).await.unwrap(), vec![false]);
+}
