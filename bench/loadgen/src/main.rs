@@ -11,6 +11,9 @@
 //! - `cluster --ports P1,P2,P3 --n 10000 --redis-port R`: a broadcast to
 //!   connections spread over cluster nodes, the cross-node latency probe,
 //!   PUBLISH calls per broadcast
+//! - `forwarding --ports P1,P2,P3 --pids A,B,C,R --sessions 50 --duration 4`:
+//!   polling sessions served by their owner, by another node (forwarded),
+//!   and round robin; server CPU (every PID) per request, round trips
 //! - `smoke`: a few connections and messages over every transport; exits
 //!   non-zero unless all of them work.
 //! - `soak --rounds 4 --round-secs 10 --reap-secs 8 --out DIR`: connect/abandon
@@ -47,7 +50,7 @@ use std::time::Instant;
 
 fn main() {
     let (scenario, args) = cli::parse(std::env::args().skip(1));
-    let port: u16 = if scenario == "cluster" {
+    let port: u16 = if scenario == "cluster" || scenario == "forwarding" {
         // The first node is the target (its PID is `--server-pid`).
         cli::list(&args, "ports", "")
             .first()
@@ -57,7 +60,7 @@ fn main() {
     };
     if port == 0 {
         eprintln!(
-            "usage: bench-loadgen idle|broadcast|echo|polling|upgrade|cluster|smoke|soak --port P [--server-pid PID] ..."
+            "usage: bench-loadgen idle|broadcast|echo|polling|upgrade|cluster|forwarding|smoke|soak --port P [--server-pid PID] ..."
         );
         std::process::exit(2);
     }

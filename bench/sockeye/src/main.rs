@@ -9,12 +9,16 @@
 //!   cluster scenario's cross-node latency probe);
 //! - prints `listening on ADDR` once ready; `--port P` (default 0);
 //!   `--redis URL`: a cluster node with the classic Redis adapter
-//!   (`sockeye-redis`, wire-compatible with `@socket.io/redis-adapter`).
+//!   (`sockeye-redis`, wire-compatible with `@socket.io/redis-adapter`);
+//!   with `--forwarding` too, sessions are served from any node (the
+//!   engine's cluster mode on a `RedisBus`: the `forwarding` scenario).
 
+use sockeye::engine::{ClusterBus, ClusterConfig};
 use sockeye::serve::Server;
 use sockeye::{AckSender, Data, Socket, SocketIo};
-use sockeye_redis::{RedisAdapterConfig, RedisAdapterFactory};
+use sockeye_redis::{RedisAdapterConfig, RedisAdapterFactory, RedisBus, RedisBusConfig};
 use std::io::Write;
+use std::sync::Arc;
 
 #[derive(serde::Deserialize)]
 struct Bcast {
@@ -53,6 +57,13 @@ fn main() {
                 .await
                 .expect("redis adapter");
             builder = builder.adapter(redis.factory());
+            if std::env::args().any(|a| a == "--forwarding") {
+                let bus = RedisBus::connect(&url, RedisBusConfig::default())
+                    .await
+                    .expect("redis bus");
+                let cluster = ClusterConfig::new(bus as Arc<dyn ClusterBus>);
+                builder = builder.engine(|c| c.with_cluster(Some(cluster)));
+            }
         }
         let io = builder.build().expect("socket.io server");
         io.on_connection(|socket: Socket| async move {

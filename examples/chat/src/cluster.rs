@@ -205,6 +205,10 @@ fn on_connection(socket: Socket, node: Arc<Node>) {
             }
         });
     }
+    if socket.recovered() {
+        let (socket, node) = (socket.clone(), node.clone());
+        tokio::spawn(async move { rejoin(&socket, &node).await });
+    }
     socket.on_disconnect(move |socket: Socket, reason| async move {
         let Some(name) = username(&socket) else {
             return;
@@ -222,6 +226,37 @@ fn on_connection(socket: Socket, node: Arc<Node>) {
             &json!({ "username": name, "numUsers": num_users }),
         );
     });
+}
+
+/// A socket restored by connection state recovery (on this node or another)
+/// comes back logged in: its nickname is in its restored data and it is in
+/// the users room again. Its nickname was released when it dropped off, so
+/// it is claimed again (private messages find it) and the others, who saw it
+/// leave, see it join. If someone took the nickname meanwhile, the socket is
+/// logged out instead.
+async fn rejoin(socket: &Socket, node: &Node) {
+    let Some(name) = username(socket) else {
+        return;
+    };
+    let id = socket.id();
+    match node.claim(&name.to_lowercase(), id.as_str()).await {
+        Ok(true) => {
+            let num_users = node.users(None).await.map(|u| u.len()).unwrap_or(0);
+            info!(username = %name, num_users, "user back (session recovered)");
+            let _ = socket.broadcast().emit(
+                "user joined",
+                &json!({ "username": name, "numUsers": num_users }),
+            );
+        }
+        Ok(false) => {
+            warn!(username = %name, "nickname taken while the session was away: logged out");
+            socket.leave(USERS_ROOM);
+            socket.set_data(Value::Null);
+        }
+        Err(e) => {
+            warn!(username = %name, error = %e.0, "nickname not claimed again after recovery")
+        }
+    }
 }
 
 async fn add_user(socket: &Socket, node: &Node, name: &Value) -> Result<(), Refused> {

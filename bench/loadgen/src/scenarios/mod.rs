@@ -6,6 +6,7 @@ mod broadcast;
 mod churn;
 mod cluster;
 mod echo;
+mod forwarding;
 mod idle;
 mod polling;
 mod smoke;
@@ -28,6 +29,7 @@ pub async fn run(name: &str, ctx: &Ctx, args: &Args) -> Result<Value, String> {
         "broadcast" => Ok(broadcast::broadcast(ctx, args).await),
         "cluster" => cluster::cluster(ctx, args).await,
         "echo" => Ok(echo::echo(ctx, args).await),
+        "forwarding" => forwarding::forwarding(ctx, args).await,
         "polling" => Ok(polling::polling(ctx, args).await),
         "upgrade" => Ok(upgrade::upgrade(ctx, args).await),
         "smoke" => smoke::smoke(ctx, args).await,

@@ -42,6 +42,21 @@ pub fn markdown(doc: &Value) -> String {
              added latency = arrival at a client of another node minus arrival at a client of the emitting node.\n"
         );
     }
+    if doc["runs"]
+        .as_array()
+        .is_some_and(|r| r.iter().any(|r| r["scenario"] == "forwarding"))
+    {
+        let _ = writeln!(
+            md,
+            "The `forwarding` rows: three Sockeye nodes serving sessions from any node (`--redis` with \
+             forwarding) on one private `redis-server`, all on core 0; 50 polling sessions doing `echo` \
+             round trips (a POST, then GETs until the ack). `forwarding_owner`: every request to the \
+             session's owner; `forwarding_forwarded`: every request to another node (forwarded to the owner \
+             over Redis); `forwarding_roundrobin`: request i to node owner + i, as a round-robin proxy does. \
+             Server CPU is the nodes' and Redis's. Sockeye only: Node's `@socket.io/cluster-engine` is not \
+             on the registry this project installs from.\n"
+        );
+    }
     md.push_str(&machine::section(doc));
     md.push_str(&results(&t));
     md.push_str(&load::section(doc));

@@ -23,7 +23,15 @@ pub fn collect(doc: &Value) -> Table<'_> {
     let runs = doc["runs"].as_array().map(Vec::as_slice).unwrap_or(&[]);
     // Phase order: as the scenarios ran.
     // Rows follow the scenarios' order, whichever round was chosen.
-    let order = ["idle", "broadcast", "echo", "polling", "upgrade", "cluster"];
+    let order = [
+        "idle",
+        "broadcast",
+        "echo",
+        "polling",
+        "upgrade",
+        "cluster",
+        "forwarding",
+    ];
     let rank = |r: &Value| {
         let sc = r["scenario"].as_str().unwrap_or("");
         order.iter().position(|o| *o == sc).unwrap_or(order.len())

@@ -123,7 +123,7 @@ pub fn run_one(env: &Env, server: &Server, args: &[String], timeout: Duration) -
         "load1_before": machine::load1(),
     });
     let mut children: Vec<Child> = Vec::new();
-    let result = run_inner(env, server, args, timeout, &mut children);
+    let result = run_inner(env, server, &Nodes::CLASSIC, args, timeout, &mut children);
     for c in children.iter_mut().rev() {
         stop(c);
     }
@@ -174,9 +174,31 @@ fn memory_comparison(env: &Env, server: &Server, phase: &mut Value) {
     }
 }
 
-fn run_inner(
+/// What the cluster's nodes run and which generator scenario drives them.
+pub struct Nodes {
+    /// The load generator's scenario (`cluster`, `forwarding`).
+    pub scenario: &'static str,
+    /// Flags every node gets after `--port P --redis URL`.
+    pub flags: &'static [&'static str],
+}
+
+impl Nodes {
+    /// The classic adapter's cluster scenario.
+    pub const CLASSIC: Nodes = Nodes {
+        scenario: "cluster",
+        flags: &[],
+    };
+}
+
+/// Starts a private Redis and [`NODES`] nodes of `server` (pinned to core
+/// 0), runs the generator's `nodes.scenario` on core 1 with `--ports`,
+/// `--server-pid` (the first node), `--pids` (every node, then Redis) and
+/// `--redis-port`, and returns its JSON with the cluster's CPU added.
+/// Every process started is pushed to `children` (the caller stops them).
+pub fn run_inner(
     env: &Env,
     server: &Server,
+    nodes: &Nodes,
     args: &[String],
     timeout: Duration,
     children: &mut Vec<Child>,
@@ -193,7 +215,10 @@ fn run_inner(
         "--appendonly",
         "no",
     ]);
-    let log = |what: &str| env.tmp.join(format!("{}-cluster-{what}.log", server.name));
+    let log = |what: &str| {
+        env.tmp
+            .join(format!("{}-{}-{what}.log", server.name, nodes.scenario))
+    };
     children.push(
         start(redis, "Ready to accept connections", &log("redis"))
             .map_err(|e| format!("redis-server: {e}"))?,
@@ -209,6 +234,7 @@ fn run_inner(
             "--redis".into(),
             url.clone(),
         ]);
+        program.extend(nodes.flags.iter().map(|f| f.to_string()));
         // All nodes on core 0: the generator has core 1 to itself.
         let mut cmd = pinned(0, &program, env);
         for (k, val) in &server.env {
@@ -231,13 +257,18 @@ fn run_inner(
     let (busy0, _) = machine::machine_cpu();
     let cpu0 = cluster_cpu();
     let t0 = Instant::now();
+    // The nodes first, Redis last.
+    let mut all_pids: Vec<String> = pids[1..].iter().map(u32::to_string).collect();
+    all_pids.push(pids[0].to_string());
     let mut gen_prog = vec![
         env.bin.join("bench-loadgen").to_string_lossy().into_owned(),
-        "cluster".to_owned(),
+        nodes.scenario.to_owned(),
         "--ports".to_owned(),
         ports.join(","),
         "--server-pid".to_owned(),
         first_pid.to_string(),
+        "--pids".to_owned(),
+        all_pids.join(","),
         "--redis-port".to_owned(),
         redis_port.to_string(),
         "--src-base".to_owned(),

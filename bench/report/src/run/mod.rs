@@ -8,11 +8,13 @@
 //! [`plan`] lists the servers and scenarios, [`attempt`] runs one scenario
 //! against a fresh server and samples /proc around it, [`rounds`] runs every
 //! scenario against every server (again when disturbed) and picks the round
-//! to report, [`cluster`] runs the three-node Redis cluster scenario, and
+//! to report, [`cluster`] runs the three-node Redis cluster scenario,
+//! [`forwarding`] the polling-from-any-node scenario on such a cluster, and
 //! [`output`] writes the results file.
 
 mod attempt;
 mod cluster;
+mod forwarding;
 mod limits;
 mod options;
 mod output;
@@ -63,7 +65,8 @@ pub fn main(args: &[String]) -> i32 {
             "smoke against sockeye: ok ({} connections over WebSocket, polling and upgrade)",
             run["phases"]["connections"]
         ));
-        return cluster::smoke(&env, &servers[0]);
+        let cluster = cluster::smoke(&env, &servers[0]);
+        return cluster.max(forwarding::smoke(&env, &servers[0]));
     }
     if let Some(only) = &opts.servers {
         servers.retain(|s| only.iter().any(|o| o == s.name));
@@ -118,6 +121,13 @@ pub fn main(args: &[String]) -> i32 {
             say("cluster: redis-server or redis-cli not found: skipped");
         }
     }
+    if opts
+        .scenarios
+        .as_ref()
+        .is_none_or(|only| only.iter().any(|o| o == "forwarding"))
+    {
+        run_forwarding(&env, &servers, q, &mut runs);
+    }
     let elapsed = started.elapsed().as_secs_f64();
     let mut doc = output::document(q, elapsed, &bench, &env, &limits, runs);
     output::write(&results, &mut doc, q, opts.merge, elapsed);
@@ -127,5 +137,31 @@ pub fn main(args: &[String]) -> i32 {
             say(format!("render failed: {e}"));
             1
         }
+    }
+}
+
+/// The forwarding scenario against the servers that have it (when Redis is
+/// installed): 50 polling sessions, 4 s per mode (1.5 s quick).
+fn run_forwarding(env: &Env, servers: &[plan::Server], q: bool, runs: &mut Vec<serde_json::Value>) {
+    if !cluster::available() {
+        say("forwarding: redis-server or redis-cli not found: skipped");
+        return;
+    }
+    let args = forwarding::args(50, if q { 1.5 } else { 4.0 });
+    for sv in servers
+        .iter()
+        .filter(|s| forwarding::FORWARDING_SERVERS.contains(&s.name))
+    {
+        say(format!(
+            "{} / forwarding ({} nodes on one Redis, all on core 0; load {:.2})",
+            sv.name,
+            cluster::NODES,
+            crate::machine::load1()
+        ));
+        let run = forwarding::run_one(env, sv, &args, std::time::Duration::from_secs(120));
+        if run["ok"] == true {
+            say(format!("  {}", run["phases"]));
+        }
+        runs.push(run);
     }
 }

@@ -1,5 +1,5 @@
 //! The command line of `bench-report run`: `--quick`, `--smoke`, `--merge`,
-//! `--no-rerun`, `--no-nice`, `--servers a,b`, `--scenarios a,b` (or `--only a,b`; `cluster` is one).
+//! `--no-rerun`, `--no-nice`, `--servers a,b`, `--scenarios a,b` (or `--only a,b`; `cluster` and `forwarding` are two).
 
 pub struct Opts {
     pub quick: bool,
