@@ -124,6 +124,7 @@ pub struct EngineConfig {
     pub(crate) ipv6_address_prefix: u8,
     pub(crate) ws_read_buffer_size: usize,
     pub(crate) close_grace: Duration,
+    pub(crate) metrics: Option<std::sync::Arc<crate::metrics::EngineMetrics>>,
 }
 
 impl Default for EngineConfig {
@@ -154,6 +155,7 @@ impl Default for EngineConfig {
             ipv6_address_prefix: crate::address::DEFAULT_IPV6_PREFIX,
             ws_read_buffer_size: 4096,
             close_grace: Duration::from_secs(30),
+            metrics: None,
         }
     }
 }
@@ -472,6 +474,19 @@ impl EngineConfig {
     pub fn with_close_grace(mut self, d: Duration) -> Self {
         self.close_grace = d;
         self
+    }
+
+    /// Counts the engine's activity for a metrics exporter (off by
+    /// default, and then free): see [`crate::EngineMetrics`] and
+    /// [`crate::Engine::metrics`].
+    pub fn with_metrics(mut self, on: bool) -> Self {
+        self.metrics = on.then(Default::default);
+        self
+    }
+
+    /// Whether [`EngineConfig::with_metrics`] is on.
+    pub fn metrics_enabled(&self) -> bool {
+        self.metrics.is_some()
     }
 
     pub(crate) fn upgrades(&self) -> &'static [&'static str] {

@@ -158,6 +158,11 @@ impl Engine {
         &self.0.stats
     }
 
+    /// The activity counters, when [`EngineConfig::with_metrics`] is on.
+    pub fn metrics(&self) -> Option<&crate::EngineMetrics> {
+        self.0.config.metrics.as_deref()
+    }
+
     /// The session with this id, if open.
     pub fn session(&self, sid: Sid) -> Option<Session> {
         self.0.get(&sid)
@@ -290,11 +295,16 @@ impl Engine {
                     if session.transport() != TransportKind::Polling {
                         return refuse(Refusal::new(ErrorCode::BadRequest));
                     }
-                    match parts.method {
+                    let started = config.metrics.as_ref().map(|_| std::time::Instant::now());
+                    let res = match parts.method {
                         Method::GET => polling::get(&session, &parts).await,
                         Method::POST => polling::post(&session, &parts, body).await,
-                        _ => method_not_allowed(shared, &parts),
+                        _ => return method_not_allowed(shared, &parts),
+                    };
+                    if let (Some(m), Some(t)) = (&config.metrics, started) {
+                        m.polled(parts.method == Method::POST, t.elapsed());
                     }
+                    res
                 }
                 TransportKind::WebSocket => match on_upgrade {
                     Some(on_upgrade) if config.allow_upgrades => {
@@ -384,7 +394,16 @@ fn method_not_allowed(shared: &Shared, parts: &http::request::Parts) -> EngineRe
 /// with [`finish_session`].
 pub(crate) fn open_session(shared: &Arc<Shared>, session: &Session) {
     shared.count.fetch_add(1, Ordering::AcqRel);
+    if let Some(m) = &shared.config.metrics {
+        m.opened(session.transport(), session.protocol());
+    }
     shared.insert(session);
+    tracing::info!(
+        sid = %session.sid(),
+        transport = session.transport().as_str(),
+        protocol = if session.protocol() == ProtocolVersion::V3 { 3 } else { 4 },
+        "session opened"
+    );
     shared.handler.on_open(session);
 }
 

@@ -43,6 +43,7 @@ mod error;
 mod handler;
 mod heartbeat;
 mod limits;
+mod metrics;
 mod request;
 mod response;
 pub mod serve;
@@ -58,6 +59,9 @@ pub use cors::{AllowedOrigins, CorsConfig, OriginPolicy, OriginRefused, RefusalR
 pub use engine::Engine;
 pub use error::{EngineError, ErrorCode, SendError};
 pub use handler::{CloseReason, EngineHandler, Message};
+pub use metrics::{
+    CLOSE_REASONS, EngineMetrics, LatencyHistogram, POLLING_LATENCY_BUCKETS, PROTOCOLS, TRANSPORTS,
+};
 pub use request::HandshakeRequest;
 pub use response::{EngineBody, EngineResponse};
 pub use serve::ConnectionInfo;

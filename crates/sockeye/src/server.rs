@@ -39,6 +39,8 @@ pub(crate) struct Config {
     pub max_rooms_per_socket: usize,
     pub rate_limits: Limits,
     pub stats: Counters,
+    /// Activity counters, when metrics are on.
+    pub activity: Option<crate::activity::Activity>,
     pub adapter: AdapterFactory,
     pub cleanup_empty_child_namespaces: bool,
     pub recovery: Option<sockeye_adapter::RecoveryConfig>,
@@ -277,6 +279,19 @@ impl SocketIo {
         self.0.config.stats.snapshot()
     }
 
+    /// Every namespace that exists now (Node: `io._nsps`), in no order.
+    pub fn namespaces(&self) -> Vec<Namespace> {
+        self.0.namespaces.read().values().cloned().collect()
+    }
+
+    /// What the Socket.IO layer did (connects, disconnects by reason,
+    /// broadcasts, acknowledgements, adapter requests), when
+    /// [`SocketIoBuilder::metrics`] is on; the engine's own counters are
+    /// [`Engine::metrics`].
+    pub fn metrics(&self) -> Option<crate::Metrics> {
+        self.0.config.activity.as_ref().map(|a| a.snapshot())
+    }
+
     /// Graceful shutdown: every socket is disconnected with `server
     /// shutting down`, then the engine closes every connection; waits at
     /// most `deadline`.
@@ -456,6 +471,14 @@ impl SocketIoBuilder {
         self
     }
 
+    /// Counts activity for a metrics exporter (default off, and then
+    /// free): [`SocketIo::metrics`] and [`Engine::metrics`] (with
+    /// [`EngineConfig::with_metrics`]). The `sockeye-metrics` crate exports
+    /// them for Prometheus.
+    pub fn metrics(self, on: bool) -> Self {
+        self.engine(|c| c.with_metrics(on))
+    }
+
     /// A rate limit on all the events of each socket (default none); see
     /// [`RateLimit`] for the policy when a client exceeds it.
     pub fn rate_limit(mut self, limit: RateLimit) -> Self {
@@ -526,6 +549,7 @@ impl SocketIoBuilder {
             max_rooms_per_socket: self.max_rooms_per_socket,
             rate_limits: self.rate_limits,
             stats: Counters::default(),
+            activity: self.engine.metrics_enabled().then(Default::default),
             adapter: self.adapter.unwrap_or_else(|| match self.recovery {
                 Some(r) => LocalAdapter::factory_with_recovery(r),
                 None => LocalAdapter::factory(),

@@ -245,6 +245,10 @@ async fn finish_upgrade(session: &Session, result: Result<WsConn, Option<WsConn>
             // Release a pending poll (it answers `noop`).
             inner.writer.notify_waiters();
             if switched {
+                if let Some(m) = &inner.shared.config.metrics {
+                    m.upgraded(inner.protocol);
+                }
+                tracing::debug!(sid = %inner.sid, "session upgraded to websocket");
                 // The session's WebSocket I/O loop, in a task of its own
                 // (smaller than this one); the shared polling timer lets go
                 // of the session on its next tick.

@@ -364,6 +364,11 @@ impl Socket {
             return;
         }
         self.0.gone.store(true, Ordering::Release);
+        let config = &self.0.ns.0.config;
+        if let Some(a) = &config.activity {
+            a.disconnected(reason);
+        }
+        tracing::info!(sid = %self.0.id, namespace = %self.0.ns.name(), %reason, "socket disconnected");
         let disconnecting: Vec<DisconnectFn> = std::mem::take(&mut *self.0.disconnecting.lock());
         for f in disconnecting {
             f(self.clone(), reason);
