@@ -260,6 +260,10 @@ pub struct Cli {
     /// --adapter redis-streams, on the same node otherwise).
     #[arg(long = "recovery")]
     pub recovery: bool,
+
+    /// Logging and metrics.
+    #[command(flatten)]
+    pub ops: crate::ops::OpsArgs,
 }
 
 impl Cli {
