@@ -9,7 +9,9 @@
 //!   cluster scenario's cross-node latency probe);
 //! - prints `listening on ADDR` once ready; `--port P` (default 0);
 //!   `--redis URL`: a cluster node with the classic Redis adapter
-//!   (`sockeye-redis`, wire-compatible with `@socket.io/redis-adapter`).
+//!   (`sockeye-redis`, wire-compatible with `@socket.io/redis-adapter`);
+//!   `--metrics`: activity counters on (`SocketIoBuilder::metrics`), to
+//!   measure their cost.
 
 use sockeye::serve::Server;
 use sockeye::{AckSender, Data, Socket, SocketIo};
@@ -54,7 +56,8 @@ fn main() {
                 .expect("redis adapter");
             builder = builder.adapter(redis.factory());
         }
-        let io = builder.build().expect("socket.io server");
+        let metrics = std::env::args().any(|a| a == "--metrics");
+        let io = builder.metrics(metrics).build().expect("socket.io server");
         io.on_connection(|socket: Socket| async move {
             socket.on(
                 "echo",
