@@ -32,6 +32,11 @@
 //!   network hands the work to its own task (publishing is fire-and-forget,
 //!   as in the reference's adapters).
 //! * Rooms that become empty are deleted.
+//! * Room lifecycle events (Node's `create-room`, `delete-room`,
+//!   `join-room`, `leave-room`): an adapter built on [`LocalAdapter`] (with
+//!   the [`AdapterContext`] it was given) reports them to
+//!   [`LocalNamespace::on_room_event`] while [`AdapterContext::room_events`]
+//!   is on, with no lock held. Other adapters may report them the same way.
 
 mod local;
 mod recovery;
@@ -44,6 +49,7 @@ use sockeye_proto::{Sid, Str};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -222,6 +228,48 @@ impl BroadcastPacket {
     }
 }
 
+/// A change of the rooms of one namespace on this node: the events of
+/// Node's in-memory adapter (`nsp.adapter.on("create-room", ...)`).
+///
+/// `Join` and `Leave` carry the socket's key (its [`Sid`]); the Socket.IO
+/// layer turns it into the socket's public id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RoomEvent {
+    /// `create-room`: a room got its first socket on this node.
+    Create(Room),
+    /// `delete-room`: a room lost its last socket on this node.
+    Delete(Room),
+    /// `join-room`: a socket joined a room (after `Create` for a new room).
+    Join(Room, Sid),
+    /// `leave-room`: a socket left a room (before `Delete` for the last).
+    Leave(Room, Sid),
+}
+
+/// Whether an adapter reports [`RoomEvent`]s: off until the namespace has
+/// a listener, so that joins and leaves cost one atomic load more when
+/// nobody listens. Shared by the namespace (which switches it) and its
+/// adapter (which reads it).
+#[derive(Debug, Clone, Default)]
+pub struct RoomEventSwitch(Arc<AtomicBool>);
+
+impl RoomEventSwitch {
+    /// A switch, off.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Turns reporting on or off.
+    pub fn set(&self, on: bool) {
+        self.0.store(on, Ordering::Release);
+    }
+
+    /// Whether the adapter should report room events.
+    pub fn is_on(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
 /// What an adapter may ask of its namespace on this node.
 pub trait LocalNamespace: Send + Sync + 'static {
     /// Sends a packet to one local socket (dropped when the flags say
@@ -258,6 +306,12 @@ pub trait LocalNamespace: Send + Sync + 'static {
     fn on_server_side_emit(&self, args: Vec<serde_json::Value>, ack: ServerSideAck) {
         let _ = (args, ack);
     }
+    /// A room event of this node (see [`RoomEvent`]), reported while
+    /// [`AdapterContext::room_events`] is on. Called with no adapter lock
+    /// held; it must not block. The default ignores it.
+    fn on_room_event(&self, event: RoomEvent) {
+        let _ = event;
+    }
     /// The parser of the namespace's server, to encode packets that come
     /// from other nodes.
     fn parser(&self) -> Parser {
@@ -292,6 +346,8 @@ pub struct AdapterContext {
     pub namespace: Str,
     /// The namespace's local sockets.
     pub local: Weak<dyn LocalNamespace>,
+    /// Whether to report [`RoomEvent`]s to `local` (off by default).
+    pub room_events: RoomEventSwitch,
 }
 
 impl fmt::Debug for AdapterContext {
@@ -305,7 +361,17 @@ impl fmt::Debug for AdapterContext {
 impl AdapterContext {
     /// A context for a namespace.
     pub fn new(namespace: Str, local: Weak<dyn LocalNamespace>) -> Self {
-        AdapterContext { namespace, local }
+        AdapterContext {
+            namespace,
+            local,
+            room_events: RoomEventSwitch::new(),
+        }
+    }
+
+    /// The same context with the namespace's room event switch.
+    pub fn with_room_events(mut self, switch: RoomEventSwitch) -> Self {
+        self.room_events = switch;
+        self
     }
 }
 

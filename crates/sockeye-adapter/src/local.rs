@@ -3,7 +3,8 @@
 use crate::recovery::RecoveryStore;
 use crate::{
     Adapter, AdapterContext, AdapterError, BoxFuture, BroadcastOptions, BroadcastPacket,
-    LocalNamespace, PersistedSession, RecoveryConfig, RestoredSession, Room, SocketInfo,
+    LocalNamespace, PersistedSession, RecoveryConfig, RestoredSession, Room, RoomEvent,
+    RoomEventSwitch, SocketInfo,
 };
 use parking_lot::RwLock;
 use sockeye_proto::Str;
@@ -49,6 +50,7 @@ fn is_own(sid: &Sid, room: &Room) -> bool {
 /// that call back into the namespace hold one read lock at a time.
 pub struct LocalAdapter {
     local: Weak<dyn LocalNamespace>,
+    room_events: RoomEventSwitch,
     recovery: Option<RecoveryStore>,
     rooms: Box<[RoomShard]>,
     sids: Box<[SidShard]>,
@@ -71,6 +73,7 @@ impl LocalAdapter {
     pub fn new(ctx: AdapterContext) -> Self {
         LocalAdapter {
             local: ctx.local,
+            room_events: ctx.room_events,
             recovery: None,
             rooms: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
             sids: (0..SHARDS)
@@ -130,13 +133,61 @@ impl LocalAdapter {
         }
     }
 
-    fn remove_from_room(&self, sid: Sid, room: &Room) {
+    /// Takes `sid` out of the stored members of `room`, deleting the room
+    /// when it becomes empty; notes the events in `events`.
+    fn remove_from_room(&self, sid: Sid, room: &Room, events: Option<&mut Vec<RoomEvent>>) {
         let mut shard = self.rooms_shard(room).write();
         if let Entry::Occupied(mut e) = shard.entry(room.clone()) {
-            e.get_mut().remove(&sid);
-            if e.get().is_empty() {
+            let removed = e.get_mut().remove(&sid);
+            let emptied = e.get().is_empty();
+            if emptied {
                 e.remove();
             }
+            drop(shard);
+            if let Some(events) = events {
+                if removed {
+                    events.push(RoomEvent::Leave(room.clone(), sid));
+                }
+                if emptied {
+                    events.push(RoomEvent::Delete(room.clone()));
+                }
+            }
+        }
+    }
+
+    /// A list to collect room events in, when they are reported.
+    fn pending(&self) -> Option<Vec<RoomEvent>> {
+        self.room_events.is_on().then(Vec::new)
+    }
+
+    /// Events for `sid` leaving its own room `room` (the room is deleted
+    /// unless it is also stored, joined by others). Called with `sid`'s
+    /// shard held: takes a `rooms` shard (lock order).
+    fn own_room_left(&self, sid: Sid, room: Room, events: &mut Vec<RoomEvent>) {
+        let stored = self.rooms_shard(&room).read().contains_key(&room);
+        events.push(RoomEvent::Leave(room.clone(), sid));
+        if !stored {
+            events.push(RoomEvent::Delete(room));
+        }
+    }
+
+    /// Reports the collected events, with no lock held. A stored room named
+    /// after another socket's id exists while that socket is in it (its own
+    /// room): its `Create` and `Delete` are not reported then.
+    fn report(&self, sid: Sid, events: Option<Vec<RoomEvent>>) {
+        let Some(events) = events.filter(|e| !e.is_empty()) else {
+            return;
+        };
+        let Some(local) = self.local.upgrade() else {
+            return;
+        };
+        for event in events {
+            if let RoomEvent::Create(room) | RoomEvent::Delete(room) = &event {
+                if !is_own(&sid, room) && self.own_member(room).is_some() {
+                    continue;
+                }
+            }
+            local.on_room_event(event);
         }
     }
 
@@ -166,48 +217,86 @@ impl LocalAdapter {
 
 impl Adapter for LocalAdapter {
     fn add_all(&self, sid: Sid, rooms: &[Room]) {
-        let mut sids = self.sids_shard(&sid).write();
-        let joined = sids.entry(sid).or_default();
-        for room in rooms {
-            if is_own(&sid, room) {
-                joined.own = true;
-                continue;
+        let mut events = self.pending();
+        {
+            let mut sids = self.sids_shard(&sid).write();
+            let joined = sids.entry(sid).or_default();
+            for room in rooms {
+                if is_own(&sid, room) {
+                    if !joined.own {
+                        if let Some(events) = events.as_mut() {
+                            if !self.rooms_shard(room).read().contains_key(room) {
+                                events.push(RoomEvent::Create(room.clone()));
+                            }
+                            events.push(RoomEvent::Join(room.clone(), sid));
+                        }
+                    }
+                    joined.own = true;
+                    continue;
+                }
+                if joined.rooms.contains(room) {
+                    continue;
+                }
+                joined.rooms.push(room.clone());
+                let created = {
+                    let mut shard = self.rooms_shard(room).write();
+                    let members = shard.entry(room.clone()).or_default();
+                    let created = members.is_empty();
+                    members.insert(sid);
+                    created
+                };
+                if let Some(events) = events.as_mut() {
+                    if created {
+                        events.push(RoomEvent::Create(room.clone()));
+                    }
+                    events.push(RoomEvent::Join(room.clone(), sid));
+                }
             }
-            if joined.rooms.contains(room) {
-                continue;
-            }
-            joined.rooms.push(room.clone());
-            self.rooms_shard(room)
-                .write()
-                .entry(room.clone())
-                .or_default()
-                .insert(sid);
         }
+        self.report(sid, events);
     }
 
     fn del(&self, sid: Sid, room: &Room) {
-        {
+        let mut events = self.pending();
+        let own = {
             let mut sids = self.sids_shard(&sid).write();
-            if let Some(joined) = sids.get_mut(&sid) {
-                if is_own(&sid, room) {
-                    joined.own = false;
-                    return;
+            match sids.get_mut(&sid) {
+                Some(joined) if is_own(&sid, room) => {
+                    if joined.own {
+                        joined.own = false;
+                        if let Some(events) = events.as_mut() {
+                            self.own_room_left(sid, room.clone(), events);
+                        }
+                    }
+                    true
                 }
-                joined.rooms.retain(|r| r != room);
+                Some(joined) => {
+                    joined.rooms.retain(|r| r != room);
+                    false
+                }
+                None => false,
             }
+        };
+        if !own {
+            self.remove_from_room(sid, room, events.as_mut());
         }
-        self.remove_from_room(sid, room);
+        self.report(sid, events);
     }
 
     fn del_all(&self, sid: Sid) {
-        let joined = self
-            .sids_shard(&sid)
-            .write()
-            .remove(&sid)
-            .unwrap_or_default();
+        let mut events = self.pending();
+        let joined = {
+            let mut sids = self.sids_shard(&sid).write();
+            let joined = sids.remove(&sid).unwrap_or_default();
+            if let (true, Some(events)) = (joined.own, events.as_mut()) {
+                self.own_room_left(sid, Str::from(sid.as_str().to_owned()), events);
+            }
+            joined
+        };
         for room in &joined.rooms {
-            self.remove_from_room(sid, room);
+            self.remove_from_room(sid, room, events.as_mut());
         }
+        self.report(sid, events);
     }
 
     fn for_each_local(&self, opts: &BroadcastOptions, f: &mut dyn FnMut(Sid)) {
@@ -336,174 +425,5 @@ impl Adapter for LocalAdapter {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::BroadcastFlags;
-    use parking_lot::Mutex;
-    use sockeye_proto::Str;
-
-    #[derive(Default)]
-    struct Recorder {
-        got: Mutex<Vec<Sid>>,
-        gone: Mutex<Vec<(Sid, bool)>>,
-        members: Mutex<Vec<Sid>>,
-    }
-
-    impl LocalNamespace for Recorder {
-        fn deliver(&self, sid: Sid, _packet: &BroadcastPacket, _flags: &BroadcastFlags) {
-            self.got.lock().push(sid);
-        }
-        fn disconnect(&self, sid: Sid, close: bool) {
-            self.gone.lock().push((sid, close));
-        }
-        fn local_ids(&self) -> Vec<Sid> {
-            self.members.lock().clone()
-        }
-        fn socket_info(&self, sid: Sid) -> Option<SocketInfo> {
-            Some(SocketInfo {
-                id: sid.to_string(),
-                handshake: serde_json::Value::Null,
-                rooms: Vec::new(),
-                data: serde_json::Value::Null,
-            })
-        }
-    }
-
-    fn setup() -> (Arc<Recorder>, LocalAdapter, Vec<Sid>) {
-        let rec = Arc::new(Recorder::default());
-        let weak: Weak<dyn LocalNamespace> =
-            Arc::downgrade(&(rec.clone() as Arc<dyn LocalNamespace>));
-        let adapter = LocalAdapter::new(AdapterContext::new(Str::from_static("/"), weak));
-        let sids: Vec<Sid> = (0..4).map(|_| Sid::generate()).collect();
-        for sid in &sids {
-            adapter.add_all(*sid, &[Str::from(sid.to_string())]);
-        }
-        *rec.members.lock() = sids.clone();
-        (rec, adapter, sids)
-    }
-
-    fn opts(rooms: &[&'static str], except: &[Room]) -> BroadcastOptions {
-        BroadcastOptions {
-            rooms: rooms.iter().map(|r| Str::from_static(r)).collect(),
-            except: except.to_vec(),
-            flags: BroadcastFlags::default(),
-        }
-    }
-
-    fn packet() -> BroadcastPacket {
-        BroadcastPacket::new(
-            sockeye_proto::sio::Parser::Json
-                .encode_with(
-                    sockeye_proto::sio::PacketKind::Event,
-                    "/",
-                    None,
-                    Some(&("x",)),
-                )
-                .unwrap(),
-        )
-    }
-
-    #[test]
-    fn union_except_and_once() {
-        let (rec, a, s) = setup();
-        a.add_all(s[0], &["a".into(), "b".into()]);
-        a.add_all(s[1], &["b".into()]);
-        a.add_all(s[2], &["c".into()]);
-        a.broadcast(&packet(), &opts(&["a", "b"], &[]));
-        let mut got = rec.got.lock().clone();
-        got.sort();
-        let mut want = vec![s[0], s[1]];
-        want.sort();
-        assert_eq!(got, want, "each socket once");
-        rec.got.lock().clear();
-        a.broadcast(&packet(), &opts(&[], &[Str::from_static("b")]));
-        let got = rec.got.lock().clone();
-        assert_eq!(got.len(), 2);
-        assert!(!got.contains(&s[0]) && !got.contains(&s[1]));
-        // Everyone: the namespace's own list, through `deliver_everyone`.
-        rec.got.lock().clear();
-        a.broadcast(&packet(), &opts(&[], &[]));
-        assert_eq!(*rec.got.lock(), s);
-    }
-
-    #[test]
-    fn own_rooms_are_implicit_but_behave_like_rooms() {
-        let (rec, a, s) = setup();
-        let own = |i: usize| Str::from(s[i].to_string());
-        // Not stored as rooms...
-        assert!(a.rooms.iter().all(|shard| shard.read().is_empty()));
-        // ...but found as rooms.
-        assert!(a.room_exists(&own(0)));
-        assert_eq!(a.socket_rooms(s[0]), vec![own(0)]);
-        assert_eq!(a.rooms().len(), 4);
-        a.broadcast(
-            &packet(),
-            &BroadcastOptions {
-                rooms: vec![own(2)],
-                ..opts(&[], &[])
-            },
-        );
-        assert_eq!(*rec.got.lock(), vec![s[2]]);
-        // Another socket joined into a room named after s[1]: both are in it.
-        a.add_all(s[3], &[own(1)]);
-        rec.got.lock().clear();
-        a.broadcast(
-            &packet(),
-            &BroadcastOptions {
-                rooms: vec![own(1)],
-                ..opts(&[], &[])
-            },
-        );
-        let mut got = rec.got.lock().clone();
-        got.sort();
-        let mut want = vec![s[1], s[3]];
-        want.sort();
-        assert_eq!(got, want);
-        assert_eq!(a.rooms().len(), 4, "that room is listed once");
-        // Everyone except s[0]'s own room.
-        rec.got.lock().clear();
-        a.broadcast(&packet(), &opts(&["x"], &[]));
-        assert!(rec.got.lock().is_empty());
-        let mut seen = Vec::new();
-        a.for_each_local(&opts(&[], &[own(0)]), &mut |sid| seen.push(sid));
-        assert_eq!(seen.len(), 3);
-        assert!(!seen.contains(&s[0]));
-        // Leaving one's own room, and leaving for good.
-        a.del(s[0], &own(0));
-        assert!(!a.room_exists(&own(0)));
-        a.del_all(s[3]);
-        assert_eq!(a.socket_rooms(s[3]), Vec::<Room>::new());
-        assert!(a.room_exists(&own(1)), "s[1] is still in its own room");
-        // A room named like an id nobody has.
-        assert!(!a.room_exists(&Str::from(Sid::generate().to_string())));
-    }
-
-    #[test]
-    fn empty_rooms_are_deleted() {
-        let (_rec, a, s) = setup();
-        a.add_all(s[0], &["r".into()]);
-        assert!(a.room_exists(&"r".into()));
-        a.del(s[0], &"r".into());
-        assert!(!a.room_exists(&"r".into()));
-        a.add_all(s[1], &["q".into()]);
-        a.del_all(s[1]);
-        assert!(!a.room_exists(&"q".into()));
-        assert!(a.socket_rooms(s[1]).is_empty());
-        assert_eq!(a.count(&BroadcastOptions::all()), 3);
-    }
-
-    #[test]
-    fn socket_operations() {
-        let (rec, a, s) = setup();
-        a.add_sockets(&opts(&[], &[]), &["all".into()]);
-        assert_eq!(a.count(&opts(&["all"], &[])), 4);
-        a.del_sockets(
-            &opts(&["all"], &[Str::from(s[0].to_string())]),
-            &["all".into()],
-        );
-        assert_eq!(a.socket_rooms(s[0]).len(), 2);
-        assert_eq!(a.count(&opts(&["all"], &[])), 1);
-        a.disconnect_sockets(&opts(&["all"], &[]), true);
-        assert_eq!(rec.gone.lock().as_slice(), &[(s[0], true)]);
-    }
-}
+#[path = "local_tests.rs"]
+mod tests;

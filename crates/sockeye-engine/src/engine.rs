@@ -44,6 +44,8 @@ pub(crate) struct Shared {
     pub stats: EngineStats,
     /// Admission under the session caps.
     pub limits: crate::limits::Limits,
+    /// Listeners added at run time (`connection_error`...).
+    pub events: crate::events::EngineEvents,
 }
 
 impl Shared {
@@ -138,6 +140,7 @@ impl Engine {
             polling_timer: Default::default(),
             stats: EngineStats::default(),
             limits: Default::default(),
+            events: Default::default(),
         })))
     }
 
@@ -251,7 +254,7 @@ impl Engine {
         let is_upgrade = on_upgrade.is_some();
         let refuse = |r: Refusal| {
             if is_upgrade {
-                response::ws_refusal(&r)
+                response::ws_refusal(shared, &parts, &r)
             } else {
                 response::refusal(shared, &parts, &r)
             }
@@ -405,6 +408,7 @@ pub(crate) fn open_session(shared: &Arc<Shared>, session: &Session) {
         "session opened"
     );
     shared.handler.on_open(session);
+    shared.events.opened(session);
 }
 
 /// Ends a session (once; later calls do nothing): out of the table, and

@@ -40,9 +40,11 @@ mod cookie;
 mod cors;
 mod engine;
 mod error;
+mod events;
 mod handler;
 mod heartbeat;
 mod limits;
+mod listeners;
 mod metrics;
 mod request;
 mod response;
@@ -58,10 +60,15 @@ pub use cookie::{CookieConfig, CookieError, Priority, SameSite};
 pub use cors::{AllowedOrigins, CorsConfig, OriginPolicy, OriginRefused, RefusalReason};
 pub use engine::Engine;
 pub use error::{EngineError, ErrorCode, SendError};
+pub use events::{
+    CloseListener, ConnectionError, ConnectionErrorListener, PacketListener, SessionListener,
+    TransportListener,
+};
 pub use handler::{CloseReason, EngineHandler, Message};
 pub use metrics::{
     CLOSE_REASONS, EngineMetrics, LatencyHistogram, POLLING_LATENCY_BUCKETS, PROTOCOLS, TRANSPORTS,
 };
+pub use listeners::{ListenerId, Listeners};
 pub use request::HandshakeRequest;
 pub use response::{EngineBody, EngineResponse};
 pub use serve::ConnectionInfo;

@@ -56,6 +56,7 @@ pub(crate) fn finish(
 /// The JSON error response of a polling request.
 pub(crate) fn refusal(shared: &Shared, parts: &Parts, r: &Refusal) -> EngineResponse {
     tracing::debug!(code = r.code as u8, message = %r.message, uri = %parts.uri, "request refused");
+    shared.events.refused(parts, r, false);
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
@@ -74,8 +75,9 @@ pub(crate) fn refusal(shared: &Shared, parts: &Parts, r: &Refusal) -> EngineResp
 /// The plain-text refusal of a WebSocket request, sent instead of a 101:
 /// 403 for a forbidden origin or request, 400 otherwise, as text (the shape
 /// the reference sends), with `Connection: close`.
-pub(crate) fn ws_refusal(r: &Refusal) -> EngineResponse {
+pub(crate) fn ws_refusal(shared: &Shared, parts: &Parts, r: &Refusal) -> EngineResponse {
     tracing::debug!(code = r.code as u8, message = %r.message, "websocket refused");
+    shared.events.refused(parts, r, true);
     let mut res = Response::new(Full::new(Bytes::from(r.message.clone())));
     *res.status_mut() = r.status;
     let h = res.headers_mut();

@@ -294,6 +294,22 @@ impl Session {
     }
 
     fn push_all(&self, items: impl IntoIterator<Item = Out>) -> Result<(), SendError> {
+        let events = &self.0.shared.events.packet_create;
+        if events.is_empty() {
+            return self.queue_all(items);
+        }
+        let items: Vec<Out> = items.into_iter().collect();
+        if !self.is_closed() {
+            for f in events.snapshot() {
+                for item in &items {
+                    f(self, &item.to_packet());
+                }
+            }
+        }
+        self.queue_all(items)
+    }
+
+    fn queue_all(&self, items: impl IntoIterator<Item = Out>) -> Result<(), SendError> {
         let config = &self.0.shared.config;
         let (max_packets, max_bytes) = (config.max_buffered_packets, config.max_buffered_bytes);
         let was_empty;
@@ -390,6 +406,7 @@ impl Session {
         self.0.writer.notify_waiters();
         self.0.driver.notify_waiters();
         self.0.shared.handler.on_close(self, reason);
+        self.0.shared.events.closed(self, reason);
         // A polling session has no I/O loop to end it: unless it waits for
         // a last poll, it ends now (a WebSocket session ends with its loop).
         if polling && !linger {
@@ -424,6 +441,9 @@ impl Session {
                 Packet::Binary(data) => 1 + data.len(),
                 other => other.text_len(),
             });
+        }
+        if !self.0.shared.events.packet.is_empty() {
+            self.0.shared.events.packet(self, &packet);
         }
         match packet {
             Packet::Message(text) => self.dispatch(Message::Text(text)),

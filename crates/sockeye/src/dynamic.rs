@@ -184,6 +184,8 @@ impl ServerInner {
         let lease = JoinLease::new(&child);
         namespaces.insert(name.clone(), child.clone());
         parent.0.children.write().push(child.clone());
+        drop(namespaces);
+        self.namespace_created(&child);
         Some((child, lease))
     }
 

@@ -77,6 +77,8 @@ pub(crate) struct NsInner {
     pub(crate) joins: crate::dynamic::Joins,
     /// Listeners of events sent by other nodes with `server_side_emit`.
     pub server_side: RwLock<HashMap<String, ServerSideListener>>,
+    /// Room lifecycle listeners (`create-room`...).
+    pub(crate) room_listeners: crate::room_events::RoomListeners,
 }
 
 /// A namespace. Cheap to clone.
@@ -177,6 +179,10 @@ impl LocalNamespace for NsInner {
         self.config.parser
     }
 
+    fn on_room_event(&self, event: sockeye_adapter::RoomEvent) {
+        self.dispatch_room_event(event);
+    }
+
     fn deliver_with_ack(
         &self,
         sids: &[Sid],
@@ -238,6 +244,13 @@ impl LocalNamespace for NsInner {
     }
 }
 
+impl NsInner {
+    /// A connected socket of this node, by its adapter key.
+    pub(crate) fn socket_by_key(&self, key: Sid) -> Option<Socket> {
+        self.sockets.read().get(&key).cloned()
+    }
+}
+
 impl Namespace {
     pub(crate) fn new(name: Str, config: Arc<Config>) -> Namespace {
         let ns = Namespace(Arc::new(NsInner {
@@ -251,10 +264,13 @@ impl Namespace {
             on_empty: OnceLock::new(),
             joins: Default::default(),
             server_side: RwLock::new(HashMap::new()),
+            room_listeners: Default::default(),
         }));
         let local: Weak<dyn LocalNamespace> =
             Arc::downgrade(&(ns.0.clone() as Arc<dyn LocalNamespace>));
-        let adapter = (config.adapter)(AdapterContext::new(name, local));
+        let ctx =
+            AdapterContext::new(name, local).with_room_events(ns.0.room_listeners.switch.clone());
+        let adapter = (config.adapter)(ctx);
         let _ = ns.0.adapter.set(adapter);
         ns
     }
@@ -332,7 +348,7 @@ impl Namespace {
 
     /// A connected socket of this node, by its adapter key.
     pub(crate) fn socket_by_key(&self, key: Sid) -> Option<Socket> {
-        self.0.sockets.read().get(&key).cloned()
+        self.0.socket_by_key(key)
     }
 
     /// How many sockets are connected on this node.

@@ -62,6 +62,8 @@ pub(crate) struct ServerInner {
     client_files: Option<Arc<ClientFiles>>,
     /// Children of dynamic parents alive now.
     pub(crate) dynamic_count: AtomicUsize,
+    /// Listeners of `new_namespace`.
+    pub(crate) new_namespace: crate::server_events::NewNamespaceListeners,
 }
 
 /// The Socket.IO server: a cheap, clonable handle usable from any task.
@@ -136,12 +138,21 @@ impl SocketIo {
                 }
             }
         }
-        self.0
-            .namespaces
-            .write()
-            .entry(name.clone())
-            .or_insert_with(|| Namespace::new(name, self.0.config.clone()))
-            .clone()
+        let (ns, created) = {
+            let mut namespaces = self.0.namespaces.write();
+            match namespaces.get(&name) {
+                Some(ns) => (ns.clone(), false),
+                None => {
+                    let ns = Namespace::new(name.clone(), self.0.config.clone());
+                    namespaces.insert(name, ns.clone());
+                    (ns, true)
+                }
+            }
+        };
+        if created && ns.name() != "/" {
+            self.0.namespace_created(&ns);
+        }
+        ns
     }
 
     /// A dynamic namespace for every name the regex matches.
@@ -277,11 +288,6 @@ impl SocketIo {
     /// built (counters that only grow; cheap to call).
     pub fn stats(&self) -> Stats {
         self.0.config.stats.snapshot()
-    }
-
-    /// Every namespace that exists now (Node: `io._nsps`), in no order.
-    pub fn namespaces(&self) -> Vec<Namespace> {
-        self.0.namespaces.read().values().cloned().collect()
     }
 
     /// What the Socket.IO layer did (connects, disconnects by reason,
@@ -565,6 +571,7 @@ impl SocketIoBuilder {
             engine: OnceLock::new(),
             client_files,
             dynamic_count: AtomicUsize::new(0),
+            new_namespace: Default::default(),
         });
         let handler = SioHandler {
             server: inner.clone(),

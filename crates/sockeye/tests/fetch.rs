@@ -12,7 +12,7 @@ use common::*;
 use serde::{Deserialize, Serialize};
 use sockeye::{
     AckError, AckSender, AdapterError, BroadcastOperator, DisconnectReason, RemoteSocket, Socket,
-    SocketIo,
+    SocketIo, Value,
 };
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -351,7 +351,7 @@ async fn socket_data_is_typed() {
 }
 
 #[tokio::test]
-async fn on_any_outgoing_sees_outgoing_event_names() {
+async fn on_any_outgoing_sees_outgoing_events_and_their_arguments() {
     let io = fetch_io();
     let mut sockets = capture(&io.of("/"));
     let srv = serve(io).await;
@@ -360,8 +360,15 @@ async fn on_any_outgoing_sees_outgoing_event_names() {
     let sa = next(&mut sockets, "socket a").await;
     let sb = next(&mut sockets, "socket b").await;
     let (tx, mut names) = tokio::sync::mpsc::unbounded_channel();
-    sa.on_any_outgoing(move |s: &Socket, name: &str| {
-        let _ = tx.send((s.id().to_string(), name.to_owned()));
+    let first = tx.clone();
+    let listener = sa.on_any_outgoing(move |s: &Socket, name: &str, args: &[Value]| {
+        let _ = tx.send((s.id().to_string(), name.to_owned(), args.to_vec()));
+    });
+    // Prepended: called before the one above.
+    let (order_tx, mut order) = tokio::sync::mpsc::unbounded_channel();
+    let prepended = sa.prepend_any_outgoing(move |_s: &Socket, name: &str, _args: &[Value]| {
+        let _ = order_tx.send(name.to_owned());
+        let _ = first.send(("first".into(), name.to_owned(), Vec::new()));
     });
 
     sa.emit("direct", &1).unwrap();
@@ -380,9 +387,42 @@ async fn on_any_outgoing_sees_outgoing_event_names() {
     assert_eq!(a.recv().await, r#"420["asked",5]"#);
     a.send(r#"430["sure"]"#).await;
     assert_eq!(within("the ack", ask).await.unwrap().unwrap(), "sure");
-    for want in ["direct", "everyone", "from-b", "remote", "asked"] {
-        assert_eq!(next(&mut names, want).await, (sid_a.clone(), want.into()));
+    for (want, arg) in [
+        ("direct", 1),
+        ("everyone", 2),
+        ("from-b", 3),
+        ("remote", 4),
+        ("asked", 5),
+    ] {
+        assert_eq!(
+            next(&mut names, want).await,
+            ("first".into(), want.into(), Vec::new()),
+            "the prepended listener first"
+        );
+        assert_eq!(
+            next(&mut names, want).await,
+            (sid_a.clone(), want.into(), vec![Value::from(arg)])
+        );
+        assert_eq!(next(&mut order, want).await, want);
     }
+    // Several arguments, binary ones in place.
+    sa.emit_args("many", ("x", bytes::Bytes::from_static(b"\x01\x02"), true))
+        .unwrap();
+    assert_eq!(
+        a.recv().await,
+        r#"451-["many","x",{"_placeholder":true,"num":0},true]"#
+    );
+    let _ = a.recv_bin().await;
+    assert_eq!(next(&mut names, "first many").await.1, "many");
+    assert_eq!(
+        next(&mut names, "many").await.2,
+        vec![
+            Value::from("x"),
+            Value::from(bytes::Bytes::from_static(b"\x01\x02")),
+            Value::from(true)
+        ]
+    );
+    let _ = next(&mut order, "many").await;
 
     // Not the answers to the client's acks, nor other sockets' events.
     a.send(r#"423["ask"]"#).await;
@@ -391,8 +431,18 @@ async fn on_any_outgoing_sees_outgoing_event_names() {
     assert_eq!(b.recv().await, r#"42["for-b",6]"#);
     assert_empty(&mut names);
 
-    // Removed: nothing more.
+    // One removed by its handle, then all.
+    assert!(sa.remove_listener(prepended));
+    assert!(!sa.remove_listener(prepended));
+    sa.emit("one", &8).unwrap();
+    assert_eq!(a.recv().await, r#"42["one",8]"#);
+    assert_eq!(
+        next(&mut names, "one").await,
+        (sid_a.clone(), "one".into(), vec![Value::from(8)])
+    );
+    assert_empty(&mut order);
     sa.off_any_outgoing();
+    assert!(!sa.remove_listener(listener));
     sa.emit("quiet", &7).unwrap();
     assert_eq!(a.recv().await, r#"42["quiet",7]"#);
     assert_empty(&mut names);

@@ -121,7 +121,7 @@ pub(crate) fn handshake(
 ) -> EngineResponse {
     let accept = match accept_key(&parts.headers) {
         Ok(a) => a,
-        Err(r) => return response::ws_refusal(&r),
+        Err(r) => return response::ws_refusal(&engine.0, parts, &r),
     };
     let shared = engine.0.clone();
     let task_shared = shared.clone();
@@ -249,6 +249,7 @@ async fn finish_upgrade(session: &Session, result: Result<WsConn, Option<WsConn>
                     m.upgraded(inner.protocol);
                 }
                 tracing::debug!(sid = %inner.sid, "session upgraded to websocket");
+                inner.shared.events.upgrading(session, true);
                 // The session's WebSocket I/O loop, in a task of its own
                 // (smaller than this one); the shared polling timer lets go
                 // of the session on its next tick.
@@ -286,6 +287,7 @@ async fn probe(session: &Session, conn: &mut WsConn) -> bool {
                 probed = true;
                 session.0.state.lock().upgrade = Upgrade::Probed;
                 session.0.writer.notify_waiters();
+                session.0.shared.events.upgrading(session, false);
             }
             Ok(Packet::Upgrade) if probed => return true,
             _ => return false,

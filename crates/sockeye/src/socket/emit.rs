@@ -75,11 +75,7 @@ impl Socket {
         if !self.connected() {
             return Err(EmitError::Disconnected);
         }
-        if self
-            .0
-            .has_any_outgoing
-            .load(std::sync::atomic::Ordering::Acquire)
-        {
+        if !self.0.any_outgoing.is_empty() {
             self.notify_outgoing(packet);
         }
         self.0
@@ -91,19 +87,39 @@ impl Socket {
             })
     }
 
+    /// Decodes the packet back into its event name and arguments for the
+    /// outgoing catch-alls (only when there are any).
     fn notify_outgoing(&self, packet: &BroadcastPacket) {
         let mut decoder = self.parser().decoder();
-        let mut name = None;
+        let mut decoded = None;
         for p in packet.encoded.eio_packets() {
-            if let Ok(Some(decoded)) = decoder.decode(p) {
-                name = decoded.event_name();
+            if let Ok(Some(d)) = decoder.decode(p) {
+                decoded = Some(d);
             }
         }
-        if let Some(name) = name {
-            let handlers = self.0.any_outgoing.read().clone();
-            for h in handlers {
-                h(self, &name);
+        // Events only: not the answers to the client's acks.
+        let Some(decoded) = decoded.filter(|d| d.kind.plain() == PacketKind::Event) else {
+            return;
+        };
+        let Some(data) = decoded.data.as_ref() else {
+            return;
+        };
+        let Ok((name, args)) = data.split_event() else {
+            return;
+        };
+        let args: Vec<Value> = match args
+            .iter()
+            .map(|a| a.to_value(&decoded.attachments))
+            .collect()
+        {
+            Ok(args) => args,
+            Err(e) => {
+                tracing::debug!(error = %e, "outgoing event not readable for the catch-alls");
+                return;
             }
+        };
+        for h in self.0.any_outgoing.snapshot() {
+            h(self, &name, &args);
         }
     }
 

@@ -54,24 +54,42 @@ impl Socket {
         self.0.any.write().clear();
     }
 
-    /// Adds a catch-all for outgoing events (direct emits and broadcasts
-    /// reaching this socket), called with the event name.
-    pub fn on_any_outgoing(&self, f: impl Fn(&Socket, &str) + Send + Sync + 'static) {
-        // The flag changes under the lock, so it always matches the list.
-        let mut handlers = self.0.any_outgoing.write();
-        handlers.push(Arc::new(f));
-        self.0
-            .has_any_outgoing
-            .store(true, std::sync::atomic::Ordering::Release);
+    /// Node's `socket.onAnyOutgoing((event, ...args) => ...)`: adds a
+    /// catch-all for outgoing events (direct emits and broadcasts reaching
+    /// this socket), called with the event name and its arguments (binary
+    /// attachments in place; with connection state recovery, the offset is
+    /// the last argument, as the client receives it) before the packet is
+    /// queued. Called synchronously, with no lock held: it must not block.
+    /// Returns the handle that [`Socket::remove_listener`] takes.
+    pub fn on_any_outgoing(
+        &self,
+        f: impl Fn(&Socket, &str, &[Value]) + Send + Sync + 'static,
+    ) -> ListenerId {
+        let f: Arc<OutgoingFn> = Arc::new(f);
+        self.0.any_outgoing.push(f)
     }
 
-    /// Removes every outgoing catch-all.
+    /// Node's `socket.prependAnyOutgoing(...)`: an outgoing catch-all
+    /// called before the others (see [`Socket::on_any_outgoing`]).
+    pub fn prepend_any_outgoing(
+        &self,
+        f: impl Fn(&Socket, &str, &[Value]) + Send + Sync + 'static,
+    ) -> ListenerId {
+        let f: Arc<OutgoingFn> = Arc::new(f);
+        self.0.any_outgoing.prepend(f)
+    }
+
+    /// Node's `socket.offAnyOutgoing()`: removes every outgoing catch-all
+    /// (one of them: [`Socket::remove_listener`]).
     pub fn off_any_outgoing(&self) {
-        let mut handlers = self.0.any_outgoing.write();
-        handlers.clear();
-        self.0
-            .has_any_outgoing
-            .store(false, std::sync::atomic::Ordering::Release);
+        self.0.any_outgoing.clear();
+    }
+
+    /// Removes a listener of this socket by the handle its `on_*` method
+    /// returned (Node's `offAnyOutgoing(listener)`); `false` if it is not
+    /// registered here.
+    pub fn remove_listener(&self, id: ListenerId) -> bool {
+        self.0.any_outgoing.remove(id)
     }
 
     /// Adds a per-packet middleware: it sees every incoming event before

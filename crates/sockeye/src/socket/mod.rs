@@ -21,7 +21,9 @@ use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sockeye_adapter::{BroadcastPacket, Room};
-use sockeye_engine::{Frame, HandshakeRequest, SendError, Session, TransportKind};
+use sockeye_engine::{
+    Frame, HandshakeRequest, ListenerId, Listeners, SendError, Session, TransportKind,
+};
 use sockeye_proto::sio::{PacketKind, Parser, Value, is_reserved_event};
 use sockeye_proto::{Sid, Str};
 use std::any::Any;
@@ -36,7 +38,7 @@ use tokio::sync::oneshot;
 type DisconnectFn = Box<dyn FnOnce(Socket, DisconnectReason) + Send>;
 type ErrorFn = Arc<dyn Fn(&Socket, &SocketError) + Send + Sync>;
 type PacketMiddleware = Arc<dyn Fn(&Socket, &EventParts) -> Result<(), String> + Send + Sync>;
-type OutgoingFn = Arc<dyn Fn(&Socket, &str) + Send + Sync>;
+type OutgoingFn = dyn Fn(&Socket, &str, &[Value]) + Send + Sync;
 type ToJson = fn(&(dyn Any + Send + Sync)) -> serde_json::Value;
 
 /// The data store: the typed value and how to serialize it, or the JSON of
@@ -97,15 +99,15 @@ pub struct Handshake {
 pub(crate) struct SocketInner {
     pub session: Session,
     pub(crate) connected: AtomicBool,
-    /// `any_outgoing` is not empty (read on every send without the lock).
-    has_any_outgoing: AtomicBool,
+    /// Outgoing catch-alls; their emptiness is read on every send, without
+    /// a lock (the flag is the first field of [`Listeners`]).
+    any_outgoing: Listeners<OutgoingFn>,
     pub id: SocketId,
     pub ns: Namespace,
     pub client: Weak<Client>,
     pub handshake: Handshake,
     handlers: RwLock<HashMap<String, Arc<dyn ErasedHandler>>>,
     any: RwLock<Vec<Arc<dyn ErasedHandler>>>,
-    any_outgoing: RwLock<Vec<OutgoingFn>>,
     middlewares: RwLock<Vec<PacketMiddleware>>,
     disconnecting: Mutex<Vec<DisconnectFn>>,
     disconnect: Mutex<Vec<DisconnectFn>>,
@@ -180,8 +182,7 @@ impl Socket {
             },
             handlers: RwLock::new(HashMap::new()),
             any: RwLock::new(Vec::new()),
-            any_outgoing: RwLock::new(Vec::new()),
-            has_any_outgoing: AtomicBool::new(false),
+            any_outgoing: Listeners::default(),
             middlewares: RwLock::new(Vec::new()),
             disconnecting: Mutex::new(Vec::new()),
             disconnect: Mutex::new(Vec::new()),
