@@ -65,10 +65,10 @@ pub use events::{
     TransportListener,
 };
 pub use handler::{CloseReason, EngineHandler, Message};
+pub use listeners::{ListenerId, Listeners};
 pub use metrics::{
     CLOSE_REASONS, EngineMetrics, LatencyHistogram, POLLING_LATENCY_BUCKETS, PROTOCOLS, TRANSPORTS,
 };
-pub use listeners::{ListenerId, Listeners};
 pub use request::HandshakeRequest;
 pub use response::{EngineBody, EngineResponse};
 pub use serve::ConnectionInfo;
