@@ -1,6 +1,7 @@
 //! `sockeye-chat`: the Sockeye chat server. See `sockeye-chat --help` and
 //! examples/chat/README.md.
 
+mod admin;
 mod assets;
 mod chat;
 mod cli;
@@ -264,6 +265,19 @@ async fn run(cli: Cli, client_dist: PathBuf, cluster: Option<Cluster>) -> Result
             None => sockeye_metrics::Exporter::new(&io),
         })
     });
+    let (_admin_ui, admin_files) = match cli.ops.admin.admin_ui {
+        true => {
+            let mut listeners = cli.listen.clone();
+            listeners.extend(&cli.tls_listen);
+            let auth = cli.ops.admin.auth(&listeners)?;
+            let files =
+                admin::AdminFiles::load(cli.ops.admin.admin_ui_dist.as_deref(), &client_dist)?;
+            let ui = sockeye_admin_ui::instrument(&io, sockeye_admin_ui::AdminUiOptions::new(auth))
+                .map_err(|e| e.to_string())?;
+            (Some(ui), Some(std::sync::Arc::new(files)))
+        }
+        false => (None, None),
+    };
     match cluster {
         Some(c) => cluster::install(&io, c.store),
         None => chat::install(&io),
@@ -279,7 +293,7 @@ async fn run(cli: Cli, client_dist: PathBuf, cluster: Option<Cluster>) -> Result
             builder = builder.listen_tls(*addr, tls.clone());
         }
     }
-    let mut web = web::Web::new(&path, &transport_names);
+    let mut web = web::Web::new(&path, &transport_names).with_admin(admin_files);
     let mut metrics_server = None;
     match (&exporter, cli.ops.metrics_listen) {
         (Some(e), Some(addr)) => {

@@ -1,4 +1,4 @@
-//! The operations flags: logging format, Prometheus metrics. Kept apart
+//! The operations flags: logging format, Prometheus metrics, Admin UI. Kept apart
 //! from cli.rs (flattened into it) so that the chat's own flags stay there.
 
 use clap::Args;
@@ -41,6 +41,10 @@ pub struct OpsArgs {
         env = "SOCKEYE_CHAT_METRICS_LISTEN"
     )]
     pub metrics_listen: Option<SocketAddr>,
+
+    /// The Socket.IO Admin UI.
+    #[command(flatten)]
+    pub admin: crate::admin::AdminArgs,
 }
 
 impl OpsArgs {

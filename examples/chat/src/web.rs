@@ -48,6 +48,8 @@ struct Pages {
     index: Option<Bytes>,
     /// `GET /metrics`, with --metrics.
     metrics: Option<Arc<sockeye_metrics::Exporter>>,
+    /// The Admin UI's files at `/admin/`, with --admin-ui.
+    admin: Option<Arc<crate::admin::AdminFiles>>,
 }
 
 /// The tower service for everything outside the Socket.IO path.
@@ -66,6 +68,16 @@ impl Web {
         Web(Arc::new(Pages {
             index: Some(Bytes::from(render_index(path, transports))),
             metrics: None,
+            admin: None,
+        }))
+    }
+
+    /// The same, with the Admin UI's page at `/admin/`.
+    pub fn with_admin(self, admin: Option<Arc<crate::admin::AdminFiles>>) -> Self {
+        Web(Arc::new(Pages {
+            index: self.0.index.clone(),
+            metrics: self.0.metrics.clone(),
+            admin,
         }))
     }
 
@@ -74,6 +86,7 @@ impl Web {
         Web(Arc::new(Pages {
             index: self.0.index.clone(),
             metrics: Some(exporter),
+            admin: self.0.admin.clone(),
         }))
     }
 
@@ -82,6 +95,7 @@ impl Web {
         Web(Arc::new(Pages {
             index: None,
             metrics: Some(exporter),
+            admin: None,
         }))
     }
 
@@ -92,6 +106,14 @@ impl Web {
     }
 
     fn respond(&self, method: &Method, path: &str) -> Response<Full<Bytes>> {
+        if let (Some(admin), true) = (
+            &self.0.admin,
+            method == Method::GET || method == Method::HEAD,
+        ) {
+            if let Some(res) = admin.respond(path, method == Method::HEAD) {
+                return res;
+            }
+        }
         let found: Option<(&'static str, Bytes)> = match path {
             "/metrics" => self.metrics(),
             _ if self.0.index.is_none() => None,
