@@ -70,8 +70,8 @@ pub struct AdminUiOptions {
 }
 
 impl AdminUiOptions {
-    /// Namespace `/admin`, not read-only, development mode, server id the
-    /// host name. `auth` is required, as in Node ([`Auth::None`] to opt out).
+    /// Namespace `/admin`, not read-only, development mode, server id
+    /// `hostname#pid`. `auth` is required, as in Node ([`Auth::None`] to opt out).
     pub fn new(auth: Auth) -> Self {
         AdminUiOptions {
             namespace: "/admin".into(),
@@ -100,8 +100,9 @@ impl AdminUiOptions {
         self
     }
 
-    /// This node's id in the UI (`serverId`; default: the host name). Each
-    /// node of a cluster needs its own.
+    /// This node's id in the UI (`serverId`; default: `hostname#pid`, so
+    /// that two nodes on one machine are two rows). Each node of a cluster
+    /// needs its own.
     pub fn server_id(mut self, id: impl Into<String>) -> Self {
         self.server_id = Some(id.into());
         self

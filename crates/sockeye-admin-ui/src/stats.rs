@@ -139,7 +139,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         .options
         .server_id
         .clone()
-        .unwrap_or_else(|| hostname.clone());
+        .unwrap_or_else(|| format!("{hostname}#{}", std::process::id()));
     let mut tick = tokio::time::interval(INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
