@@ -98,7 +98,7 @@ test("--metrics-listen serves /metrics on its own address only; no flag, no /met
   assert.equal((await get(`${plain.url}/metrics`)).status, 404);
 });
 
-test("--log-format json: one JSON object per line, socket and session lifecycle with sid and namespace", opts, async (t) => {
+test("--log-format json: one JSON object per line, session and socket lifecycle in spans with sid and namespace", opts, async (t) => {
   const chat = await startChat(t, ["--log-format", "json"], { env: { RUST_LOG: "info" } });
   const a = await connect(t, chat.url, { transports: ["websocket"] });
   const connected = JSON.parse(await chat.stderrLine((l) => l.includes('"socket connected"')));
@@ -112,5 +112,10 @@ test("--log-format json: one JSON object per line, socket and session lifecycle 
   const gone = JSON.parse(await chat.stderrLine((l) => l.includes('"socket disconnected"')));
   assert.equal(gone.sid, a.socket.id ?? connected.sid);
   assert.equal(gone.reason, "client namespace disconnect");
+  // Within the socket's span, itself within the session's.
+  assert.equal(gone.span?.name, "socket");
+  assert.equal(gone.span?.namespace, "/");
+  assert.equal(opened.span?.name, "session");
+  assert.equal(opened.span?.sid, opened.sid);
   for (const line of chat.stderr().split("\n").filter(Boolean)) JSON.parse(line);
 });

@@ -8,8 +8,13 @@ use crate::time::now_iso;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use sockeye::{Args, Event, Namespace, Socket, SocketId};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};
+
+/// The sockets of each Engine.IO session (namespace, socket id), to report
+/// their transport when the session upgrades.
+#[derive(Debug, Default)]
+pub(crate) struct BySession(Mutex<HashMap<sockeye::Sid, Vec<(String, String)>>>);
 
 /// Hooks every namespace, now and to come.
 pub(crate) fn install(shared: &Arc<Shared>) {
@@ -27,16 +32,12 @@ pub(crate) fn install(shared: &Arc<Shared>) {
     let weak = Arc::downgrade(shared);
     shared.io.engine().on_upgrade(move |session, to| {
         let Some(shared) = weak.upgrade() else { return };
-        let sid = session.sid();
-        for ns in shared.io.namespaces() {
-            for socket in ns.sockets() {
-                if socket.session().sid() == sid {
-                    let _ = shared.admin.emit(
-                        "socket_updated",
-                        &json!({"id": socket.id().to_string(), "nsp": ns.name().to_string(), "transport": to.as_str()}),
-                    );
-                }
-            }
+        let sockets = shared.by_session.0.lock().get(&session.sid()).cloned();
+        for (nsp, id) in sockets.unwrap_or_default() {
+            let _ = shared.admin.emit(
+                "socket_updated",
+                &json!({"id": id, "nsp": nsp, "transport": to.as_str()}),
+            );
         }
     });
 }
@@ -108,9 +109,29 @@ fn on_socket(shared: &Arc<Shared>, weak: &Weak<Shared>, socket: &Socket, is_admi
         "socket_connected",
         json!([serialize::local(socket), now_iso()]),
     );
+    let entry = (
+        socket.namespace().name().to_string(),
+        socket.id().to_string(),
+    );
+    shared
+        .by_session
+        .0
+        .lock()
+        .entry(socket.session().sid())
+        .or_default()
+        .push(entry.clone());
     let w = weak.clone();
     socket.on_disconnecting(move |socket: &Socket, reason| {
         if let Some(shared) = w.upgrade() {
+            let sid = socket.session().sid();
+            let mut by_session = shared.by_session.0.lock();
+            if let Some(list) = by_session.get_mut(&sid) {
+                list.retain(|e| *e != entry);
+                if list.is_empty() {
+                    by_session.remove(&sid);
+                }
+            }
+            drop(by_session);
             send(
                 &shared,
                 "socket_disconnected",

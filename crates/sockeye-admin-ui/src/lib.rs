@@ -133,6 +133,7 @@ pub(crate) struct Shared {
     pub admin: sockeye::Namespace,
     pub stats: stats::Counters,
     pub sessions: auth::Sessions,
+    pub by_session: feed::BySession,
 }
 
 /// Instruments `io` for the Admin UI: creates the admin namespace with its
@@ -150,6 +151,7 @@ pub fn instrument(io: &SocketIo, options: AdminUiOptions) -> Result<AdminUi, Adm
         options,
         stats: stats::Counters::default(),
         sessions: auth::Sessions::default(),
+        by_session: feed::BySession::default(),
     });
     stats::hook_engine(&shared);
     auth::install(&shared);

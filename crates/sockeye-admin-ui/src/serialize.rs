@@ -75,7 +75,7 @@ pub(crate) async fn all_sockets(io: &SocketIo) -> Vec<Value> {
         };
         let nsp = ns.name().to_string();
         for r in fetched {
-            if !locals.iter().any(|l| l.id().to_string() == r.id()) {
+            if !locals.iter().any(|l| l.id() == r.id()) {
                 out.push(remote(&nsp, &r));
             }
         }

@@ -401,6 +401,9 @@ pub(crate) fn open_session(shared: &Arc<Shared>, session: &Session) {
         m.opened(session.transport(), session.protocol());
     }
     shared.insert(session);
+    // The handler's work for the new session (its Socket.IO client) is
+    // logged within the session's span.
+    let _span = tracing::info_span!("session", sid = %session.sid()).entered();
     tracing::info!(
         sid = %session.sid(),
         transport = session.transport().as_str(),

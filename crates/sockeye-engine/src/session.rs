@@ -402,6 +402,8 @@ impl Session {
         if !linger {
             self.0.shared.remove(&self.0.sid);
         }
+        let span = tracing::info_span!("session", sid = %self.0.sid);
+        let _span = span.enter();
         tracing::info!(sid = %self.0.sid, %reason, "session closed");
         self.0.writer.notify_waiters();
         self.0.driver.notify_waiters();

@@ -132,6 +132,25 @@ impl Metrics {
     }
 }
 
+impl crate::server::Config {
+    /// Counts `n` of `event` when metrics are on.
+    pub(crate) fn count(&self, event: Event, n: usize) {
+        if let Some(a) = &self.activity {
+            a.add(event, n);
+        }
+    }
+
+    /// Counts the outcome of an adapter request when metrics are on.
+    pub(crate) fn count_request<T, E>(&self, result: &Result<T, E>) {
+        if let Some(a) = &self.activity {
+            a.add(Event::AdapterRequest, 1);
+            if result.is_err() {
+                a.add(Event::AdapterError, 1);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,24 +169,5 @@ mod tests {
         );
         assert_eq!(m.disconnects_for(DisconnectReason::PingTimeout), 2);
         assert_eq!(m.disconnects_for(DisconnectReason::TransportClose), 0);
-    }
-}
-
-impl crate::server::Config {
-    /// Counts `n` of `event` when metrics are on.
-    pub(crate) fn count(&self, event: Event, n: usize) {
-        if let Some(a) = &self.activity {
-            a.add(event, n);
-        }
-    }
-
-    /// Counts the outcome of an adapter request when metrics are on.
-    pub(crate) fn count_request<T, E>(&self, result: &Result<T, E>) {
-        if let Some(a) = &self.activity {
-            a.add(Event::AdapterRequest, 1);
-            if result.is_err() {
-                a.add(Event::AdapterError, 1);
-            }
-        }
     }
 }

@@ -362,7 +362,9 @@ impl Namespace {
         self.adapter().add_all(socket.key(), &[socket.0.id.room()]);
         self.0.sockets.write().insert(socket.key(), socket.clone());
         self.0.config.count(crate::activity::Event::Connect, 1);
-        tracing::info!(sid = %socket.id(), namespace = %self.name(), "socket connected");
+        tracing::info_span!("socket", sid = %socket.id(), namespace = %self.name()).in_scope(
+            || tracing::info!(sid = %socket.id(), namespace = %self.name(), "socket connected"),
+        );
     }
 
     pub(crate) fn remove_socket(&self, key: Sid) {

@@ -369,6 +369,9 @@ impl Socket {
         if let Some(a) = &config.activity {
             a.disconnected(reason);
         }
+        // The disconnect sequence (handlers included) runs in the socket's span.
+        let span = tracing::info_span!("socket", sid = %self.0.id, namespace = %self.0.ns.name());
+        let _span = span.enter();
         tracing::info!(sid = %self.0.id, namespace = %self.0.ns.name(), %reason, "socket disconnected");
         let disconnecting: Vec<DisconnectFn> = std::mem::take(&mut *self.0.disconnecting.lock());
         for f in disconnecting {
