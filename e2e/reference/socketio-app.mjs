@@ -185,6 +185,12 @@ function register(socket) {
     });
   });
 
+  socket.on("server-ack-all", (payload, cb) => {
+    socket.timeout(5_000).emit("ping-me", payload, (err, ...args) => {
+      cb(err ? { ok: false, error: err.message } : { ok: true, args });
+    });
+  });
+
   socket.on("volatile", (n) => {
     for (let i = 0; i < n; i++) socket.volatile.emit("vol", i);
     socket.emit("volatile-done", n);

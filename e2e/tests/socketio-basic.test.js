@@ -86,6 +86,17 @@ for (const [mode, transport] of Object.entries(MODES)) {
       assert.deepEqual(reply, { ok: true, answer: { got: { q: [1, 2] } } });
     });
 
+    test("server-to-client acks with several arguments: the server can read every one", opts, async (t) => {
+      const server = await startApp(t);
+      const { socket } = await connect(t, server.url, transport);
+      socket.on("ping-me", (data, cb) => cb(5, { test: true }, data));
+      const [reply] = await ack(socket, "server-ack-all", "x");
+      assert.deepEqual(reply, { ok: true, args: [5, { test: true }, "x"] });
+      // The first-argument form still reads the first one only.
+      const [first] = await ack(socket, "server-ack", "y");
+      assert.deepEqual(first, { ok: true, answer: 5 });
+    });
+
     test("server-to-client acks time out when the client does not answer", opts, async (t) => {
       const server = await startApp(t);
       const { socket } = await connect(t, server.url, transport);

@@ -124,7 +124,7 @@ pub enum AdapterError {
     Transport(String),
 }
 
-/// A socket as `fetch_sockets` describes it, local or on another node: the
+/// Node's `RemoteSocket` fields (as the adapters carry them): a socket as `fetch_sockets` describes it, local or on another node: the
 /// fields of the reference's `RemoteSocket` (and of the Redis adapter's
 /// FETCH_SOCKETS response).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -186,7 +186,7 @@ impl Default for BroadcastFlags {
     }
 }
 
-/// Which sockets a broadcast or a room operation targets.
+/// Node's `BroadcastOptions`: which sockets a broadcast or a room operation targets.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BroadcastOptions {
@@ -378,7 +378,7 @@ impl AdapterContext {
 /// Builds one adapter per namespace.
 pub type AdapterFactory = Arc<dyn Fn(AdapterContext) -> Arc<dyn Adapter> + Send + Sync>;
 
-/// The adapter of one namespace. See the crate docs for the contract.
+/// Node's `Adapter` of `socket.io-adapter` (`nsp.adapter`): the adapter of one namespace. See the crate docs for the contract.
 pub trait Adapter: Send + Sync + 'static {
     /// Adds a socket to rooms.
     fn add_all(&self, sid: Sid, rooms: &[Room]);

@@ -23,6 +23,10 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 pub type AllowRequest =
     Arc<dyn Fn(&HandshakeRequest) -> BoxFuture<Result<(), String>> + Send + Sync>;
 
+/// Chooses the id of a new session, from its handshake request (Node's
+/// `engine.generateId`); see [`EngineConfig::with_generate_id`].
+pub type GenerateId = Arc<dyn Fn(&HandshakeRequest) -> sockeye_proto::Sid + Send + Sync>;
+
 /// A hook that may add headers to a response. It gets the request's parts
 /// and the response headers built so far.
 pub type HeadersHook = Arc<dyn Fn(&Parts, &mut HeaderMap) + Send + Sync>;
@@ -80,7 +84,24 @@ impl Default for HttpCompression {
     }
 }
 
-/// The Engine.IO server's options.
+impl HttpCompression {
+    /// Node's `httpCompression: { threshold }`: compress polling bodies of
+    /// at least `bytes` bytes (default 1024).
+    ///
+    /// ```
+    /// use sockeye_engine::{EngineConfig, HttpCompression};
+    /// let config = EngineConfig::default()
+    ///     .with_http_compression(Some(HttpCompression::with_threshold(4096)));
+    /// # let _ = config;
+    /// assert_eq!(HttpCompression::with_threshold(4096).threshold, 4096);
+    /// ```
+    pub fn with_threshold(bytes: usize) -> Self {
+        HttpCompression { threshold: bytes }
+    }
+}
+
+/// Node's engine.io `ServerOptions` and `AttachOptions`: the Engine.IO
+/// server's options.
 ///
 /// Built with `Default` and chained `with_*` setters; checked by
 /// [`crate::Engine::new`], which refuses inconsistent options (for example a
@@ -115,6 +136,7 @@ pub struct EngineConfig {
     pub(crate) allow_request: Option<AllowRequest>,
     pub(crate) on_handshake_headers: Option<HeadersHook>,
     pub(crate) on_headers: Option<HeadersHook>,
+    pub(crate) generate_id: Option<GenerateId>,
     pub(crate) max_buffered_packets: usize,
     pub(crate) max_buffered_bytes: usize,
     pub(crate) request_body_timeout: Duration,
@@ -146,6 +168,7 @@ impl Default for EngineConfig {
             allow_request: None,
             on_handshake_headers: None,
             on_headers: None,
+            generate_id: None,
             max_buffered_packets: 10_000,
             max_buffered_bytes: 4 * 1024 * 1024,
             request_body_timeout: Duration::from_secs(10),
@@ -177,6 +200,7 @@ impl fmt::Debug for EngineConfig {
             .field("cors", &self.cors)
             .field("origin_policy", &self.origin_policy)
             .field("allow_request", &self.allow_request.is_some())
+            .field("generate_id", &self.generate_id.is_some())
             .field("max_buffered_packets", &self.max_buffered_packets)
             .field("max_buffered_bytes", &self.max_buffered_bytes)
             .field("request_body_timeout", &self.request_body_timeout)
@@ -322,8 +346,30 @@ impl EngineConfig {
         self
     }
 
-    /// A hook on the first response of a session (the polling handshake or
-    /// the WebSocket 101), able to add headers such as an own cookie.
+    /// Node's `generateId`: chooses the id of each new session from its
+    /// handshake request (default: 15 random bytes, URL-safe base64).
+    ///
+    /// Ids are [`Sid`](sockeye_proto::Sid)s, 20 characters among `A-Z`,
+    /// `a-z`, `0-9`, `-` and `_` (build one with `"...".parse::<Sid>()`):
+    /// the engine keys its session table by them, and the Socket.IO layer
+    /// uses them as socket ids. Node accepts any string; a fixed shape keeps
+    /// ids cheap to copy
+    /// and safe to put in URLs and logs. The generator must not block, and
+    /// must give unique ids: one that is taken by a live session is
+    /// replaced by a random id (with a warning). Unguessable ids are what
+    /// keeps one client from taking over another's session: derive them
+    /// from a cryptographic random source.
+    pub fn with_generate_id(
+        mut self,
+        f: impl Fn(&HandshakeRequest) -> sockeye_proto::Sid + Send + Sync + 'static,
+    ) -> Self {
+        self.generate_id = Some(Arc::new(f));
+        self
+    }
+
+    /// Node's `initial_headers` event: a hook on the first response of a
+    /// session (the polling handshake or the WebSocket 101), able to add
+    /// headers such as an own cookie.
     pub fn with_handshake_headers(
         mut self,
         f: impl Fn(&Parts, &mut HeaderMap) + Send + Sync + 'static,
@@ -332,7 +378,10 @@ impl EngineConfig {
         self
     }
 
-    /// A hook on every response of the engine (polling responses and 101s).
+    /// Node's `headers` event: a hook on every response of the engine
+    /// (polling responses, refusals and 101s; after the
+    /// [`with_handshake_headers`](Self::with_handshake_headers) hook on the
+    /// first one).
     pub fn with_headers(
         mut self,
         f: impl Fn(&Parts, &mut HeaderMap) + Send + Sync + 'static,

@@ -80,7 +80,7 @@ impl Shared {
     }
 }
 
-/// The Engine.IO server: a cheap, clonable handle.
+/// Node's engine.io `Server` (`io.engine`): the Engine.IO server: a cheap, clonable handle.
 ///
 /// Requests reach it through [`crate::EngineService`] / [`crate::EngineLayer`]
 /// (for axum, hyper or any tower stack) or through [`Engine::handle`].
@@ -97,7 +97,7 @@ impl fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// Builds an engine; checks the options first.
+    /// Node's `new engine.Server(opts)`: builds an engine; checks the options first.
     pub fn new(config: EngineConfig, handler: impl EngineHandler) -> Result<Engine, EngineError> {
         Self::with_handler(config, Arc::new(handler))
     }
@@ -144,7 +144,7 @@ impl Engine {
         })))
     }
 
-    /// The options.
+    /// Node's `engine.opts`: the options.
     pub fn config(&self) -> &EngineConfig {
         &self.0.config
     }
@@ -166,17 +166,17 @@ impl Engine {
         self.0.config.metrics.as_deref()
     }
 
-    /// The session with this id, if open.
+    /// Node's `engine.clients[id]`: the session with this id, if open.
     pub fn session(&self, sid: Sid) -> Option<Session> {
         self.0.get(&sid)
     }
 
-    /// How many sessions are open (their tasks still running).
+    /// Node's `engine.clientsCount`: how many sessions are open (their tasks still running).
     pub fn session_count(&self) -> usize {
         self.0.count.load(Ordering::Acquire)
     }
 
-    /// Graceful shutdown: refuses new handshakes, closes every session
+    /// Node's `engine.close()`: graceful shutdown: refuses new handshakes, closes every session
     /// ([`CloseReason::ServerShuttingDown`]; polling clients get a `close`
     /// packet, WebSockets a close frame once their queue is flushed) and
     /// waits until all are gone or `deadline` has passed. Returns the number
@@ -207,7 +207,7 @@ impl Engine {
         self.session_count()
     }
 
-    /// Answers one request under the engine's path.
+    /// Node's `engine.handleRequest(req, res)` and `engine.handleUpgrade(...)`: answers one request under the engine's path.
     ///
     /// Refusals follow the reference (`{"code":N,"message":...}` JSON for
     /// polling requests, the message as text for upgrade requests), with

@@ -81,6 +81,22 @@ pub type PacketListener = dyn Fn(&Session, &Packet) + Send + Sync;
 /// A listener of [`Engine::on_session_close`].
 pub type CloseListener = dyn Fn(&Session, CloseReason) + Send + Sync;
 
+impl crate::engine::Shared {
+    /// The id of a new session: the configured generator's
+    /// ([`crate::EngineConfig::with_generate_id`]) unless it is taken,
+    /// else a random one.
+    pub(crate) fn new_sid(&self, request: &crate::HandshakeRequest) -> sockeye_proto::Sid {
+        if let Some(generate) = &self.config.generate_id {
+            let sid = generate(request);
+            if !self.contains(&sid) {
+                return sid;
+            }
+            tracing::warn!(%sid, "generate_id gave the id of a live session: a random id is used");
+        }
+        sockeye_proto::Sid::generate()
+    }
+}
+
 /// The run-time listeners of one engine.
 #[derive(Debug, Default)]
 pub(crate) struct EngineEvents {
@@ -90,6 +106,7 @@ pub(crate) struct EngineEvents {
     pub upgrade: Listeners<TransportListener>,
     pub packet: Listeners<PacketListener>,
     pub packet_create: Listeners<PacketListener>,
+    pub heartbeat: Listeners<SessionListener>,
     pub close: Listeners<CloseListener>,
 }
 
@@ -135,6 +152,13 @@ impl EngineEvents {
         }
     }
 
+    /// A client's heartbeat arrived (a v4 pong, a v3 ping).
+    pub fn heartbeat(&self, session: &Session) {
+        for f in self.heartbeat.snapshot() {
+            f(session);
+        }
+    }
+
     /// A session closed (after the engine's handler was told).
     pub fn closed(&self, session: &Session, reason: CloseReason) {
         for f in self.close.snapshot() {
@@ -149,6 +173,7 @@ impl EngineEvents {
             || self.upgrade.remove(id)
             || self.packet.remove(id)
             || self.packet_create.remove(id)
+            || self.heartbeat.remove(id)
             || self.close.remove(id)
     }
 }
@@ -211,6 +236,14 @@ impl Engine {
     ) -> ListenerId {
         let f: Arc<PacketListener> = Arc::new(f);
         self.0.events.packet_create.push(f)
+    }
+
+    /// Node's `socket.on("heartbeat", ...)`, for every session: the client
+    /// answered a ping (a v4 `pong`; a v3 client's own `ping`), so its
+    /// heartbeat deadline moved.
+    pub fn on_heartbeat(&self, f: impl Fn(&Session) + Send + Sync + 'static) -> ListenerId {
+        let f: Arc<SessionListener> = Arc::new(f);
+        self.0.events.heartbeat.push(f)
     }
 
     /// Node's `socket.on("close", (reason) => ...)`, for every session:

@@ -13,7 +13,8 @@ pub enum Message {
     Binary(Bytes),
 }
 
-/// Why a session ended, in the reference server's words.
+/// Node's engine.io close `reason` (of `conn.on("close")`): why a session
+/// ended, in the reference server's words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CloseReason {

@@ -55,7 +55,9 @@ mod stats;
 mod timer;
 mod transport;
 
-pub use config::{AllowRequest, BoxFuture, EngineConfig, HeadersHook, HttpCompression, Transports};
+pub use config::{
+    AllowRequest, BoxFuture, EngineConfig, GenerateId, HeadersHook, HttpCompression, Transports,
+};
 pub use cookie::{CookieConfig, CookieError, Priority, SameSite};
 pub use cors::{AllowedOrigins, CorsConfig, OriginPolicy, OriginRefused, RefusalReason};
 pub use engine::Engine;

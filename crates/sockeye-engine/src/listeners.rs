@@ -13,7 +13,19 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ListenerId(u64);
 
+impl Default for ListenerId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl ListenerId {
+    /// A fresh id, never returned before in this process (for types that
+    /// keep their listeners their own way).
+    pub fn new() -> ListenerId {
+        Self::next()
+    }
+
     fn next() -> ListenerId {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         ListenerId(NEXT.fetch_add(1, Ordering::Relaxed))
@@ -79,6 +91,15 @@ impl<F: ?Sized> Listeners<F> {
         list.retain(|(i, _)| *i != id);
         self.any.store(!list.is_empty(), Ordering::Release);
         list.len() != before
+    }
+
+    /// Adds every listener of `other` after these, with the same ids (a
+    /// copy of a template's listeners).
+    pub fn extend_from(&self, other: &Listeners<F>) {
+        let copy: Vec<(ListenerId, Arc<F>)> = other.list.read().clone();
+        let mut list = self.list.write();
+        list.extend(copy);
+        self.any.store(!list.is_empty(), Ordering::Release);
     }
 
     /// Removes every listener (Node's `removeAllListeners(event)`).

@@ -144,7 +144,7 @@ pub(crate) struct SessionInner {
     data: OnceLock<Box<dyn Any + Send + Sync>>,
 }
 
-/// A handle to one Engine.IO session. Cheap to clone.
+/// Node's engine.io `Socket` (`socket.conn`): a handle to one Engine.IO session. Cheap to clone.
 #[derive(Clone)]
 pub struct Session(pub(crate) Arc<SessionInner>);
 
@@ -169,7 +169,7 @@ impl Session {
     ) -> Session {
         let heartbeat = Heartbeat::new(protocol, &shared.config, Instant::now());
         Session(Arc::new(SessionInner {
-            sid: Sid::generate(),
+            sid: shared.new_sid(&request),
             protocol,
             request,
             shared,
@@ -196,27 +196,27 @@ impl Session {
         }))
     }
 
-    /// The session id.
+    /// Node's `conn.id`: the session id.
     pub fn sid(&self) -> Sid {
         self.0.sid
     }
 
-    /// The protocol revision the client speaks.
+    /// Node's `conn.protocol`: the protocol revision the client speaks.
     pub fn protocol(&self) -> ProtocolVersion {
         self.0.protocol
     }
 
-    /// The transport in use now.
+    /// Node's `conn.transport.name`: the transport in use now.
     pub fn transport(&self) -> TransportKind {
         self.0.state.lock().transport
     }
 
-    /// The request that opened the session.
+    /// Node's `conn.request`: the request that opened the session.
     pub fn request(&self) -> &HandshakeRequest {
         &self.0.request
     }
 
-    /// Whether the session has been closed.
+    /// Node's `conn.readyState === "closed"`: whether the session has been closed.
     pub fn is_closed(&self) -> bool {
         self.0.state.lock().closed.is_some()
     }
@@ -234,12 +234,12 @@ impl Session {
             }
     }
 
-    /// Queues a text message.
+    /// Node's `conn.send(text)`: queues a text message.
     pub fn send_text(&self, text: impl Into<Str>) -> Result<(), SendError> {
         self.push(Out::Packet(Packet::Message(text.into())))
     }
 
-    /// Queues a binary message.
+    /// Node's `conn.send(buffer)`: queues a binary message.
     pub fn send_binary(&self, data: Bytes) -> Result<(), SendError> {
         self.push(Out::Packet(Packet::Binary(data)))
     }
@@ -271,7 +271,7 @@ impl Session {
         }))
     }
 
-    /// Closes the session: queued packets are still delivered, then the
+    /// Node's `conn.close()`: closes the session: queued packets are still delivered, then the
     /// transport is closed. The handler's `on_close` gets
     /// [`CloseReason::ForcedClose`].
     pub fn close(&self) {
@@ -459,6 +459,7 @@ impl Session {
                         st.heartbeat.deadline(),
                     )
                 };
+                self.0.shared.events.heartbeat(self);
                 if polling {
                     // The next ping may now be due before the timer's entry.
                     self.0
@@ -477,6 +478,7 @@ impl Session {
                     .on_client_ping(Instant::now(), &self.0.shared.config);
                 self.0.driver.notify_waiters();
                 let _ = self.push(Out::Packet(Packet::Pong(data)));
+                self.0.shared.events.heartbeat(self);
             }
             // A ping from a v4 client or a pong from a v3 one: the heartbeat
             // goes the wrong way.

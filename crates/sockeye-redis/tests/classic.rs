@@ -307,3 +307,30 @@ async fn remote_broadcast_acks_respect_max_pending_acks() {
     let answers = within("the answers", asked).await.unwrap().unwrap();
     assert!(answers.is_empty(), "{answers:?}");
 }
+
+#[tokio::test]
+async fn room_events_report_joins_made_by_another_node() {
+    let mut p = pair(RedisAdapterConfig::default()).await;
+    let (tx, mut log) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let t = tx.clone();
+    p.a.io.of("/").on_create_room(move |room| {
+        let _ = t.send(format!("create {room}"));
+    });
+    p.a.io.of("/").on_join_room(move |room, id| {
+        let _ = tx.send(format!("join {room} {id}"));
+    });
+    // Node B makes A's socket join a room, through Redis.
+    p.b.io.to(p.ida.as_str()).sockets_join("from-b");
+    assert_eq!(next(&mut log, "create").await, "create from-b");
+    assert_eq!(
+        next(&mut log, "join").await,
+        format!("join from-b {}", p.ida)
+    );
+    // B's own socket joining is B's event, not A's.
+    p.cb.send(r#"42["join","from-b"]"#).await;
+    p.cb.send(r#"420["echo",1]"#).await;
+    assert_eq!(p.cb.recv().await, "430[1]");
+    p.ca.send(r#"421["echo",2]"#).await;
+    assert_eq!(p.ca.recv().await, "431[2]");
+    assert_empty(&mut log);
+}

@@ -2,16 +2,19 @@
 
 use crate::args::{AckArgs, IntoArgs};
 use crate::error::{AckError, EmitError};
+use crate::handler::Args;
 use crate::id::SocketId;
 use crate::socket::Socket;
 use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sockeye_proto::sio::{PacketKind, Payload, Value, from_value};
+use sockeye_proto::sio::{PacketKind, Payload, PayloadError, Value, from_value};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
-/// Answers the client's acknowledgement callback; the extractor for
+/// Node's acknowledgement callback (the last argument of a listener,
+/// `socket.on("ev", (data, callback) => ...)`): answers the client's
+/// acknowledgement; the extractor for
 /// handlers of events sent with a callback (`socket.emit("ev", data, cb)`).
 ///
 /// Sending consumes it, so an ack is answered at most once. When the client
@@ -61,6 +64,35 @@ impl AckSender {
     }
 }
 
+/// How the arguments of a client's acknowledgement are read: the `R` of
+/// every `emit_with_ack` ([`Socket::emit_with_ack`],
+/// [`crate::BroadcastOperator::emit_with_ack`],
+/// [`crate::RemoteSocket::emit_with_ack`]...).
+///
+/// * Any deserializable type reads the **first** argument (`null` when
+///   there is none), as Node's `emitWithAck` resolves with: `callback(5,
+///   {test: true})` on the client gives `5` as `u32`.
+/// * [`Args<T>`](crate::Args) reads **every** argument as one sequence, as
+///   Node's callback form (`socket.emit("ev", data, (a, b) => ...)`) gets
+///   them: `Args<(u32, Value)>` gives `(5, {test: true})`, and
+///   `Args<Vec<Value>>` any number of raw values (binary ones included).
+pub trait FromAck: Sized + Send + 'static {
+    /// Builds the value from the acknowledgement's arguments.
+    fn from_ack(args: Vec<Value>) -> Result<Self, PayloadError>;
+}
+
+impl<T: DeserializeOwned + Send + 'static> FromAck for T {
+    fn from_ack(args: Vec<Value>) -> Result<Self, PayloadError> {
+        from_value(args.into_iter().next().unwrap_or(Value::Null))
+    }
+}
+
+impl<T: DeserializeOwned + Send + 'static> FromAck for Args<T> {
+    fn from_ack(args: Vec<Value>) -> Result<Self, PayloadError> {
+        from_value(Value::Array(args)).map(Args)
+    }
+}
+
 /// An acknowledgement received from a client: its arguments.
 #[derive(Debug, Clone)]
 pub struct AckReply {
@@ -73,6 +105,11 @@ impl AckReply {
     pub fn first<T: DeserializeOwned>(&self) -> Result<T, AckError> {
         let args = self.values()?;
         Ok(from_value(args.into_iter().next().unwrap_or(Value::Null))?)
+    }
+
+    /// Reads the arguments as `R` (see [`FromAck`]).
+    pub fn read<R: FromAck>(&self) -> Result<R, AckError> {
+        Ok(R::from_ack(self.values()?)?)
     }
 
     /// Every argument, as dynamic values.

@@ -2,31 +2,49 @@
 //! node and (through the adapter) from the clients of the other nodes.
 
 use crate::ack::AckReply;
+use crate::ack::FromAck;
 use crate::error::BroadcastAckError;
 use crate::id::SocketId;
 use crate::socket::Socket;
-use serde::de::DeserializeOwned;
 use sockeye_adapter::RemoteAck;
+use sockeye_proto::sio::Value;
 use std::collections::HashSet;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
 
-/// One answer to a broadcast with acknowledgements
+/// One entry of Node's `responses` (of `io.timeout(ms).emitWithAck(...)`):
+/// one answer to a broadcast with acknowledgements
 /// ([`crate::BroadcastOperator::emit_with_ack`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AckResponse<T> {
     /// The socket that answered, when it is on this node; `None` for an
     /// answer relayed by another node (the cluster protocol, like the
     /// reference's, carries no socket id with it).
     pub id: Option<SocketId>,
-    /// The first argument of the acknowledgement.
+    /// The answer read as `T` (its first argument, or every argument with
+    /// [`crate::Args`]: see [`crate::FromAck`]).
     pub value: T,
+    /// Every argument of the answer, as sent (what Node's callback form
+    /// of a broadcast gets, answer by answer).
+    pub args: Vec<Value>,
 }
 
 impl<T> AckResponse<T> {
-    /// An answer from `id` (`None`: from another node).
+    /// An answer from `id` (`None`: from another node), without its raw
+    /// arguments.
     pub fn new(id: Option<SocketId>, value: T) -> Self {
-        AckResponse { id, value }
+        AckResponse {
+            id,
+            value,
+            args: Vec::new(),
+        }
+    }
+
+    /// The same answer with its raw arguments.
+    pub fn with_args(mut self, args: Vec<Value>) -> Self {
+        self.args = args;
+        self
     }
 }
 
@@ -53,7 +71,7 @@ pub(crate) struct AckCollector<R> {
     responses: Vec<AckResponse<R>>,
 }
 
-impl<R: DeserializeOwned> AckCollector<R> {
+impl<R: FromAck> AckCollector<R> {
     /// `remote`: the adapter's event channel and how many other nodes
     /// there are, unless the broadcast is local.
     pub(crate) fn new(
@@ -117,10 +135,13 @@ impl<R: DeserializeOwned> AckCollector<R> {
     }
 
     fn on_local(&mut self, id: SocketId, reply: AckReply) {
-        match reply.first::<R>() {
-            Ok(value) => self
+        let read = reply
+            .values()
+            .and_then(|args| Ok((R::from_ack(args.clone())?, args)));
+        match read {
+            Ok((value, args)) => self
                 .responses
-                .push(AckResponse::new(Some(id.clone()), value)),
+                .push(AckResponse::new(Some(id.clone()), value).with_args(args)),
             Err(e) => tracing::warn!(sid = %id, error = %e, "unexpected broadcast ack payload"),
         }
         self.answered.insert(id);
@@ -134,9 +155,11 @@ impl<R: DeserializeOwned> AckCollector<R> {
             }
             RemoteAck::Ack(args) => {
                 self.remote_answers += 1;
-                let first = args.into_iter().next().unwrap_or_default();
-                match serde_json::from_value::<R>(first) {
-                    Ok(value) => self.responses.push(AckResponse::new(None, value)),
+                let args: Vec<Value> = args.into_iter().map(Value::from).collect();
+                match R::from_ack(args.clone()) {
+                    Ok(value) => self
+                        .responses
+                        .push(AckResponse::new(None, value).with_args(args)),
                     Err(e) => {
                         tracing::warn!(error = %e, "unexpected broadcast ack payload from another node")
                     }

@@ -296,7 +296,7 @@ impl Client {
         let middlewares = if skip_middlewares {
             Vec::new()
         } else {
-            ns.0.middlewares.read().clone()
+            ns.0.middlewares.snapshot()
         };
         for mw in middlewares {
             if let Err(e) = mw(socket.clone()).await {
@@ -360,7 +360,7 @@ impl Client {
         // Run each connection handler up to its first `.await` before any
         // later packet can be dispatched (the engine calls us in order, and
         // this runs before the client has seen the CONNECT reply's effects).
-        let handlers = ns.0.on_connection.read().clone();
+        let handlers = ns.0.on_connection.snapshot();
         for h in handlers {
             let mut fut = h(socket.clone());
             let first = std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await;

@@ -34,7 +34,7 @@ pub(crate) struct ParentInner {
     pub children: RwLock<Vec<Namespace>>,
 }
 
-/// A dynamic namespace: a matcher whose children (`/room-1`, `/room-2`...)
+/// Node's `ParentNamespace` (what `io.of(regex)` returns): a dynamic namespace: a matcher whose children (`/room-1`, `/room-2`...)
 /// are created on first connect, each with the parent's connection handler
 /// and middlewares.
 #[derive(Clone)]
@@ -49,7 +49,7 @@ impl fmt::Debug for ParentNamespace {
 }
 
 impl ParentNamespace {
-    /// The connection handler of every child.
+    /// Node's `parentNsp.on("connection", ...)`: the connection handler of every child.
     pub fn on_connection<F, Fut>(&self, handler: F) -> &Self
     where
         F: Fn(Socket) -> Fut + Send + Sync + 'static,
@@ -59,7 +59,7 @@ impl ParentNamespace {
         self
     }
 
-    /// A connect middleware of every child.
+    /// Node's `parentNsp.use(...)`: a connect middleware of every child.
     pub fn use_middleware<F, Fut>(&self, middleware: F) -> &Self
     where
         F: Fn(Socket) -> Fut + Send + Sync + 'static,
@@ -69,12 +69,12 @@ impl ParentNamespace {
         self
     }
 
-    /// The children created so far.
+    /// Node's `parentNsp.children`: the children created so far.
     pub fn children(&self) -> Vec<Namespace> {
         self.0.children.read().clone()
     }
 
-    /// Emits to every socket of every child.
+    /// Node's `parentNsp.emit(ev, data)`: emits to every socket of every child.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
         for child in self.children() {
             child.emit(event, data)?;
@@ -172,8 +172,14 @@ impl ServerInner {
         if cap.is_none() {
             child.0.joins.pin();
         }
-        *child.0.on_connection.write() = parent.0.template.0.on_connection.read().clone();
-        *child.0.middlewares.write() = parent.0.template.0.middlewares.read().clone();
+        child
+            .0
+            .on_connection
+            .extend_from(&parent.0.template.0.on_connection);
+        child
+            .0
+            .middlewares
+            .extend_from(&parent.0.template.0.middlewares);
         let server = Arc::downgrade(self);
         let owner = parent.clone();
         let _ = child.0.on_empty.set(Box::new(move |ns: &Namespace| {

@@ -58,7 +58,7 @@ mod service;
 mod socket;
 mod stats;
 
-pub use ack::{AckReply, AckSender};
+pub use ack::{AckReply, AckSender, FromAck};
 pub use activity::{DISCONNECT_REASONS, Metrics};
 pub use args::IntoArgs;
 pub use broadcast_ack::AckResponse;

@@ -15,6 +15,7 @@ use sockeye_adapter::{
     Adapter, AdapterContext, BroadcastFlags, BroadcastOptions, BroadcastPacket, LocalNamespace,
     ServerSideAck, SocketInfo,
 };
+use sockeye_engine::{ListenerId, Listeners};
 use sockeye_proto::sio::{Parser, Value};
 use sockeye_proto::{Sid, SidMap, Str};
 use std::collections::HashMap;
@@ -27,11 +28,11 @@ use std::time::Duration;
 
 /// A boxed future.
 pub(crate) type Boxed<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
-pub(crate) type ConnectionHandler = Arc<dyn Fn(Socket) -> Boxed<()> + Send + Sync>;
+pub(crate) type ConnectionHandler = dyn Fn(Socket) -> Boxed<()> + Send + Sync;
 pub(crate) type EmptyHook = Box<dyn Fn(&Namespace) + Send + Sync>;
-pub(crate) type Middleware = Arc<dyn Fn(Socket) -> Boxed<Result<(), ConnectError>> + Send + Sync>;
+pub(crate) type Middleware = dyn Fn(Socket) -> Boxed<Result<(), ConnectError>> + Send + Sync;
 
-/// A refusal from a connect middleware: the client receives it as a
+/// Node's `ExtendedError` (`next(err)` in a middleware, with `err.data`): a refusal from a connect middleware: the client receives it as a
 /// `connect_error` with `message` and `data`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{message}")]
@@ -67,8 +68,8 @@ pub(crate) struct NsInner {
     adapter: OnceLock<Arc<dyn Adapter>>,
     /// The connected sockets, by key ([`Socket::key`]).
     sockets: RwLock<SidMap<Socket>>,
-    pub on_connection: RwLock<Vec<ConnectionHandler>>,
-    pub middlewares: RwLock<Vec<Middleware>>,
+    pub on_connection: Listeners<ConnectionHandler>,
+    pub middlewares: Listeners<Middleware>,
     next_ack: AtomicU64,
     /// For a child of a dynamic namespace: called when it becomes empty.
     pub on_empty: OnceLock<EmptyHook>,
@@ -81,7 +82,7 @@ pub(crate) struct NsInner {
     pub(crate) room_listeners: crate::room_events::RoomListeners,
 }
 
-/// A namespace. Cheap to clone.
+/// Node's `Namespace` (`io.of("/chat")`): a namespace. Cheap to clone.
 #[derive(Clone)]
 pub struct Namespace(pub(crate) Arc<NsInner>);
 
@@ -258,8 +259,8 @@ impl Namespace {
             config: config.clone(),
             adapter: OnceLock::new(),
             sockets: RwLock::new(SidMap::default()),
-            on_connection: RwLock::new(Vec::new()),
-            middlewares: RwLock::new(Vec::new()),
+            on_connection: Listeners::default(),
+            middlewares: Listeners::default(),
             next_ack: AtomicU64::new(0),
             on_empty: OnceLock::new(),
             joins: Default::default(),
@@ -275,12 +276,12 @@ impl Namespace {
         ns
     }
 
-    /// The name (`/`, `/chat`).
+    /// Node's `nsp.name`: the name (`/`, `/chat`).
     pub fn name(&self) -> &Str {
         &self.0.name
     }
 
-    /// The adapter (rooms and broadcasts).
+    /// Node's `nsp.adapter`: the adapter (rooms and broadcasts).
     pub fn adapter(&self) -> &Arc<dyn Adapter> {
         self.0
             .adapter
@@ -304,41 +305,46 @@ impl Namespace {
         self.0.next_ack.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Sets the connection handler: an async closure called with each new
-    /// socket. Event handlers registered before its first `.await` are in
-    /// place before any event of the client is dispatched.
-    pub fn on_connection<F, Fut>(&self, handler: F) -> &Self
+    /// Node's `nsp.on("connection", (socket) => ...)`: adds a connection
+    /// handler, an async closure called with each new socket (handlers run
+    /// in the order they were added). Event handlers registered before its
+    /// first `.await` are in place before any event of the client is
+    /// dispatched. Returns the handle that [`Namespace::remove_listener`]
+    /// takes.
+    pub fn on_connection<F, Fut>(&self, handler: F) -> ListenerId
     where
         F: Fn(Socket) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        self.0
-            .on_connection
-            .write()
-            .push(Arc::new(move |s| Box::pin(handler(s))));
-        self
+        let f: Arc<ConnectionHandler> = Arc::new(move |s| Box::pin(handler(s)));
+        self.0.on_connection.push(f)
     }
 
-    /// Adds a connect middleware, run in order before a socket connects;
-    /// `Err` refuses the connection with a `connect_error`.
-    pub fn use_middleware<F, Fut>(&self, middleware: F) -> &Self
+    /// Node's `nsp.removeAllListeners("connection")`: removes every
+    /// connection handler (one of them: [`Namespace::remove_listener`]).
+    pub fn off_connection(&self) {
+        self.0.on_connection.clear();
+    }
+
+    /// Node's `nsp.use((socket, next) => ...)`: adds a connect middleware,
+    /// run in order before a socket connects; `Err` refuses the connection
+    /// with a `connect_error`. Returns the handle that
+    /// [`Namespace::remove_listener`] takes (Node cannot remove one).
+    pub fn use_middleware<F, Fut>(&self, middleware: F) -> ListenerId
     where
         F: Fn(Socket) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), ConnectError>> + Send + 'static,
     {
-        self.0
-            .middlewares
-            .write()
-            .push(Arc::new(move |s| Box::pin(middleware(s))));
-        self
+        let f: Arc<Middleware> = Arc::new(move |s| Box::pin(middleware(s)));
+        self.0.middlewares.push(f)
     }
 
-    /// The connected sockets of this node.
+    /// Node's `nsp.sockets` (values): the connected sockets of this node.
     pub fn sockets(&self) -> Vec<Socket> {
         self.0.sockets.read().values().cloned().collect()
     }
 
-    /// A connected socket of this node, by id (a [`SocketId`], or its
+    /// Node's `nsp.sockets.get(id)`: a connected socket of this node, by id (a [`SocketId`], or its
     /// text as `&str` or `String`).
     pub fn socket(&self, id: impl AsRef<str>) -> Option<Socket> {
         let id = id.as_ref();
@@ -351,7 +357,7 @@ impl Namespace {
         self.0.socket_by_key(key)
     }
 
-    /// How many sockets are connected on this node.
+    /// Node's `nsp.sockets.size`: how many sockets are connected on this node.
     pub fn socket_count(&self) -> usize {
         self.0.sockets.read().len()
     }
@@ -380,42 +386,42 @@ impl Namespace {
         }
     }
 
-    /// A broadcast to every socket of the namespace.
+    /// Node's `nsp` as a broadcast operator (for `emit_args`, `emitWithAck`, `fetchSockets`...): a broadcast to every socket of the namespace.
     pub fn broadcast(&self) -> BroadcastOperator {
         BroadcastOperator::new(self.clone())
     }
 
-    /// A broadcast to rooms.
+    /// Node's `nsp.to(room)`: a broadcast to rooms.
     pub fn to(&self, rooms: impl IntoRooms) -> BroadcastOperator {
         self.broadcast().to(rooms)
     }
 
-    /// Same as [`Namespace::to`].
+    /// Node's `nsp.in(room)`: same as [`Namespace::to`].
     pub fn within(&self, rooms: impl IntoRooms) -> BroadcastOperator {
         self.to(rooms)
     }
 
-    /// A broadcast to every socket not in `rooms`.
+    /// Node's `nsp.except(room)`: a broadcast to every socket not in `rooms`.
     pub fn except(&self, rooms: impl IntoRooms) -> BroadcastOperator {
         self.broadcast().except(rooms)
     }
 
-    /// A broadcast to this node's sockets only.
+    /// Node's `nsp.local`: a broadcast to this node's sockets only.
     pub fn local(&self) -> BroadcastOperator {
         self.broadcast().local()
     }
 
-    /// A volatile broadcast.
+    /// Node's `nsp.volatile`: a volatile broadcast.
     pub fn volatile(&self) -> BroadcastOperator {
         self.broadcast().volatile()
     }
 
-    /// A broadcast with an acknowledgement timeout.
+    /// Node's `nsp.timeout(ms)`: a broadcast with an acknowledgement timeout.
     pub fn timeout(&self, timeout: Duration) -> BroadcastOperator {
         self.broadcast().timeout(timeout)
     }
 
-    /// Listens to events that other nodes send with `server_side_emit`
+    /// Node's `nsp.on(ev, listener)` for `serverSideEmit` events: listens to events that other nodes send with `server_side_emit`
     /// (called with the event's arguments).
     pub fn on_server_side(
         &self,
@@ -428,7 +434,7 @@ impl Namespace {
             .insert(event.into(), Arc::new(move |args, _ack| f(args)));
     }
 
-    /// Listens to events that other nodes send with
+    /// Node's `nsp.on(ev, (...args, ack) => ...)` for `serverSideEmitWithAck` events: listens to events that other nodes send with
     /// `server_side_emit_with_ack`: `ack.send(value)` answers (once; the
     /// sender gets one answer per node). Events sent without an ack come
     /// with an `ack` that nobody waits for.
@@ -440,7 +446,15 @@ impl Namespace {
         self.0.server_side.write().insert(event.into(), Arc::new(f));
     }
 
-    /// Sends an event to this namespace on the other nodes and collects
+    /// Node's `nsp.removeAllListeners(event)` for a server-side event:
+    /// removes the listener of [`Namespace::on_server_side`] (or
+    /// [`Namespace::on_server_side_with_ack`]) for `event`; `false` if there
+    /// was none.
+    pub fn off_server_side(&self, event: &str) -> bool {
+        self.0.server_side.write().remove(event).is_some()
+    }
+
+    /// Node's `nsp.serverSideEmitWithAck(ev, data)`: sends an event to this namespace on the other nodes and collects
     /// one answer per node within `timeout` (the adapter's request timeout
     /// applies too). Data that serializes to `null` (`&()`) sends no
     /// argument, as `serverSideEmitWithAck(ev)` does.
@@ -458,7 +472,7 @@ impl Namespace {
         result
     }
 
-    /// Sends an event to this namespace on the other nodes of the cluster
+    /// Node's `nsp.serverSideEmit(ev, data)`: sends an event to this namespace on the other nodes of the cluster
     /// (not to clients). The in-memory adapter has no other node and
     /// returns [`sockeye_adapter::AdapterError::Unsupported`]. Data that
     /// serializes to `null` (`&()`) sends no argument.
@@ -506,7 +520,7 @@ impl Namespace {
         Ok(())
     }
 
-    /// Emits to every socket of the namespace.
+    /// Node's `nsp.emit(ev, data)`: emits to every socket of the namespace.
     pub fn emit<T: Serialize + ?Sized>(
         &self,
         event: &str,

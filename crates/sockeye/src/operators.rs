@@ -2,6 +2,7 @@
 //! then `emit` once to many sockets.
 
 use crate::ack::AckSlot;
+use crate::ack::FromAck;
 use crate::args::IntoArgs;
 use crate::broadcast_ack::{AckCollector, AckResponse};
 use crate::error::{BroadcastAckError, EmitError};
@@ -10,12 +11,11 @@ use crate::remote::RemoteSocket;
 use crate::rooms::IntoRooms;
 use crate::socket::{Socket, encode_event};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use sockeye_adapter::{AdapterError, BroadcastOptions, Room};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// A selection of sockets and flags; each call returns a new operator, and
+/// Node's `BroadcastOperator` (what `io.to(room)` returns): a selection of sockets and flags; each call returns a new operator, and
 /// `emit` encodes the packet once for every recipient.
 #[derive(Debug, Clone)]
 #[must_use = "an operator does nothing until you emit or apply it"]
@@ -32,7 +32,7 @@ impl BroadcastOperator {
         }
     }
 
-    /// Adds target rooms (a union).
+    /// Node's `to(room)`: adds target rooms (a union).
     pub fn to(mut self, rooms: impl IntoRooms) -> Self {
         for r in rooms.into_rooms() {
             if !self.opts.rooms.contains(&r) {
@@ -42,12 +42,12 @@ impl BroadcastOperator {
         self
     }
 
-    /// Same as [`BroadcastOperator::to`].
+    /// Node's `in(room)`: same as [`BroadcastOperator::to`].
     pub fn within(self, rooms: impl IntoRooms) -> Self {
         self.to(rooms)
     }
 
-    /// Skips sockets in these rooms (or with these ids).
+    /// Node's `except(room)`: skips sockets in these rooms (or with these ids).
     pub fn except(mut self, rooms: impl IntoRooms) -> Self {
         for r in rooms.into_rooms() {
             if !self.opts.except.contains(&r) {
@@ -57,25 +57,25 @@ impl BroadcastOperator {
         self
     }
 
-    /// This node only.
+    /// Node's `local`: this node only.
     pub fn local(mut self) -> Self {
         self.opts.flags.local = true;
         self
     }
 
-    /// Dropped for sockets that cannot take it now.
+    /// Node's `volatile`: dropped for sockets that cannot take it now.
     pub fn volatile(mut self) -> Self {
         self.opts.flags.volatile = true;
         self
     }
 
-    /// Whether to compress (default true).
+    /// Node's `compress(bool)`: whether to compress (default true).
     pub fn compress(mut self, compress: bool) -> Self {
         self.opts.flags.compress = compress;
         self
     }
 
-    /// How long [`BroadcastOperator::emit_with_ack`] waits.
+    /// Node's `timeout(ms)`: how long [`BroadcastOperator::emit_with_ack`] waits.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.opts.flags.timeout = Some(timeout);
         self
@@ -86,19 +86,22 @@ impl BroadcastOperator {
         &self.opts.rooms
     }
 
-    /// Emits an event with one argument.
+    /// Node's `emit(ev, data)`: emits an event with one argument.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
         self.emit_args(event, (data,))
     }
 
-    /// Emits an event with several arguments (a tuple).
+    /// Node's `emit(ev, ...args)`: emits an event with several arguments (a tuple).
     pub fn emit_args<A: IntoArgs>(&self, event: &str, args: A) -> Result<(), EmitError> {
         self.ns.broadcast_event(&self.opts, event, &args)
     }
 
-    /// Emits and collects every recipient's acknowledgement (first argument
-    /// as `R`) within the timeout (the namespace's ack timeout unless set),
-    /// as the reference's `emitWithAck`.
+    /// Node's `emitWithAck` on a broadcast (`io.timeout(t).emitWithAck(ev,
+    /// data)`, or `emit(ev, data, (err, responses) => ...)`): emits and
+    /// collects every recipient's acknowledgement within the timeout (the
+    /// namespace's ack timeout unless set). Each [`AckResponse`] has the
+    /// answer read as `R` (the first argument, or every argument with
+    /// [`crate::Args`]: see [`crate::FromAck`]) and all its raw arguments.
     ///
     /// Unless [`BroadcastOperator::local`] is set, the adapter also
     /// forwards the packet to the other nodes
@@ -109,10 +112,20 @@ impl BroadcastOperator {
     ///
     /// On timeout the error holds the answers received, the local sockets
     /// that did not answer and how many remote answers are missing.
-    pub async fn emit_with_ack<T: Serialize + ?Sized, R: DeserializeOwned>(
+    pub async fn emit_with_ack<T: Serialize + ?Sized, R: FromAck>(
         &self,
         event: &str,
         data: &T,
+    ) -> Result<Vec<AckResponse<R>>, BroadcastAckError<R>> {
+        self.emit_args_with_ack(event, (data,)).await
+    }
+
+    /// [`BroadcastOperator::emit_with_ack`] with several arguments (a
+    /// tuple, `()` for none): Node's `emitWithAck(ev, a, b)`.
+    pub async fn emit_args_with_ack<A: IntoArgs, R: FromAck>(
+        &self,
+        event: &str,
+        args: A,
     ) -> Result<Vec<AckResponse<R>>, BroadcastAckError<R>> {
         let timeout = self
             .opts
@@ -120,7 +133,7 @@ impl BroadcastOperator {
             .timeout
             .unwrap_or_else(|| self.ns.ack_timeout());
         let id = self.ns.next_ack_id();
-        let Ok(packet) = encode_event(self.ns.parser(), self.ns.name(), event, &(data,), Some(id))
+        let Ok(packet) = encode_event(self.ns.parser(), self.ns.name(), event, &args, Some(id))
         else {
             return Err(BroadcastAckError {
                 responses: Vec::new(),
@@ -183,7 +196,7 @@ impl BroadcastOperator {
             .await
     }
 
-    /// The selected sockets of this node.
+    /// Node's `allSockets()` (deprecated in Node): the selected sockets of this node.
     pub fn sockets(&self) -> Vec<Socket> {
         let mut out = Vec::new();
         self.ns.adapter().for_each_local(&self.opts, &mut |sid| {
@@ -194,7 +207,7 @@ impl BroadcastOperator {
         out
     }
 
-    /// Describes the selected sockets, on this node and (with a cluster
+    /// Node's `fetchSockets()`: describes the selected sockets, on this node and (with a cluster
     /// adapter) on the others; each can be emitted to, moved between rooms
     /// or disconnected.
     pub async fn fetch_sockets(&self) -> Result<Vec<RemoteSocket>, AdapterError> {
@@ -207,21 +220,21 @@ impl BroadcastOperator {
             .collect())
     }
 
-    /// Makes the selected sockets join rooms.
+    /// Node's `socketsJoin(rooms)`: makes the selected sockets join rooms.
     pub fn sockets_join(&self, rooms: impl IntoRooms) {
         self.ns
             .adapter()
             .add_sockets(&self.opts, &rooms.into_rooms());
     }
 
-    /// Makes the selected sockets leave rooms.
+    /// Node's `socketsLeave(rooms)`: makes the selected sockets leave rooms.
     pub fn sockets_leave(&self, rooms: impl IntoRooms) {
         self.ns
             .adapter()
             .del_sockets(&self.opts, &rooms.into_rooms());
     }
 
-    /// Disconnects the selected sockets (`close`: their whole connection).
+    /// Node's `disconnectSockets(close)`: disconnects the selected sockets (`close`: their whole connection).
     pub fn disconnect_sockets(&self, close: bool) {
         self.ns.adapter().disconnect_sockets(&self.opts, close);
     }

@@ -2,7 +2,8 @@
 
 use sockeye_engine::CloseReason;
 
-/// Why a socket was disconnected, with the reference server's exact strings
+/// Node's `DisconnectReason` (the `reason` of `socket.on("disconnect")`):
+/// why a socket was disconnected, with the reference server's exact strings
 /// ([`DisconnectReason::as_str`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]

@@ -10,7 +10,7 @@ use sockeye_adapter::SocketInfo;
 use sockeye_proto::Str;
 use std::time::Duration;
 
-/// A socket described by `fetch_sockets`: its id, handshake, rooms and
+/// Node's `RemoteSocket` (what `fetchSockets()` returns): a socket described by `fetch_sockets`: its id, handshake, rooms and
 /// data, and the operations that work wherever it is connected (they go
 /// through the adapter, so they reach other nodes too).
 #[derive(Debug, Clone)]
@@ -24,24 +24,24 @@ impl RemoteSocket {
         RemoteSocket { info, ns }
     }
 
-    /// The socket id, as its client knows it (`<nsp>#<engine sid>` for a
+    /// Node's `remoteSocket.id`: the socket id, as its client knows it (`<nsp>#<engine sid>` for a
     /// Socket.IO 2.x socket on a namespace other than `/`); also the name
     /// of its own room.
     pub fn id(&self) -> &str {
         &self.info.id
     }
 
-    /// The handshake, in the reference's shape.
+    /// Node's `remoteSocket.handshake`: the handshake, in the reference's shape.
     pub fn handshake(&self) -> &serde_json::Value {
         &self.info.handshake
     }
 
-    /// The rooms, its own included.
+    /// Node's `remoteSocket.rooms`: the rooms, its own included.
     pub fn rooms(&self) -> &[String] {
         &self.info.rooms
     }
 
-    /// The socket's data store, read as `T`.
+    /// Node's `remoteSocket.data`: the socket's data store, read as `T`.
     pub fn data<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         serde_json::from_value(self.info.data.clone())
     }
@@ -50,14 +50,14 @@ impl RemoteSocket {
         Str::from(self.info.id.clone())
     }
 
-    /// Emits to this socket.
+    /// Node's `remoteSocket.emit(ev, data)`: emits to this socket.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
         self.ns.to(self.room()).emit(event, data)
     }
 
-    /// Emits and waits for this socket's acknowledgement, on whichever
+    /// Node's `remoteSocket.timeout(ms).emitWithAck(ev, data)`: emits and waits for this socket's acknowledgement, on whichever
     /// node it is connected (the broadcast goes through the adapter).
-    pub async fn emit_with_ack<T: Serialize + ?Sized, R: DeserializeOwned>(
+    pub async fn emit_with_ack<T: Serialize + ?Sized, R: crate::FromAck>(
         &self,
         event: &str,
         data: &T,
@@ -78,17 +78,17 @@ impl RemoteSocket {
         }
     }
 
-    /// Makes the socket join rooms.
+    /// Node's `remoteSocket.join(rooms)`: makes the socket join rooms.
     pub fn join(&self, rooms: impl IntoRooms) {
         self.ns.to(self.room()).sockets_join(rooms);
     }
 
-    /// Makes the socket leave rooms.
+    /// Node's `remoteSocket.leave(room)`: makes the socket leave rooms.
     pub fn leave(&self, rooms: impl IntoRooms) {
         self.ns.to(self.room()).sockets_leave(rooms);
     }
 
-    /// Disconnects the socket (`close`: its whole connection).
+    /// Node's `remoteSocket.disconnect(close)`: disconnects the socket (`close`: its whole connection).
     pub fn disconnect(&self, close: bool) {
         self.ns.to(self.room()).disconnect_sockets(close);
     }

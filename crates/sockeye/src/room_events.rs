@@ -151,5 +151,7 @@ impl Namespace {
     /// not registered here.
     pub fn remove_listener(&self, id: ListenerId) -> bool {
         self.0.room_listeners.remove(id)
+            || self.0.on_connection.remove(id)
+            || self.0.middlewares.remove(id)
     }
 }

@@ -17,7 +17,7 @@ use crate::stats::{Counters, Stats};
 use parking_lot::RwLock;
 use serde::Serialize;
 use sockeye_adapter::{AdapterFactory, LocalAdapter};
-use sockeye_engine::{Engine, EngineConfig, EngineError, EngineService};
+use sockeye_engine::{Engine, EngineConfig, EngineError, EngineService, ListenerId};
 use sockeye_proto::Str;
 use sockeye_proto::sio::{DecodeLimits, Parser, Value};
 use std::collections::HashMap;
@@ -66,7 +66,7 @@ pub(crate) struct ServerInner {
     pub(crate) new_namespace: crate::server_events::NewNamespaceListeners,
 }
 
-/// The Socket.IO server: a cheap, clonable handle usable from any task.
+/// Node's `Server` (`const io = new Server()`): the Socket.IO server: a cheap, clonable handle usable from any task.
 ///
 /// The methods that emit or select sockets act on the main namespace `/`,
 /// as in the reference (`io.emit(...)` is `io.of("/").emit(...)`).
@@ -82,13 +82,13 @@ impl fmt::Debug for SocketIo {
 }
 
 impl SocketIo {
-    /// A builder with the reference's defaults (path `/socket.io/`, connect
+    /// Node's `new Server(opts)`: a builder with the reference's defaults (path `/socket.io/`, connect
     /// timeout 45 s, JSON parser, in-memory adapter).
     pub fn builder() -> SocketIoBuilder {
         SocketIoBuilder::default()
     }
 
-    /// The Engine.IO engine underneath.
+    /// Node's `io.engine`: the Engine.IO engine underneath.
     pub fn engine(&self) -> &Engine {
         self.0
             .engine
@@ -96,7 +96,7 @@ impl SocketIo {
             .expect("the engine is set when the server is built")
     }
 
-    /// A tower service answering the Socket.IO path (and the client files
+    /// Node's `io.attach(httpServer)`, as a tower service: a tower service answering the Socket.IO path (and the client files
     /// with [`SocketIoBuilder::serve_client`]), 404 elsewhere.
     pub fn service(&self) -> SocketIoService {
         SocketIoService::new(
@@ -105,13 +105,13 @@ impl SocketIo {
         )
     }
 
-    /// A tower layer that puts the server in front of another service (an
+    /// Node's `io.attach(httpServer)`, as a tower layer: a tower layer that puts the server in front of another service (an
     /// axum `Router`, for example).
     pub fn layer(&self) -> SocketIoLayer {
         SocketIoLayer::new(self.engine().clone(), self.0.client_files.clone())
     }
 
-    /// The namespace with this name, created if needed (a missing leading
+    /// Node's `io.of(name)`: the namespace with this name, created if needed (a missing leading
     /// `/` is added).
     pub fn of(&self, name: &str) -> Namespace {
         let name = if name.starts_with('/') {
@@ -155,12 +155,12 @@ impl SocketIo {
         ns
     }
 
-    /// A dynamic namespace for every name the regex matches.
+    /// Node's `io.of(/regex/)`: a dynamic namespace for every name the regex matches.
     pub fn of_regex(&self, regex: regex::Regex) -> ParentNamespace {
         self.add_parent(Matcher::Regex(regex))
     }
 
-    /// A dynamic namespace decided by an async predicate over the name and
+    /// Node's `io.of((name, auth, next) => ...)`: a dynamic namespace decided by an async predicate over the name and
     /// the CONNECT auth payload.
     pub fn of_fn<F, Fut>(&self, predicate: F) -> ParentNamespace
     where
@@ -184,65 +184,67 @@ impl SocketIo {
         parent
     }
 
-    /// The connection handler of the main namespace.
-    pub fn on_connection<F, Fut>(&self, handler: F)
+    /// Node's `io.on("connection", (socket) => ...)`: a connection handler
+    /// of the main namespace (see [`Namespace::on_connection`]).
+    pub fn on_connection<F, Fut>(&self, handler: F) -> ListenerId
     where
         F: Fn(Socket) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        self.of("/").on_connection(handler);
+        self.of("/").on_connection(handler)
     }
 
-    /// A connect middleware of the main namespace.
-    pub fn use_middleware<F, Fut>(&self, middleware: F)
+    /// Node's `io.use(...)`: a connect middleware of the main namespace
+    /// (see [`Namespace::use_middleware`]).
+    pub fn use_middleware<F, Fut>(&self, middleware: F) -> ListenerId
     where
         F: Fn(Socket) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), ConnectError>> + Send + 'static,
     {
-        self.of("/").use_middleware(middleware);
+        self.of("/").use_middleware(middleware)
     }
 
-    /// Emits to every socket of the main namespace.
+    /// Node's `io.emit(ev, data)`: emits to every socket of the main namespace.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
         self.of("/").emit(event, data)
     }
 
-    /// A broadcast on the main namespace.
+    /// Node's `io.sockets` as a broadcast operator (for `emit_args`, `fetchSockets`, `socketsJoin`...): a broadcast on the main namespace.
     pub fn broadcast(&self) -> BroadcastOperator {
         self.of("/").broadcast()
     }
 
-    /// A broadcast to rooms of the main namespace.
+    /// Node's `io.to(room)`: a broadcast to rooms of the main namespace.
     pub fn to(&self, rooms: impl IntoRooms) -> BroadcastOperator {
         self.broadcast().to(rooms)
     }
 
-    /// Same as [`SocketIo::to`].
+    /// Node's `io.in(room)`: same as [`SocketIo::to`].
     pub fn within(&self, rooms: impl IntoRooms) -> BroadcastOperator {
         self.to(rooms)
     }
 
-    /// A broadcast skipping rooms.
+    /// Node's `io.except(room)`: a broadcast skipping rooms.
     pub fn except(&self, rooms: impl IntoRooms) -> BroadcastOperator {
         self.broadcast().except(rooms)
     }
 
-    /// A broadcast to this node only.
+    /// Node's `io.local`: a broadcast to this node only.
     pub fn local(&self) -> BroadcastOperator {
         self.broadcast().local()
     }
 
-    /// A volatile broadcast.
+    /// Node's `io.volatile`: a volatile broadcast.
     pub fn volatile(&self) -> BroadcastOperator {
         self.broadcast().volatile()
     }
 
-    /// A broadcast with an acknowledgement timeout.
+    /// Node's `io.timeout(ms)`: a broadcast with an acknowledgement timeout.
     pub fn timeout(&self, timeout: Duration) -> BroadcastOperator {
         self.broadcast().timeout(timeout)
     }
 
-    /// Listens to events that other nodes send with
+    /// Node's `io.on(ev, listener)` for `serverSideEmit` events: listens to events that other nodes send with
     /// [`SocketIo::server_side_emit`] on the main namespace.
     pub fn on_server_side(
         &self,
@@ -252,7 +254,7 @@ impl SocketIo {
         self.of("/").on_server_side(event, f);
     }
 
-    /// Listens to events that other nodes send with an ack on the main
+    /// Node's `io.on(ev, (...args, ack) => ...)` for `serverSideEmitWithAck` events: listens to events that other nodes send with an ack on the main
     /// namespace (see [`Namespace::on_server_side_with_ack`]).
     pub fn on_server_side_with_ack(
         &self,
@@ -262,7 +264,7 @@ impl SocketIo {
         self.of("/").on_server_side_with_ack(event, f);
     }
 
-    /// Sends an event to the other nodes of the cluster (main namespace).
+    /// Node's `io.serverSideEmit(ev, data)`: sends an event to the other nodes of the cluster (main namespace).
     pub fn server_side_emit<T: Serialize + ?Sized>(
         &self,
         event: &str,
@@ -271,7 +273,7 @@ impl SocketIo {
         self.of("/").server_side_emit(event, data)
     }
 
-    /// Sends an event to the other nodes and collects one answer per node
+    /// Node's `io.serverSideEmitWithAck(ev, data)`: sends an event to the other nodes and collects one answer per node
     /// within `timeout`.
     pub async fn server_side_emit_with_ack<T: Serialize + ?Sized>(
         &self,
@@ -298,7 +300,7 @@ impl SocketIo {
         self.0.config.activity.as_ref().map(|a| a.snapshot())
     }
 
-    /// Graceful shutdown: every socket is disconnected with `server
+    /// Node's `io.close()`: graceful shutdown: every socket is disconnected with `server
     /// shutting down`, then the engine closes every connection; waits at
     /// most `deadline`.
     pub async fn close(&self, deadline: Duration) {
@@ -313,7 +315,7 @@ impl SocketIo {
     }
 }
 
-/// Builds a [`SocketIo`].
+/// Node's `ServerOptions`: builds a [`SocketIo`].
 pub struct SocketIoBuilder {
     engine: EngineConfig,
     connect_timeout: Duration,
@@ -367,27 +369,27 @@ impl SocketIoBuilder {
         self
     }
 
-    /// The path (default `/socket.io/`).
+    /// Node's option `path`: the path (default `/socket.io/`).
     pub fn path(self, path: impl Into<String>) -> Self {
         self.engine(|c| c.with_path(path))
     }
 
-    /// Heartbeat interval (default 25 s).
+    /// Node's option `pingInterval`: heartbeat interval (default 25 s).
     pub fn ping_interval(self, d: Duration) -> Self {
         self.engine(|c| c.with_ping_interval(d))
     }
 
-    /// Heartbeat timeout (default 20 s).
+    /// Node's option `pingTimeout`: heartbeat timeout (default 20 s).
     pub fn ping_timeout(self, d: Duration) -> Self {
         self.engine(|c| c.with_ping_timeout(d))
     }
 
-    /// Largest message in bytes (default 1,000,000).
+    /// Node's option `maxHttpBufferSize`: largest message in bytes (default 1,000,000).
     pub fn max_payload(self, bytes: usize) -> Self {
         self.engine(|c| c.with_max_payload(bytes))
     }
 
-    /// How long a connection may stay without joining a namespace (default
+    /// Node's option `connectTimeout`: how long a connection may stay without joining a namespace (default
     /// 45 s; zero is replaced by the default, as in the reference).
     pub fn connect_timeout(mut self, d: Duration) -> Self {
         self.connect_timeout = if d.is_zero() {
@@ -398,7 +400,7 @@ impl SocketIoBuilder {
         self
     }
 
-    /// The parser: JSON (default) or msgpack, as every client must use.
+    /// Node's option `parser`: the parser: JSON (default) or msgpack, as every client must use.
     pub fn parser(mut self, parser: Parser) -> Self {
         self.parser = parser;
         self
@@ -502,13 +504,13 @@ impl SocketIoBuilder {
         self
     }
 
-    /// The adapter factory (default: in memory).
+    /// Node's option `adapter`: the adapter factory (default: in memory).
     pub fn adapter(mut self, factory: AdapterFactory) -> Self {
         self.adapter = Some(factory);
         self
     }
 
-    /// Connection state recovery: a client that reconnects within the
+    /// Node's option `connectionStateRecovery`: connection state recovery: a client that reconnects within the
     /// configured duration gets its socket id, rooms and data back, and the
     /// packets it missed. With the default adapter this switches to the
     /// in-memory adapter that keeps those (as the reference does).
@@ -531,7 +533,7 @@ impl SocketIoBuilder {
         self
     }
 
-    /// Remove children of dynamic namespaces once their last socket left.
+    /// Node's option `cleanupEmptyChildNamespaces`: remove children of dynamic namespaces once their last socket left.
     pub fn cleanup_empty_child_namespaces(mut self, cleanup: bool) -> Self {
         self.cleanup_empty_child_namespaces = cleanup;
         self

@@ -49,9 +49,53 @@ impl SocketIo {
         if self.0.new_namespace.remove(id) || self.engine().remove_listener(id) {
             return true;
         }
-        self.namespaces().iter().any(|ns| ns.remove_listener(id))
+        // Children of a dynamic namespace share its template's ids: removed
+        // from the template (future children) and from every child.
+        let templates: Vec<Namespace> = self
+            .0
+            .parents
+            .read()
+            .iter()
+            .map(|p| p.0.template.clone())
+            .collect();
+        self.namespaces()
+            .iter()
+            .chain(templates.iter())
+            .fold(false, |found, ns| ns.remove_listener(id) | found)
     }
 }
 
 /// The server's own listener lists.
 pub(crate) type NewNamespaceListeners = Listeners<NewNamespaceFn>;
+
+#[cfg(test)]
+mod tests {
+    use crate::SocketIo;
+    use sockeye_adapter::{LocalNamespace, ServerSideAck};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn a_server_side_listener_is_removed_by_its_event() {
+        let io = SocketIo::builder().build().unwrap();
+        let ns = io.of("/");
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c = calls.clone();
+        ns.on_server_side("ev", move |args| {
+            assert_eq!(args, vec![serde_json::json!(1)]);
+            c.fetch_add(1, Ordering::Relaxed);
+        });
+        let from_other_node = || {
+            ns.0.on_server_side_emit(
+                vec![serde_json::json!("ev"), serde_json::json!(1)],
+                ServerSideAck::none(),
+            )
+        };
+        from_other_node();
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
+        assert!(ns.off_server_side("ev"));
+        assert!(!ns.off_server_side("ev"));
+        from_other_node();
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
+    }
+}

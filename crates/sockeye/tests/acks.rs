@@ -268,7 +268,9 @@ async fn broadcast_emit_with_ack_collects_every_answer_under_one_id() {
     let mut got = next(&mut result, "the answers").await.unwrap();
     got.sort_by_key(|r| r.value);
     let want: Vec<_> = (0..3)
-        .map(|n| AckResponse::new(Some(ids[n].clone()), n as u32))
+        .map(|n| {
+            AckResponse::new(Some(ids[n].clone()), n as u32).with_args(vec![Value::from(n as u32)])
+        })
         .collect();
     assert_eq!(got, want, "each answer with its socket");
 }
@@ -304,8 +306,8 @@ async fn broadcast_emit_with_ack_reports_the_missing_answer_on_timeout() {
     assert_eq!(
         responses,
         vec![
-            AckResponse::new(Some(ids[0].clone()), "a".to_owned()),
-            AckResponse::new(Some(ids[2].clone()), "c".to_owned())
+            AckResponse::new(Some(ids[0].clone()), "a".to_owned()).with_args(vec!["a".into()]),
+            AckResponse::new(Some(ids[2].clone()), "c".to_owned()).with_args(vec!["c".into()])
         ]
     );
     assert_eq!(err.missing, vec![ids[1].clone()]);
@@ -317,6 +319,83 @@ async fn broadcast_emit_with_ack_reports_the_missing_answer_on_timeout() {
     // The late answer is ignored.
     clients[1].send(r#"430["late"]"#).await;
     clients[1].assert_no_close().await;
+}
+
+#[tokio::test]
+async fn acks_with_several_arguments_are_read_whole_with_args() {
+    let (srv, mut sockets, _) = setup().await;
+    let mut c = WsClient::open(srv.addr).await;
+    c.connect("/").await;
+    let socket = next(&mut sockets, "the socket").await;
+
+    // `callback(5, {test: true})` on the client: the first argument typed,
+    // or every argument as a tuple or as raw values.
+    let s = socket.clone();
+    let first = tokio::spawn(async move { s.emit_with_ack::<_, u32>("q", &1).await });
+    assert_eq!(c.recv().await, r#"420["q",1]"#);
+    c.send(r#"430[5,{"test":true}]"#).await;
+    assert_eq!(within("first", first).await.unwrap().unwrap(), 5);
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Test {
+        test: bool,
+    }
+    let s = socket.clone();
+    let both = tokio::spawn(async move {
+        s.emit_with_ack::<_, sockeye::Args<(u32, Test)>>("q", &2)
+            .await
+    });
+    assert_eq!(c.recv().await, r#"421["q",2]"#);
+    c.send(r#"431[5,{"test":true}]"#).await;
+    let sockeye::Args(got) = within("both", both).await.unwrap().unwrap();
+    assert_eq!(got, (5, Test { test: true }));
+
+    // Several arguments out, raw values (binary included) back.
+    let s = socket.clone();
+    let raw = tokio::spawn(async move {
+        s.timeout(WAIT)
+            .emit_args_with_ack::<_, sockeye::Args<Vec<Value>>>("q", ("a", 3))
+            .await
+    });
+    assert_eq!(c.recv().await, r#"422["q","a",3]"#);
+    c.send(r#"461-2[{"_placeholder":true,"num":0},null]"#).await;
+    c.send_bin(&[1, 2]).await;
+    let sockeye::Args(values) = within("raw", raw).await.unwrap().unwrap();
+    assert_eq!(
+        values,
+        vec![Value::from(bytes::Bytes::from_static(&[1, 2])), Value::Null]
+    );
+    // A tuple that does not match is a payload error, not a panic.
+    let s = socket.clone();
+    let bad = tokio::spawn(async move {
+        s.emit_with_ack::<_, sockeye::Args<(u32, u32, u32)>>("q", &4)
+            .await
+    });
+    assert_eq!(c.recv().await, r#"423["q",4]"#);
+    c.send(r#"433[1]"#).await;
+    assert!(matches!(
+        within("bad", bad).await.unwrap(),
+        Err(AckError::Payload(_))
+    ));
+
+    // A broadcast: every answer with all its arguments, several arguments
+    // out with `emit_args_with_ack`.
+    let io = srv.io.clone();
+    let all = tokio::spawn(async move {
+        io.timeout(WAIT)
+            .emit_args_with_ack::<_, sockeye::Args<(String, u32, bool)>>("b", ("x", 1))
+            .await
+    });
+    assert_eq!(c.recv().await, r#"424["b","x",1]"#);
+    c.send(r#"434["y",2,true]"#).await;
+    let answers = within("broadcast", all).await.unwrap().unwrap();
+    assert_eq!(answers.len(), 1);
+    assert_eq!(answers[0].id, Some(socket.id()));
+    assert_eq!(answers[0].value.0, ("y".to_owned(), 2, true));
+    assert_eq!(
+        answers[0].args,
+        vec![Value::from("y"), Value::from(2), Value::from(true)]
+    );
 }
 
 impl WsClient {

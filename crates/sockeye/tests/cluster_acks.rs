@@ -187,11 +187,11 @@ async fn answer(clients: &mut [(WsClient, SocketId)], silent: &[usize]) {
 }
 
 fn local(id: &SocketId, value: &str) -> AckResponse<String> {
-    AckResponse::new(Some(id.clone()), value.to_owned())
+    AckResponse::new(Some(id.clone()), value.to_owned()).with_args(vec![value.into()])
 }
 
 fn remote(value: &str) -> AckResponse<String> {
-    AckResponse::new(None, value.to_owned())
+    AckResponse::new(None, value.to_owned()).with_args(vec![value.into()])
 }
 
 fn sorted(mut responses: Vec<AckResponse<String>>) -> Vec<AckResponse<String>> {

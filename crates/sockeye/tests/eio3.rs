@@ -227,7 +227,7 @@ async fn eio3_namespace_id_in_fetch_sockets_acks_and_disconnects() {
     let answers = within("the answers", asked).await.unwrap().unwrap();
     assert_eq!(
         answers,
-        vec![AckResponse::new(Some(sa.id()), "yes".to_owned())]
+        vec![AckResponse::new(Some(sa.id()), "yes".to_owned()).with_args(vec!["yes".into()])]
     );
     // Disconnecting by id; the disconnect names the same id and the room
     // goes with the socket.

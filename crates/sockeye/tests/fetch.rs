@@ -114,7 +114,7 @@ async fn handshake_of_fetched_and_local_sockets() {
     let mut sockets = capture(&io.of("/"));
     let srv = serve(io).await;
     let before = SystemTime::now();
-    let path = "/socket.io/?EIO=4&transport=websocket&foo=bar&name=a%20b";
+    let path = "/socket.io/?EIO=4&transport=websocket&foo=bar&name=a%20b&r=1&r=2";
     let mut req = format!("ws://{}{path}", srv.addr)
         .into_client_request()
         .unwrap();
@@ -135,7 +135,7 @@ async fn handshake_of_fetched_and_local_sockets() {
     assert_eq!(hs["auth"], serde_json::json!({"token": "t1"}));
     assert_eq!(
         hs["query"],
-        serde_json::json!({"EIO": "4", "transport": "websocket", "foo": "bar", "name": "a b"})
+        serde_json::json!({"EIO": "4", "transport": "websocket", "foo": "bar", "name": "a b", "r": ["1", "2"]})
     );
     assert_eq!(hs["headers"]["x-custom"], "yes");
     assert_eq!(hs["headers"]["origin"], "http://example.com");
@@ -144,10 +144,24 @@ async fn handshake_of_fetched_and_local_sockets() {
     assert_eq!(hs["secure"], false);
     assert_eq!(hs["xdomain"], true);
     assert_eq!(hs["address"], "127.0.0.1");
-    assert!(hs["time"].is_string());
     let ms = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
     let issued = hs["issued"].as_u64().expect("issued in ms");
     assert!(ms(before) <= issued && issued <= ms(after), "{issued}");
+    // `time`: JavaScript's Date.toString() in UTC, of the same instant.
+    let time = hs["time"].as_str().unwrap();
+    assert!(
+        time.ends_with(" GMT+0000 (Coordinated Universal Time)"),
+        "{time}"
+    );
+    let http_date = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_millis(issued));
+    let f: Vec<&str> = http_date
+        .split([',', ' '])
+        .filter(|p| !p.is_empty())
+        .collect();
+    assert_eq!(
+        &time[..24],
+        format!("{} {} {} {} {}", f[0], f[2], f[1], f[3], f[4])
+    );
 
     // The same facts on the socket itself.
     let socket = next(&mut sockets, "the socket").await;
@@ -158,6 +172,8 @@ async fn handshake_of_fetched_and_local_sockets() {
         ("transport", "websocket"),
         ("foo", "bar"),
         ("name", "a b"),
+        ("r", "1"),
+        ("r", "2"),
     ];
     let got = socket.query();
     let got: Vec<(&str, &str)> = got.iter().map(|(k, v)| (&k[..], &v[..])).collect();

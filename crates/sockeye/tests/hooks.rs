@@ -255,6 +255,10 @@ async fn engine_session_events_follow_one_session_through_its_upgrade() {
     let created = engine.on_packet_create(move |_s, p| {
         let _ = t.send(format!("out {}", p.encode_text()));
     });
+    let t = tx.clone();
+    engine.on_heartbeat(move |_s| {
+        let _ = t.send("heartbeat".into());
+    });
     engine.on_session_close(move |s, reason| {
         let _ = tx.send(format!("close {} {reason}", s.sid()));
     });
@@ -287,6 +291,11 @@ async fn engine_session_events_follow_one_session_through_its_upgrade() {
         r#"out 42["message-back","hi"]"#
     );
 
+    // The client's answer to a ping.
+    ws.send("3").await;
+    assert_eq!(next(&mut log, "in 3").await, "in 3");
+    assert_eq!(next(&mut log, "heartbeat").await, "heartbeat");
+
     assert!(srv.io.remove_listener(packet));
     assert!(engine.remove_listener(created));
     ws.send("1").await;
@@ -304,4 +313,141 @@ async fn engine_session_events_follow_one_session_through_its_upgrade() {
     let _ws = WsClient::open(srv.addr).await;
     let open = next(&mut out, "open packet").await;
     assert!(open.starts_with("0{\"sid\""), "{open}");
+}
+
+#[tokio::test]
+async fn generate_id_chooses_session_ids_and_a_taken_one_is_replaced() {
+    let io = SocketIo::builder()
+        .engine(|c| {
+            c.with_generate_id(|req| {
+                // From the request: the `tenant` query parameter, padded.
+                let tenant = req
+                    .query_pairs()
+                    .into_iter()
+                    .find(|(k, _)| k == "tenant")
+                    .map(|(_, v)| v)
+                    .unwrap_or_default();
+                format!("{tenant:_<20}").parse().expect("a valid id")
+            })
+        })
+        .build()
+        .unwrap();
+    let srv = serve(io).await;
+    let (status, body) = http(
+        srv.addr,
+        Method::GET,
+        "/socket.io/?EIO=4&transport=polling&tenant=acme",
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let open: serde_json::Value = serde_json::from_str(&body[1..]).unwrap();
+    assert_eq!(open["sid"], "acme________________");
+    let ws = WsClient::open_url(&format!(
+        "ws://{}/socket.io/?EIO=4&transport=websocket&tenant=beta",
+        srv.addr
+    ))
+    .await;
+    assert_eq!(ws.sid, "beta________________");
+    // The same id again while "acme" lives: a random one instead.
+    let (_, body) = http(
+        srv.addr,
+        Method::GET,
+        "/socket.io/?EIO=4&transport=polling&tenant=acme",
+        "",
+    )
+    .await;
+    let open: serde_json::Value = serde_json::from_str(&body[1..]).unwrap();
+    let sid = open["sid"].as_str().unwrap();
+    assert_ne!(sid, "acme________________");
+    assert_eq!(sid.len(), 20);
+    assert!(srv.io.engine().session(sid.parse().unwrap()).is_some());
+}
+
+#[tokio::test]
+async fn handlers_are_removed_by_their_handle() {
+    let io = SocketIo::builder().build().unwrap();
+    let (tx, mut log) = mpsc::unbounded_channel::<String>();
+    let no = io.use_middleware(|_s: Socket| async { Err(sockeye::ConnectError::new("no")) });
+    let t = tx.clone();
+    let first = io.on_connection(move |_s: Socket| {
+        let t = t.clone();
+        async move {
+            let _ = t.send("first".into());
+        }
+    });
+    let t = tx.clone();
+    io.on_connection(move |s: Socket| {
+        let t = t.clone();
+        async move {
+            let t2 = t.clone();
+            let any = s.on_any(move |_s: Socket, sockeye::Event(e): sockeye::Event| {
+                let t = t2.clone();
+                async move {
+                    let _ = t.send(format!("any {e}"));
+                }
+            });
+            let t2 = t.clone();
+            let err = s.on_error(move |_s, e| {
+                let _ = t2.send(format!("error {e}"));
+            });
+            let t2 = t.clone();
+            let gone = s.on_disconnecting(move |_s, r| {
+                let _ = t2.send(format!("disconnecting {r}"));
+            });
+            let t2 = t.clone();
+            s.on_disconnect(move |_s, r| async move {
+                let _ = t2.send(format!("disconnect {r}"));
+            });
+            s.on("typed", |_s: Socket, Data(_n): Data<u32>| async {});
+            s.on("drop", move |s: Socket| {
+                let t = t.clone();
+                async move {
+                    for id in [any, err, gone] {
+                        assert!(s.remove_listener(id));
+                    }
+                    let _ = t.send("dropped".into());
+                }
+            });
+        }
+    });
+    let srv = serve(io).await;
+
+    // The middleware refuses, until it is removed.
+    let mut c = WsClient::open(srv.addr).await;
+    c.send("40").await;
+    assert_eq!(c.recv().await, r#"44{"message":"no"}"#);
+    assert!(srv.io.remove_listener(no));
+    c.connect("/").await;
+    assert_eq!(next(&mut log, "first").await, "first");
+    c.send(r#"42["typed","x"]"#).await;
+    assert_eq!(next(&mut log, "any").await, "any typed");
+    let error = next(&mut log, "error").await;
+    assert!(error.starts_with("error event \"typed\""), "{error}");
+    c.send(r#"42["drop"]"#).await;
+    assert_eq!(next(&mut log, "any drop").await, "any drop");
+    assert_eq!(next(&mut log, "dropped").await, "dropped");
+    c.send(r#"42["typed","x"]"#).await;
+    c.send("41").await;
+    // Only the handler that was kept.
+    assert_eq!(
+        next(&mut log, "disconnect").await,
+        "disconnect client namespace disconnect"
+    );
+
+    // Without the first connection handler; then without any.
+    assert!(srv.io.of("/").remove_listener(first));
+    let mut d = WsClient::open(srv.addr).await;
+    d.connect("/").await;
+    d.send(r#"42["drop"]"#).await;
+    assert_eq!(next(&mut log, "any drop").await, "any drop");
+    assert_eq!(next(&mut log, "dropped").await, "dropped");
+    srv.io.of("/").off_connection();
+    let mut e = WsClient::open(srv.addr).await;
+    e.connect("/").await;
+    e.send(r#"42["drop"]"#).await;
+    // Handled in order: once this is answered, "drop" found no handler.
+    e.send("40/x,").await;
+    assert_eq!(e.recv().await, r#"44/x,{"message":"Invalid namespace"}"#);
+    assert_empty(&mut log);
 }

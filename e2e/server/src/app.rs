@@ -20,6 +20,7 @@
 //! | `emit-all` | event, ...args | emits `event` with `args` to every socket, the sender included; acks `"ok"` |
 //! | `broadcast-with-ack` | timeout ms, payload | emits `question` `payload` with an ack to every socket of the namespace (the sender included) and acks `{ok: true, answers}` or `{ok: false, error, answers, missing}` (`missing`: how many did not answer) |
 //! | `server-ack` | payload, timeout ms (default 5000) | emits `ping-me` `payload` with an ack to the sender; acks `{ok: true, answer}` or `{ok: false, error}` |
+//! | `server-ack-all` | payload | emits `ping-me` `payload` with an ack to the sender; acks `{ok: true, args}` with every argument of the answer, or `{ok: false, error}` |
 //! | `volatile` | n | emits `vol` 0..n as volatile events, then `volatile-done` `n` |
 //! | `disconnect-me` | `true` to close the whole connection | `socket.disconnect()` (`disconnect_all()` with `true`) |
 //! | `close-transport` | | closes the Engine.IO session (the client sees `transport close`) |
@@ -249,6 +250,24 @@ fn register(socket: &Socket) {
                 Ok(answer) => Value::Object(vec![
                     ("ok".to_owned(), Value::Bool(true)),
                     ("answer".to_owned(), answer),
+                ]),
+                Err(e) => Value::from(json!({ "ok": false, "error": e.to_string() })),
+            };
+            let _ = ack.send(&reply);
+        },
+    );
+
+    socket.on(
+        "server-ack-all",
+        |socket: Socket, Data(payload): Data<Value>, ack: AckSender| async move {
+            let result = socket
+                .timeout(Duration::from_millis(5_000))
+                .emit_with_ack::<_, Args<Vec<Value>>>("ping-me", &payload)
+                .await;
+            let reply = match result {
+                Ok(Args(args)) => Value::Object(vec![
+                    ("ok".to_owned(), Value::Bool(true)),
+                    ("args".to_owned(), Value::Array(args)),
                 ]),
                 Err(e) => Value::from(json!({ "ok": false, "error": e.to_string() })),
             };

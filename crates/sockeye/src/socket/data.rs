@@ -5,14 +5,14 @@ use super::*;
 impl Socket {
     // ----- data -----------------------------------------------------------
 
-    /// Stores a value with the socket (replacing the previous one). It must
+    /// Node's `socket.data = value`: stores a value with the socket (replacing the previous one). It must
     /// serialize: `fetch_sockets` and connection state recovery carry it in
     /// JSON.
     pub fn set_data<T: Serialize + Send + Sync + 'static>(&self, value: T) {
         self.0.data.lock().typed = Some((Arc::new(value), to_json::<T>));
     }
 
-    /// The value stored with [`Socket::set_data`], if it has type `T`.
+    /// Node's `socket.data`: the value stored with [`Socket::set_data`], if it has type `T`.
     pub fn data<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
         let slot = self.0.data.lock();
         slot.typed
@@ -30,72 +30,55 @@ impl Socket {
         }
     }
 
-    /// Whether connection state recovery restored this socket (same id,
+    /// Node's `socket.recovered`: whether connection state recovery restored this socket (same id,
     /// rooms and data as before, missed packets delivered).
     pub fn recovered(&self) -> bool {
         self.0.recovered
     }
 
-    /// The request headers of the connection's first request.
+    /// Node's `socket.handshake.headers`: the request headers of the connection's first request.
     pub fn headers(&self) -> &http::HeaderMap {
         &self.request().headers
     }
 
-    /// The decoded query parameters of the connection's first request.
+    /// Node's `socket.handshake.query`: the decoded query parameters of the connection's first request.
     pub fn query(&self) -> Vec<(String, String)> {
         self.request().query_pairs()
     }
 
-    /// The peer address.
+    /// Node's `socket.handshake.address`: the peer address.
     pub fn address(&self) -> Option<std::net::SocketAddr> {
         self.request().peer_addr
     }
 
-    /// Whether the connection is TLS.
+    /// Node's `socket.handshake.secure`: whether the connection is TLS.
     pub fn secure(&self) -> bool {
         self.request().secure
     }
 
-    /// Whether the request was cross-origin (it had an `Origin` header).
+    /// Node's `socket.handshake.xdomain`: whether the request was cross-origin (it had an `Origin` header).
     pub fn xdomain(&self) -> bool {
         self.request().headers.contains_key(http::header::ORIGIN)
     }
 
-    /// The handshake in the reference's JSON shape (`headers`, `time`,
-    /// `address`, `xdomain`, `secure`, `issued`, `url`, `query`, `auth`).
+    /// Node's `socket.handshake`, in its JSON shape: `headers` (names in
+    /// lower case; repeated headers joined as Node joins them), `time`
+    /// (JavaScript's `Date.toString()` in UTC, see [`Handshake::time`]),
+    /// `address` (the peer's IP), `xdomain`, `secure`, `issued`
+    /// (milliseconds since the epoch), `url` (path and query of the first
+    /// request), `query` (decoded; a repeated parameter becomes an array,
+    /// as Node's `querystring`) and `auth`.
     pub fn handshake_json(&self) -> serde_json::Value {
         let req = self.request();
-        let headers: serde_json::Map<String, serde_json::Value> = req
-            .headers
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_owned(),
-                    serde_json::Value::from(String::from_utf8_lossy(v.as_bytes())),
-                )
-            })
-            .collect();
-        let query: serde_json::Map<String, serde_json::Value> = self
-            .query()
-            .into_iter()
-            .map(|(k, v)| (k, serde_json::Value::from(v)))
-            .collect();
-        let issued = self
-            .0
-            .handshake
-            .issued
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
         serde_json::json!({
-            "headers": headers,
-            "time": httpdate::fmt_http_date(self.0.handshake.issued),
+            "headers": super::handshake::headers_json(&req.headers),
+            "time": self.0.handshake.time(),
             "address": self.address().map(|a| a.ip().to_string()),
             "xdomain": self.xdomain(),
             "secure": self.secure(),
-            "issued": issued,
-            "url": req.uri.to_string(),
-            "query": query,
+            "issued": self.0.handshake.issued_ms(),
+            "url": req.uri.path_and_query().map_or_else(|| req.uri.to_string(), |p| p.to_string()),
+            "query": super::handshake::query_json(self.query()),
             "auth": serde_json::to_value(&self.0.handshake.auth).unwrap_or(serde_json::Value::Null),
         })
     }

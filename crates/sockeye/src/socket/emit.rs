@@ -6,12 +6,12 @@ use crate::activity::Event;
 impl Socket {
     // ----- emitting -------------------------------------------------------
 
-    /// Emits an event with one argument.
+    /// Node's `socket.emit(ev, data)`: emits an event with one argument.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
         self.emit_args(event, (data,))
     }
 
-    /// Emits an event with several arguments, given as a tuple (`()` for
+    /// Node's `socket.emit(ev, ...args)`: emits an event with several arguments, given as a tuple (`()` for
     /// none).
     pub fn emit_args<A: IntoArgs>(&self, event: &str, args: A) -> Result<(), EmitError> {
         if self.0.ns.recovery().is_some() {
@@ -28,9 +28,12 @@ impl Socket {
         self.send_encoded(&packet)
     }
 
-    /// Emits an event and waits for the client's acknowledgement (first
-    /// argument read as `R`), for at most the namespace's ack timeout.
-    pub async fn emit_with_ack<T: Serialize + ?Sized, R: DeserializeOwned>(
+    /// Node's `socket.emitWithAck(ev, data)` (and `socket.emit(ev, data,
+    /// callback)`): emits an event and waits for the client's
+    /// acknowledgement, for at most the namespace's ack timeout. `R` reads
+    /// the first argument (any deserializable type) or every argument
+    /// ([`crate::Args`]); see [`crate::FromAck`].
+    pub async fn emit_with_ack<T: Serialize + ?Sized, R: FromAck>(
         &self,
         event: &str,
         data: &T,
@@ -39,7 +42,7 @@ impl Socket {
         self.timeout(timeout).emit_with_ack(event, data).await
     }
 
-    /// Flags for the next emit: a timeout for its acknowledgement.
+    /// Node's `socket.timeout(ms)`: flags for the next emit: a timeout for its acknowledgement.
     pub fn timeout(&self, timeout: Duration) -> SocketEmitter<'_> {
         SocketEmitter {
             socket: self,
@@ -48,7 +51,7 @@ impl Socket {
         }
     }
 
-    /// Flags for the next emit: dropped if the transport cannot take it now.
+    /// Node's `socket.volatile`: flags for the next emit: dropped if the transport cannot take it now.
     pub fn volatile(&self) -> SocketEmitter<'_> {
         SocketEmitter {
             socket: self,
@@ -123,7 +126,7 @@ impl Socket {
         }
     }
 
-    pub(crate) async fn emit_with_ack_inner<A: IntoArgs + ?Sized, R: DeserializeOwned>(
+    pub(crate) async fn emit_with_ack_inner<A: IntoArgs + ?Sized, R: FromAck>(
         &self,
         event: &str,
         args: &A,
@@ -161,7 +164,7 @@ impl Socket {
             }
         };
         config.count(Event::AckAnswered, 1);
-        reply.first()
+        reply.read()
     }
 
     pub(crate) fn on_ack(&self, id: u64, reply: AckReply) {

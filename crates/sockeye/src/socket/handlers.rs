@@ -6,7 +6,7 @@ use super::*;
 impl Socket {
     // ----- handlers -------------------------------------------------------
 
-    /// Registers the handler of an event (replacing an earlier one).
+    /// Node's `socket.on(ev, listener)`: registers the handler of an event (replacing an earlier one).
     ///
     /// The handler's future is first polled where the packet was read, and
     /// moves to a task of its own at its first `.await` that has to wait:
@@ -25,33 +25,37 @@ impl Socket {
             .insert(event.into(), handler::erase(handler));
     }
 
-    /// Removes the handler of an event.
+    /// Node's `socket.removeAllListeners(ev)`: removes the handler of an event.
     pub fn off(&self, event: &str) {
         self.0.handlers.write().remove(event);
     }
 
-    /// Adds a catch-all handler, called for every incoming event before its
-    /// own handler (take [`crate::Event`] and [`crate::Args`] to read it).
-    pub fn on_any<H, T>(&self, handler: H)
+    /// Node's `socket.onAny((event, ...args) => ...)`: adds a catch-all
+    /// handler, called for every incoming event before its own handler
+    /// (take [`crate::Event`] and [`crate::Args`] to read it). Returns the
+    /// handle that [`Socket::remove_listener`] takes.
+    pub fn on_any<H, T>(&self, handler: H) -> ListenerId
     where
         H: EventHandler<T>,
         T: 'static,
     {
-        self.0.any.write().push(handler::erase(handler));
+        self.0.any.push(handler::erase(handler))
     }
 
-    /// Adds a catch-all handler before the others.
-    pub fn prepend_any<H, T>(&self, handler: H)
+    /// Node's `socket.prependAny(...)`: a catch-all handler before the
+    /// others.
+    pub fn prepend_any<H, T>(&self, handler: H) -> ListenerId
     where
         H: EventHandler<T>,
         T: 'static,
     {
-        self.0.any.write().insert(0, handler::erase(handler));
+        self.0.any.prepend(handler::erase(handler))
     }
 
-    /// Removes every catch-all handler.
+    /// Node's `socket.offAny()`: removes every catch-all handler (one of
+    /// them: [`Socket::remove_listener`]).
     pub fn off_any(&self) {
-        self.0.any.write().clear();
+        self.0.any.clear();
     }
 
     /// Node's `socket.onAnyOutgoing((event, ...args) => ...)`: adds a
@@ -85,14 +89,27 @@ impl Socket {
         self.0.any_outgoing.clear();
     }
 
-    /// Removes a listener of this socket by the handle its `on_*` method
-    /// returned (Node's `offAnyOutgoing(listener)`); `false` if it is not
-    /// registered here.
+    /// Removes a handler of this socket by the handle its `on_*` method
+    /// returned ([`Socket::on_any`], [`Socket::on_any_outgoing`],
+    /// [`Socket::on_disconnecting`], [`Socket::on_disconnect`],
+    /// [`Socket::on_error`]...): Node's `socket.off(event, listener)`,
+    /// `offAny(listener)`, `offAnyOutgoing(listener)`. `false` if it is not
+    /// registered here (or already ran, for a disconnect handler).
     pub fn remove_listener(&self, id: ListenerId) -> bool {
-        self.0.any_outgoing.remove(id)
+        let once = |list: &Mutex<Vec<(ListenerId, DisconnectFn)>>| {
+            let mut list = list.lock();
+            let before = list.len();
+            list.retain(|(i, _)| *i != id);
+            list.len() != before
+        };
+        self.0.any.remove(id)
+            || self.0.any_outgoing.remove(id)
+            || self.0.errors.remove(id)
+            || once(&self.0.disconnecting)
+            || once(&self.0.disconnect)
     }
 
-    /// Adds a per-packet middleware: it sees every incoming event before
+    /// Node's `socket.use(([ev, ...args], next) => ...)`: adds a per-packet middleware: it sees every incoming event before
     /// its handlers and may refuse it (`Err(message)`); a refused event is
     /// dropped and reported to the error handlers.
     pub fn use_middleware(
@@ -102,35 +119,52 @@ impl Socket {
         self.0.middlewares.write().push(Arc::new(f));
     }
 
-    /// Called when the socket is about to disconnect, while it is still in
-    /// its rooms.
-    pub fn on_disconnecting(&self, f: impl FnOnce(&Socket, DisconnectReason) + Send + 'static) {
+    /// Node's `socket.on("disconnecting", (reason) => ...)`: called when
+    /// the socket is about to disconnect, while it is still in its rooms.
+    /// Returns the handle that [`Socket::remove_listener`] takes.
+    pub fn on_disconnecting(
+        &self,
+        f: impl FnOnce(&Socket, DisconnectReason) + Send + 'static,
+    ) -> ListenerId {
+        let id = ListenerId::new();
         self.0
             .disconnecting
             .lock()
-            .push(Box::new(move |s, r| f(&s, r)));
+            .push((id, Box::new(move |s, r| f(&s, r))));
+        id
     }
 
-    /// Called once the socket has disconnected (rooms left). An async
-    /// closure runs on its own task.
-    pub fn on_disconnect<F, Fut>(&self, f: F)
+    /// Node's `socket.on("disconnect", (reason) => ...)`: called once the
+    /// socket has disconnected (rooms left). An async closure runs on its
+    /// own task. Returns the handle that [`Socket::remove_listener`] takes.
+    pub fn on_disconnect<F, Fut>(&self, f: F) -> ListenerId
     where
         F: FnOnce(Socket, DisconnectReason) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        self.0.disconnect.lock().push(Box::new(move |s, r| {
-            tokio::spawn(f(s, r));
-        }));
+        let id = ListenerId::new();
+        self.0.disconnect.lock().push((
+            id,
+            Box::new(move |s, r| {
+                tokio::spawn(f(s, r));
+            }),
+        ));
+        id
     }
 
-    /// Adds an error handler (payload mismatches, refused packets).
-    pub fn on_error(&self, f: impl Fn(&Socket, &SocketError) + Send + Sync + 'static) {
-        self.0.errors.write().push(Arc::new(f));
+    /// Node's `socket.on("error", (err) => ...)`: adds an error handler
+    /// (payload mismatches, refused packets). Returns the handle that
+    /// [`Socket::remove_listener`] takes.
+    pub fn on_error(
+        &self,
+        f: impl Fn(&Socket, &SocketError) + Send + Sync + 'static,
+    ) -> ListenerId {
+        let f: Arc<ErrorFn> = Arc::new(f);
+        self.0.errors.push(f)
     }
 
     pub(crate) fn report_error(&self, error: SocketError) {
-        let handlers = self.0.errors.read().clone();
-        for h in handlers {
+        for h in self.0.errors.snapshot() {
             h(self, &error);
         }
     }
