@@ -47,18 +47,20 @@ process.on("exit", () => {
   }
 });
 
-/** How many listeners these arguments ask for (the default HTTP one included). */
+/** How many listeners these arguments ask for (the default HTTP one and --metrics-listen included). */
 function listenerCount(args) {
   let http = 0;
   let https = 0;
+  let metrics = 0;
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     const count = (flag) =>
       a === flag ? 1 : a.startsWith(flag + "=") ? 1 : 0;
     if (count("--listen")) http += (a.includes("=") ? a.split("=")[1] : args[i + 1]).split(",").length;
     if (count("--tls-listen")) https += (a.includes("=") ? a.split("=")[1] : args[i + 1]).split(",").length;
+    if (count("--metrics-listen")) metrics = 1;
   }
-  return (http || 1) + https;
+  return (http || 1) + https + metrics;
 }
 
 function spawnChat(args, env) {
@@ -68,11 +70,24 @@ function spawnChat(args, env) {
   });
   live.add(child);
   let stderr = "";
+  let stderrWaiters = [];
   child.stderr.setEncoding("utf8");
   child.stderr.on("data", (chunk) => {
     stderr += chunk;
+    stderrWaiters = stderrWaiters.filter((w) => !w());
     if (process.env.E2E_VERBOSE) process.stderr.write(chunk);
   });
+  // Resolves to the first stderr line that passes `match` (now or later).
+  const stderrLine = (match) =>
+    new Promise((resolve) => {
+      const check = () => {
+        const line = stderr.split("\n").find((l) => match(l));
+        if (line === undefined) return false;
+        resolve(line);
+        return true;
+      };
+      if (!check()) stderrWaiters.push(check);
+    });
   const exited = new Promise((resolve) => {
     child.once("exit", (code, signal) => {
       live.delete(child);
@@ -83,7 +98,7 @@ function spawnChat(args, env) {
       resolve({ code: null, signal: null, error: err });
     });
   });
-  return { child, exited, stderr: () => stderr };
+  return { child, exited, stderr: () => stderr, stderrLine };
 }
 
 /**
@@ -91,7 +106,9 @@ function spawnChat(args, env) {
  * per listener). When `t` is given, the process gets SIGTERM after the test,
  * and the test fails unless it exits 0 in time.
  *
- * Returns {http: [url], https: [url], url, kill, exited, stderr}: `kill()`
+ * Returns {http: [url], https: [url], url, metrics (the --metrics-listen URL),
+ * kill, exited, stderr, stderrLine(match) (the first stderr line that passes
+ * `match`, waited for)}: `kill()`
  * sends SIGTERM and resolves to the exit status.
  */
 export async function startChat(t, args = [], { env = {} } = {}) {
@@ -99,7 +116,7 @@ export async function startChat(t, args = [], { env = {} } = {}) {
     ? args
     : ["--listen", "127.0.0.1:0", ...args];
   const expected = listenerCount(argv);
-  const { child, exited, stderr } = spawnChat(argv, env);
+  const { child, exited, stderr, stderrLine } = spawnChat(argv, env);
   let gone = false;
   exited.then(() => {
     gone = true;
@@ -115,12 +132,12 @@ export async function startChat(t, args = [], { env = {} } = {}) {
       while ((nl = buffered.indexOf("\n")) !== -1) {
         const line = buffered.slice(0, nl).trim();
         buffered = buffered.slice(nl + 1);
-        const m = /^listening on (https?):\/\/(\S+)$/.exec(line);
+        const m = /^(listening|metrics) on (https?):\/\/(\S+)$/.exec(line);
         if (!m) {
           reject(new Error(`unexpected stdout line from sockeye-chat: ${JSON.stringify(line)}`));
           return;
         }
-        lines.push({ scheme: m[1], addr: m[2] });
+        lines.push({ scheme: m[1] === "metrics" ? "metrics" : m[2], addr: m[3] });
         if (lines.length === expected) resolve();
       }
     });
@@ -185,7 +202,8 @@ export async function startChat(t, args = [], { env = {} } = {}) {
   }
   const http = lines.filter((l) => l.scheme === "http").map((l) => `http://${l.addr}`);
   const https = lines.filter((l) => l.scheme === "https").map((l) => `https://${l.addr}`);
-  return { http, https, url: http[0], kill, exited, stderr, pid: child.pid };
+  const metrics = lines.filter((l) => l.scheme === "metrics").map((l) => `http://${l.addr}/metrics`)[0];
+  return { http, https, url: http[0], metrics, kill, exited, stderr, stderrLine, pid: child.pid };
 }
 
 /** Runs sockeye-chat expecting it to fail at start: resolves to {code, stderr}. */

@@ -12,6 +12,8 @@
 //!   (`sockeye-redis`, wire-compatible with `@socket.io/redis-adapter`);
 //!   with `--forwarding` too, sessions are served from any node (the
 //!   engine's cluster mode on a `RedisBus`: the `forwarding` scenario).
+//!   `--metrics`: activity counters on (`SocketIoBuilder::metrics`), to
+//!   measure their cost.
 
 use sockeye::engine::{ClusterBus, ClusterConfig};
 use sockeye::serve::Server;
@@ -65,7 +67,8 @@ fn main() {
                 builder = builder.engine(|c| c.with_cluster(Some(cluster)));
             }
         }
-        let io = builder.build().expect("socket.io server");
+        let metrics = std::env::args().any(|a| a == "--metrics");
+        let io = builder.metrics(metrics).build().expect("socket.io server");
         io.on_connection(|socket: Socket| async move {
             socket.on(
                 "echo",

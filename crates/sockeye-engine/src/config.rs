@@ -147,6 +147,7 @@ pub struct EngineConfig {
     pub(crate) ws_read_buffer_size: usize,
     pub(crate) close_grace: Duration,
     pub(crate) cluster: Option<crate::cluster::ClusterConfig>,
+    pub(crate) metrics: Option<std::sync::Arc<crate::metrics::EngineMetrics>>,
 }
 
 impl Default for EngineConfig {
@@ -179,6 +180,7 @@ impl Default for EngineConfig {
             ws_read_buffer_size: 4096,
             close_grace: Duration::from_secs(30),
             cluster: None,
+            metrics: None,
         }
     }
 }
@@ -535,6 +537,19 @@ impl EngineConfig {
     pub fn with_cluster(mut self, cluster: Option<crate::cluster::ClusterConfig>) -> Self {
         self.cluster = cluster;
         self
+    }
+
+    /// Counts the engine's activity for a metrics exporter (off by
+    /// default, and then free): see [`crate::EngineMetrics`] and
+    /// [`crate::Engine::metrics`].
+    pub fn with_metrics(mut self, on: bool) -> Self {
+        self.metrics = on.then(Default::default);
+        self
+    }
+
+    /// Whether [`EngineConfig::with_metrics`] is on.
+    pub fn metrics_enabled(&self) -> bool {
+        self.metrics.is_some()
     }
 
     pub(crate) fn upgrades(&self) -> &'static [&'static str] {

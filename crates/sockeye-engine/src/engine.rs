@@ -174,6 +174,11 @@ impl Engine {
         &self.0.stats
     }
 
+    /// The activity counters, when [`EngineConfig::with_metrics`] is on.
+    pub fn metrics(&self) -> Option<&crate::EngineMetrics> {
+        self.0.config.metrics.as_deref()
+    }
+
     /// Node's `engine.clients[id]`: the session with this id, if open.
     pub fn session(&self, sid: Sid) -> Option<Session> {
         self.0.get(&sid)
@@ -339,11 +344,16 @@ impl Engine {
                     if session.transport() != TransportKind::Polling {
                         return refuse(Refusal::new(ErrorCode::BadRequest));
                     }
-                    match parts.method {
+                    let started = config.metrics.as_ref().map(|_| std::time::Instant::now());
+                    let res = match parts.method {
                         Method::GET => polling::get(&session, &parts).await,
                         Method::POST => polling::post(&session, &parts, body).await,
-                        _ => method_not_allowed(shared, &parts),
+                        _ => return method_not_allowed(shared, &parts),
+                    };
+                    if let (Some(m), Some(t)) = (&config.metrics, started) {
+                        m.polled(parts.method == Method::POST, t.elapsed());
                     }
+                    res
                 }
                 TransportKind::WebSocket => match on_upgrade {
                     Some(on_upgrade) if config.allow_upgrades => {
@@ -433,8 +443,20 @@ pub(crate) fn method_not_allowed(shared: &Shared, parts: &http::request::Parts) 
 /// with [`finish_session`].
 pub(crate) fn open_session(shared: &Arc<Shared>, session: &Session) {
     shared.count.fetch_add(1, Ordering::AcqRel);
+    if let Some(m) = &shared.config.metrics {
+        m.opened(session.transport(), session.protocol());
+    }
     shared.insert(session);
     if session.0.announced.load(Ordering::Acquire) {
+        // The handler's work for the new session (its Socket.IO client) is
+        // logged within the session's span.
+        let _span = tracing::info_span!("session", sid = %session.sid()).entered();
+        tracing::info!(
+            sid = %session.sid(),
+            transport = session.transport().as_str(),
+            protocol = if session.protocol() == ProtocolVersion::V3 { 3 } else { 4 },
+            "session opened"
+        );
         shared.handler.on_open(session);
         shared.events.opened(session);
     } else if let Some(cluster) = &shared.cluster {

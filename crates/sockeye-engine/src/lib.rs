@@ -46,6 +46,7 @@ mod handler;
 mod heartbeat;
 mod limits;
 mod listeners;
+mod metrics;
 mod request;
 mod response;
 pub mod serve;
@@ -69,6 +70,9 @@ pub use events::{
 };
 pub use handler::{CloseReason, EngineHandler, Message};
 pub use listeners::{ListenerId, Listeners};
+pub use metrics::{
+    CLOSE_REASONS, EngineMetrics, LatencyHistogram, POLLING_LATENCY_BUCKETS, PROTOCOLS, TRANSPORTS,
+};
 pub use request::HandshakeRequest;
 pub use response::{EngineBody, EngineResponse};
 pub use serve::ConnectionInfo;

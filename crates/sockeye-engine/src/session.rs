@@ -368,8 +368,11 @@ impl Session {
                 return Err(SendError::Closed);
             }
             was_empty = st.queue.is_empty();
+            let (mut packets, mut weight) = (0, 0);
             for item in items {
-                let bytes = st.queued_bytes.saturating_add(item.weight());
+                let w = item.weight();
+                (packets, weight) = (packets + 1, weight + w);
+                let bytes = st.queued_bytes.saturating_add(w);
                 if st.queue.len() >= max_packets || bytes > max_bytes {
                     let (packets, queued) = (st.queue.len(), st.queued_bytes);
                     drop(st);
@@ -378,6 +381,9 @@ impl Session {
                 }
                 st.queued_bytes = bytes;
                 st.queue.push_back(item);
+            }
+            if let Some(m) = &config.metrics {
+                m.queued(packets, weight);
             }
         }
         if was_empty {
@@ -414,6 +420,9 @@ impl Session {
             if st.closed.is_some() {
                 return;
             }
+            if let Some(m) = &self.0.shared.config.metrics {
+                m.closed(st.transport, self.0.protocol, reason);
+            }
             st.closed = Some(reason);
             if !reason.is_server_initiated() {
                 st.queue.clear();
@@ -442,7 +451,9 @@ impl Session {
         if !linger {
             self.0.shared.remove(&self.0.sid);
         }
-        tracing::debug!(sid = %self.0.sid, %reason, "session closed");
+        let span = tracing::info_span!("session", sid = %self.0.sid);
+        let _span = span.enter();
+        tracing::info!(sid = %self.0.sid, %reason, "session closed");
         self.0.writer.notify_waiters();
         self.0.driver.notify_waiters();
         if self.0.announced.load(std::sync::atomic::Ordering::Acquire) {
@@ -481,6 +492,12 @@ impl Session {
     pub(crate) fn on_client_packet(&self, packet: Packet) -> bool {
         if self.is_closed() {
             return false;
+        }
+        if let Some(m) = &self.0.shared.config.metrics {
+            m.received(match &packet {
+                Packet::Binary(data) => 1 + data.len(),
+                other => other.text_len(),
+            });
         }
         if !self.0.shared.events.packet.is_empty() {
             self.0.shared.events.packet(self, &packet);

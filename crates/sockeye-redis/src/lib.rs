@@ -131,4 +131,10 @@ impl RedisAdapterFactory {
     pub fn is_connected(&self) -> bool {
         self.link.health.is_up()
     }
+
+    /// How many times Redis stopped answering since [`Self::connect`] (for
+    /// metrics).
+    pub fn outages(&self) -> u64 {
+        self.link.health.outages()
+    }
 }

@@ -69,12 +69,15 @@ struct Routes {
 #[derive(Debug)]
 pub(crate) struct Health {
     up: AtomicBool,
+    /// Times Redis went from answering to not answering.
+    outages: AtomicU64,
 }
 
 impl Health {
     fn new() -> Self {
         Health {
             up: AtomicBool::new(true),
+            outages: AtomicU64::new(0),
         }
     }
 
@@ -85,8 +88,14 @@ impl Health {
 
     pub(crate) fn failed(&self, what: &str, error: &dyn fmt::Display) {
         if self.up.swap(false, Ordering::AcqRel) {
+            self.outages.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(%error, "Redis unreachable ({what}): cluster operations fail until it is back; local clients are still served");
         }
+    }
+
+    /// Times Redis stopped answering since the link was made.
+    pub(crate) fn outages(&self) -> u64 {
+        self.outages.load(Ordering::Relaxed)
     }
 
     pub(crate) fn worked(&self) {

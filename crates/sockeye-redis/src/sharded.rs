@@ -95,6 +95,17 @@ pub struct ShardedAdapterFactory {
 }
 
 impl ShardedAdapterFactory {
+    /// Whether Redis answered the last exchange.
+    pub fn is_connected(&self) -> bool {
+        self.link.health.is_up()
+    }
+
+    /// How many times Redis stopped answering since `connect` (for
+    /// metrics).
+    pub fn outages(&self) -> u64 {
+        self.link.health.outages()
+    }
+
     /// Connects to Redis (7 or later); fails within the connect timeout.
     pub async fn connect(url: &str, config: ShardedAdapterConfig) -> Result<Self, RedisError> {
         let link = Link::connect(url, config.link.clone()).await?;

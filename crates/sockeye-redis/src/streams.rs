@@ -118,6 +118,17 @@ pub struct StreamsAdapterFactory {
 }
 
 impl StreamsAdapterFactory {
+    /// Whether Redis answered the last exchange.
+    pub fn is_connected(&self) -> bool {
+        self.link.health.is_up()
+    }
+
+    /// How many times Redis stopped answering since `connect` (for
+    /// metrics).
+    pub fn outages(&self) -> u64 {
+        self.link.health.outages()
+    }
+
     /// Connects to Redis and starts this node's stream reader.
     pub async fn connect(url: &str, config: StreamsAdapterConfig) -> Result<Self, RedisError> {
         let link = Link::connect(url, config.link.clone()).await?;

@@ -35,6 +35,7 @@
 //! ```
 
 mod ack;
+mod activity;
 mod args;
 mod broadcast_ack;
 mod client;
@@ -58,6 +59,7 @@ mod socket;
 mod stats;
 
 pub use ack::{AckReply, AckSender, FromAck};
+pub use activity::{DISCONNECT_REASONS, Metrics};
 pub use args::IntoArgs;
 pub use broadcast_ack::AckResponse;
 pub use error::{AckError, BroadcastAckError, EmitError, Error, TooManyRooms};

@@ -98,6 +98,12 @@ impl fmt::Debug for Namespace {
 /// the socket's transport cannot take it now.
 fn deliver_to(socket: &Socket, packet: &BroadcastPacket, flags: &BroadcastFlags) {
     if flags.volatile && !socket.session().is_writable() {
+        socket
+            .0
+            .ns
+            .0
+            .config
+            .count(crate::activity::Event::VolatileDrop, 1);
         return;
     }
     let _ = socket.send_encoded(packet);
@@ -121,6 +127,8 @@ impl LocalNamespace for NsInner {
                 .filter_map(|sid| sockets.get(sid).cloned())
                 .collect()
         };
+        self.config
+            .count(crate::activity::Event::BroadcastRecipients, targets.len());
         for socket in &targets {
             deliver_to(socket, packet, flags);
         }
@@ -130,6 +138,8 @@ impl LocalNamespace for NsInner {
         // Cloned out of the lock for the same reason as in `deliver_all`;
         // walking the map's own storage needs no hashing.
         let targets: Vec<Socket> = self.sockets.read().values().cloned().collect();
+        self.config
+            .count(crate::activity::Event::BroadcastRecipients, targets.len());
         for socket in &targets {
             deliver_to(socket, packet, flags);
         }
@@ -357,6 +367,10 @@ impl Namespace {
     pub(crate) fn add_socket(&self, socket: &Socket) {
         self.adapter().add_all(socket.key(), &[socket.0.id.room()]);
         self.0.sockets.write().insert(socket.key(), socket.clone());
+        self.0.config.count(crate::activity::Event::Connect, 1);
+        tracing::info_span!("socket", sid = %socket.id(), namespace = %self.name()).in_scope(
+            || tracing::info!(sid = %socket.id(), namespace = %self.name(), "socket connected"),
+        );
     }
 
     pub(crate) fn remove_socket(&self, key: Sid) {
@@ -450,9 +464,12 @@ impl Namespace {
         data: &T,
         timeout: Duration,
     ) -> Result<Vec<serde_json::Value>, sockeye_adapter::AdapterError> {
-        self.adapter()
+        let result = self
+            .adapter()
             .server_side_emit_with_ack(server_side_args(event, data), timeout)
-            .await
+            .await;
+        self.0.config.count_request(&result);
+        result
     }
 
     /// Node's `nsp.serverSideEmit(ev, data)`: sends an event to this namespace on the other nodes of the cluster
@@ -464,8 +481,11 @@ impl Namespace {
         event: &str,
         data: &T,
     ) -> Result<(), sockeye_adapter::AdapterError> {
-        self.adapter()
-            .server_side_emit(server_side_args(event, data))
+        let result = self
+            .adapter()
+            .server_side_emit(server_side_args(event, data));
+        self.0.config.count_request(&result);
+        result
     }
 
     /// Whether connection state recovery is on.
@@ -483,6 +503,7 @@ impl Namespace {
         args: &A,
     ) -> Result<(), EmitError> {
         let adapter = self.adapter();
+        self.0.config.count(crate::activity::Event::Broadcast, 1);
         if !opts.flags.volatile && self.0.config.recovery.is_some() {
             if let Some(offset) = adapter.next_offset() {
                 let with = WithOffset {

@@ -211,7 +211,9 @@ impl BroadcastOperator {
     /// adapter) on the others; each can be emitted to, moved between rooms
     /// or disconnected.
     pub async fn fetch_sockets(&self) -> Result<Vec<RemoteSocket>, AdapterError> {
-        let infos = self.ns.adapter().fetch_sockets(&self.opts).await?;
+        let infos = self.ns.adapter().fetch_sockets(&self.opts).await;
+        self.ns.0.config.count_request(&infos);
+        let infos = infos?;
         Ok(infos
             .into_iter()
             .map(|info| RemoteSocket::new(info, self.ns.clone()))

@@ -39,6 +39,8 @@ pub(crate) struct Config {
     pub max_rooms_per_socket: usize,
     pub rate_limits: Limits,
     pub stats: Counters,
+    /// Activity counters, when metrics are on.
+    pub activity: Option<crate::activity::Activity>,
     pub adapter: AdapterFactory,
     pub cleanup_empty_child_namespaces: bool,
     pub recovery: Option<sockeye_adapter::RecoveryConfig>,
@@ -290,6 +292,14 @@ impl SocketIo {
         self.0.config.stats.snapshot()
     }
 
+    /// What the Socket.IO layer did (connects, disconnects by reason,
+    /// broadcasts, acknowledgements, adapter requests), when
+    /// [`SocketIoBuilder::metrics`] is on; the engine's own counters are
+    /// [`Engine::metrics`].
+    pub fn metrics(&self) -> Option<crate::Metrics> {
+        self.0.config.activity.as_ref().map(|a| a.snapshot())
+    }
+
     /// Node's `io.close()`: graceful shutdown: every socket is disconnected with `server
     /// shutting down`, then the engine closes every connection; waits at
     /// most `deadline`.
@@ -469,6 +479,14 @@ impl SocketIoBuilder {
         self
     }
 
+    /// Counts activity for a metrics exporter (default off, and then
+    /// free): [`SocketIo::metrics`] and [`Engine::metrics`] (with
+    /// [`EngineConfig::with_metrics`]). The `sockeye-metrics` crate exports
+    /// them for Prometheus.
+    pub fn metrics(self, on: bool) -> Self {
+        self.engine(|c| c.with_metrics(on))
+    }
+
     /// A rate limit on all the events of each socket (default none); see
     /// [`RateLimit`] for the policy when a client exceeds it.
     pub fn rate_limit(mut self, limit: RateLimit) -> Self {
@@ -539,6 +557,7 @@ impl SocketIoBuilder {
             max_rooms_per_socket: self.max_rooms_per_socket,
             rate_limits: self.rate_limits,
             stats: Counters::default(),
+            activity: self.engine.metrics_enabled().then(Default::default),
             adapter: self.adapter.unwrap_or_else(|| match self.recovery {
                 Some(r) => LocalAdapter::factory_with_recovery(r),
                 None => LocalAdapter::factory(),

@@ -113,6 +113,8 @@ fn add_user(socket: &Socket, chat: &Shared, name: &Value, ack: AckSender) {
     match accepted {
         Ok((username, login)) => {
             info!(%username, num_users = login.num_users, transport = ?socket.transport(), "user joined");
+            // Who is who in the Admin UI and in fetch_sockets.
+            socket.set_data(json!({ "username": username }));
             let _ = socket.emit("login", &login);
             let _ = socket.broadcast().emit(
                 "user joined",

@@ -268,6 +268,10 @@ pub struct Cli {
     /// load balancer must keep each session on one node).
     #[arg(long = "no-forwarding", env = "SOCKEYE_CHAT_NO_FORWARDING")]
     pub no_forwarding: bool,
+
+    /// Logging and metrics.
+    #[command(flatten)]
+    pub ops: crate::ops::OpsArgs,
 }
 
 impl Cli {

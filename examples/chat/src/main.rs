@@ -1,10 +1,12 @@
 //! `sockeye-chat`: the Sockeye chat server. See `sockeye-chat --help` and
 //! examples/chat/README.md.
 
+mod admin;
 mod assets;
 mod chat;
 mod cli;
 mod cluster;
+mod ops;
 #[cfg(test)]
 mod rate_limit_tests;
 mod state;
@@ -31,12 +33,7 @@ const HTTP_GRACE: Duration = Duration::from_secs(2);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    ops::init_logging(cli.ops.log_format);
     // Before anything binds: without the client bundle the page cannot
     // work, and the user gets the one thing to do (exit code 2).
     let client_dist = match assets::find_client_dist(cli.client_dist.as_deref()) {
@@ -74,6 +71,21 @@ struct Cluster {
     store: redis::aio::ConnectionManager,
     /// Sessions served from any node (unless `--no-forwarding`).
     bus: Option<std::sync::Arc<sockeye_redis::RedisBus>>,
+    /// Whether Redis answers, and its outages, for the metrics.
+    redis_health: RedisProbe,
+}
+
+type RedisProbe = std::sync::Arc<dyn Fn() -> sockeye_metrics::RedisHealth + Send + Sync>;
+
+/// The metrics' view of a Redis adapter factory.
+macro_rules! redis_probe {
+    ($f:expr) => {{
+        let f = $f.clone();
+        std::sync::Arc::new(move || sockeye_metrics::RedisHealth {
+            up: f.is_connected(),
+            outages: f.outages(),
+        }) as RedisProbe
+    }};
 }
 
 /// Joins the cluster when `--redis` is given; a malformed or unreachable
@@ -82,7 +94,7 @@ async fn connect_cluster(cli: &Cli) -> Result<Option<Cluster>, String> {
     let Some(url) = &cli.redis else {
         return Ok(None);
     };
-    let adapters = match cli.adapter {
+    let (adapters, redis_health) = match cli.adapter {
         AdapterArg::Redis => {
             let mut config = sockeye_redis::RedisAdapterConfig::default();
             if cli.recovery {
@@ -90,7 +102,7 @@ async fn connect_cluster(cli: &Cli) -> Result<Option<Cluster>, String> {
             }
             sockeye_redis::RedisAdapterFactory::connect(url, config)
                 .await
-                .map(|f| f.factory())
+                .map(|f| (f.factory(), redis_probe!(f)))
         }
         AdapterArg::RedisSharded => {
             let mut config = sockeye_redis::ShardedAdapterConfig::default();
@@ -99,7 +111,7 @@ async fn connect_cluster(cli: &Cli) -> Result<Option<Cluster>, String> {
             }
             sockeye_redis::ShardedAdapterFactory::connect(url, config)
                 .await
-                .map(|f| f.factory())
+                .map(|f| (f.factory(), redis_probe!(f)))
         }
         AdapterArg::RedisStreams => {
             let mut config = sockeye_redis::StreamsAdapterConfig::default();
@@ -108,7 +120,7 @@ async fn connect_cluster(cli: &Cli) -> Result<Option<Cluster>, String> {
             }
             sockeye_redis::StreamsAdapterFactory::connect(url, config)
                 .await
-                .map(|f| f.factory())
+                .map(|f| (f.factory(), redis_probe!(f)))
         }
     }
     .map_err(|e| format!("--redis {url}: {e}"))?;
@@ -130,6 +142,7 @@ async fn connect_cluster(cli: &Cli) -> Result<Option<Cluster>, String> {
         adapters,
         store,
         bus,
+        redis_health,
     }))
 }
 
@@ -237,6 +250,7 @@ async fn run(cli: Cli, client_dist: PathBuf, cluster: Option<Cluster>) -> Result
         .as_ref()
         .and_then(|c| c.bus.clone())
         .map(|bus| ClusterConfig::new(bus as std::sync::Arc<dyn sockeye::engine::ClusterBus>));
+    io_builder = io_builder.metrics(cli.ops.metrics_on());
     let io = io_builder
         .path(path.clone())
         .serve_client(&client_dist)
@@ -258,6 +272,28 @@ async fn run(cli: Cli, client_dist: PathBuf, cluster: Option<Cluster>) -> Result
             "the socket.io-client bundle is not the version the chat's package.json pins"
         );
     }
+    let exporter = cli.ops.metrics_on().then(|| {
+        std::sync::Arc::new(match &cluster {
+            Some(c) => {
+                let probe = c.redis_health.clone();
+                sockeye_metrics::Exporter::with_redis(&io, move || probe())
+            }
+            None => sockeye_metrics::Exporter::new(&io),
+        })
+    });
+    let (_admin_ui, admin_files) = match cli.ops.admin.admin_ui {
+        true => {
+            let mut listeners = cli.listen.clone();
+            listeners.extend(&cli.tls_listen);
+            let auth = cli.ops.admin.auth(&listeners)?;
+            let files =
+                admin::AdminFiles::load(cli.ops.admin.admin_ui_dist.as_deref(), &client_dist)?;
+            let ui = sockeye_admin_ui::instrument(&io, sockeye_admin_ui::AdminUiOptions::new(auth))
+                .map_err(|e| e.to_string())?;
+            (Some(ui), Some(std::sync::Arc::new(files)))
+        }
+        false => (None, None),
+    };
     match cluster {
         Some(c) => cluster::install(&io, c.store),
         None => chat::install(&io),
@@ -273,7 +309,18 @@ async fn run(cli: Cli, client_dist: PathBuf, cluster: Option<Cluster>) -> Result
             builder = builder.listen_tls(*addr, tls.clone());
         }
     }
-    let service = io.layer().layer(web::Web::new(&path, &transport_names));
+    let mut web = web::Web::new(&path, &transport_names).with_admin(admin_files);
+    let mut metrics_server = None;
+    match (&exporter, cli.ops.metrics_listen) {
+        (Some(e), Some(addr)) => {
+            let only = web::Web::metrics_only(e.clone());
+            let server = Server::builder().listen(addr).serve(only).await;
+            metrics_server = Some(server.map_err(|e| format!("--metrics-listen {addr}: {e}"))?);
+        }
+        (Some(e), None) => web = web.with_metrics(e.clone()),
+        _ => {}
+    }
+    let service = io.layer().layer(web);
     let server = builder.serve(service).await.map_err(|e| e.to_string())?;
 
     {
@@ -281,6 +328,9 @@ async fn run(cli: Cli, client_dist: PathBuf, cluster: Option<Cluster>) -> Result
         for bound in server.local_addrs() {
             let scheme = if bound.tls { "https" } else { "http" };
             let _ = writeln!(out, "listening on {scheme}://{}", bound.addr);
+        }
+        for bound in metrics_server.iter().flat_map(|m| m.local_addrs()) {
+            let _ = writeln!(out, "metrics on http://{}", bound.addr);
         }
         let _ = out.flush();
     }
@@ -301,6 +351,9 @@ async fn run(cli: Cli, client_dist: PathBuf, cluster: Option<Cluster>) -> Result
         info!(cluster = ?io.engine().stats().cluster(), "forwarding between nodes since start");
     }
     io.close(SOCKETS_GRACE).await;
+    if let Some(m) = &metrics_server {
+        m.shutdown();
+    }
     server.shutdown();
     let outcome = server.wait().await;
     info!(?outcome, "stopped");

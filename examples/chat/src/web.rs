@@ -44,7 +44,12 @@ pub fn render_index(path: &str, transports: &[&str]) -> String {
 }
 
 struct Pages {
-    index: Bytes,
+    /// The page, or `None` for the metrics-only listener.
+    index: Option<Bytes>,
+    /// `GET /metrics`, with --metrics.
+    metrics: Option<Arc<sockeye_metrics::Exporter>>,
+    /// The Admin UI's files at `/admin/`, with --admin-ui.
+    admin: Option<Arc<crate::admin::AdminFiles>>,
 }
 
 /// The tower service for everything outside the Socket.IO path.
@@ -61,13 +66,62 @@ impl Web {
     /// The pages for a chat on `path` with these transports.
     pub fn new(path: &str, transports: &[&str]) -> Self {
         Web(Arc::new(Pages {
-            index: Bytes::from(render_index(path, transports)),
+            index: Some(Bytes::from(render_index(path, transports))),
+            metrics: None,
+            admin: None,
         }))
     }
 
+    /// The same, with the Admin UI's page at `/admin/`.
+    pub fn with_admin(self, admin: Option<Arc<crate::admin::AdminFiles>>) -> Self {
+        Web(Arc::new(Pages {
+            index: self.0.index.clone(),
+            metrics: self.0.metrics.clone(),
+            admin,
+        }))
+    }
+
+    /// The same, with `GET /metrics`.
+    pub fn with_metrics(self, exporter: Arc<sockeye_metrics::Exporter>) -> Self {
+        Web(Arc::new(Pages {
+            index: self.0.index.clone(),
+            metrics: Some(exporter),
+            admin: self.0.admin.clone(),
+        }))
+    }
+
+    /// Only `GET /metrics` (for --metrics-listen).
+    pub fn metrics_only(exporter: Arc<sockeye_metrics::Exporter>) -> Self {
+        Web(Arc::new(Pages {
+            index: None,
+            metrics: Some(exporter),
+            admin: None,
+        }))
+    }
+
+    /// The metrics text, rendered now.
+    fn metrics(&self) -> Option<(&'static str, Bytes)> {
+        let text = self.0.metrics.as_ref()?.render().ok()?;
+        Some((sockeye_metrics::CONTENT_TYPE, Bytes::from(text)))
+    }
+
     fn respond(&self, method: &Method, path: &str) -> Response<Full<Bytes>> {
+        if let (Some(admin), true) = (
+            &self.0.admin,
+            method == Method::GET || method == Method::HEAD,
+        ) {
+            if let Some(res) = admin.respond(path, method == Method::HEAD) {
+                return res;
+            }
+        }
         let found: Option<(&'static str, Bytes)> = match path {
-            "/" | "/index.html" => Some(("text/html; charset=utf-8", self.0.index.clone())),
+            "/metrics" => self.metrics(),
+            _ if self.0.index.is_none() => None,
+            "/" | "/index.html" => self
+                .0
+                .index
+                .clone()
+                .map(|i| ("text/html; charset=utf-8", i)),
             "/chat.js" => Some((
                 "application/javascript; charset=utf-8",
                 Bytes::from_static(SCRIPT.as_bytes()),

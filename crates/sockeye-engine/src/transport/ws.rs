@@ -249,6 +249,12 @@ async fn finish_upgrade(session: &Session, result: Result<WsConn, Option<WsConn>
                 crate::cluster::count_local_upgrade(&inner.shared);
                 // A session still in its hand-over window opens now.
                 crate::cluster::handover::open_deferred(session);
+                if let Some(m) = &inner.shared.config.metrics {
+                    m.upgraded(inner.protocol);
+                }
+                tracing::info_span!("session", sid = %inner.sid).in_scope(
+                    || tracing::debug!(sid = %inner.sid, "session upgraded to websocket"),
+                );
                 inner.shared.events.upgrading(session, true);
                 // The session's WebSocket I/O loop, in a task of its own
                 // (smaller than this one); the shared polling timer lets go

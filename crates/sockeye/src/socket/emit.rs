@@ -1,6 +1,7 @@
 //! Emitting from a socket, and waiting for acknowledgements.
 
 use super::*;
+use crate::activity::Event;
 
 impl Socket {
     // ----- emitting -------------------------------------------------------
@@ -151,14 +152,18 @@ impl Socket {
             self.0.acks.lock().remove(&id);
             return Err(e.into());
         }
+        let config = &self.0.ns.0.config;
+        config.count(Event::AckSent, 1);
         let reply = match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(reply)) => reply,
             Ok(Err(_)) => return Err(AckError::Disconnected),
             Err(_) => {
                 self.0.acks.lock().remove(&id);
+                config.count(Event::AckTimedOut, 1);
                 return Err(AckError::Timeout);
             }
         };
+        config.count(Event::AckAnswered, 1);
         reply.read()
     }
 

@@ -369,6 +369,14 @@ impl Socket {
             return;
         }
         self.0.gone.store(true, Ordering::Release);
+        let config = &self.0.ns.0.config;
+        if let Some(a) = &config.activity {
+            a.disconnected(reason);
+        }
+        // The disconnect sequence (handlers included) runs in the socket's span.
+        let span = tracing::info_span!("socket", sid = %self.0.id, namespace = %self.0.ns.name());
+        let _span = span.enter();
+        tracing::info!(sid = %self.0.id, namespace = %self.0.ns.name(), %reason, "socket disconnected");
         let disconnecting = std::mem::take(&mut *self.0.disconnecting.lock());
         for (_, f) in disconnecting {
             f(self.clone(), reason);
