@@ -13,8 +13,11 @@
 //!   stays on its owner (which reports it as on WebSocket) and the
 //!   forwarder moves frames both ways.
 //! * Liveness: every `heartbeat`, the leases of the nodes this node has
-//!   traffic with are checked; a dead node's forwards fail at once, the
-//!   sessions served through it close, and a graceful stop says goodbye.
+//!   traffic with (and of those held dead) are checked; two misses in a
+//!   row make a node dead: its forwards fail at once, the sessions served
+//!   through it close. A dead node comes back on a good check or a frame
+//!   from it, and is forgotten after about a lease. A graceful stop says
+//!   goodbye.
 //!
 //! See `docs/design/sessions-without-stickiness.md`.
 
@@ -23,6 +26,7 @@ mod forward;
 pub(crate) mod frame;
 pub(crate) mod handover;
 mod owner;
+mod peers;
 mod relay;
 mod stats;
 
@@ -35,6 +39,7 @@ use crate::handler::CloseReason;
 use bytes::Bytes;
 use frame::{Frame, Kind};
 use parking_lot::Mutex;
+use peers::{Peers, Verdict};
 use sockeye_proto::{NodeTag, Sid, SidMap};
 use std::collections::HashMap;
 use std::fmt;
@@ -148,19 +153,6 @@ struct Waiter {
     sid: Sid,
     task: tokio::task::AbortHandle,
 }
-
-#[derive(Default)]
-struct Peers {
-    /// Tags known alive, with when they were last used.
-    alive: HashMap<NodeTag, Instant>,
-    /// Tags known dead, with when they were found dead.
-    dead: HashMap<NodeTag, Instant>,
-}
-
-/// How long a dead tag is remembered (its sids are refused at once).
-const DEAD_MEMORY: Duration = Duration::from_secs(600);
-/// How long an idle peer stays in the liveness checks.
-const IDLE_PEER: Duration = Duration::from_secs(60);
 
 /// The cluster state of one engine.
 pub(crate) struct Cluster {
@@ -322,17 +314,16 @@ impl Cluster {
         }
         {
             let mut peers = self.peers.lock();
-            if peers.dead.contains_key(&tag) {
+            if peers.is_dead(&tag) {
                 return false;
             }
-            if let Some(used) = peers.alive.get_mut(&tag) {
-                *used = Instant::now();
+            if peers.use_alive(tag) {
                 return true;
             }
         }
         match tokio::time::timeout(self.request_timeout, self.bus.check(vec![tag])).await {
             Ok(Ok(alive)) if alive.first() == Some(&true) => {
-                self.peers.lock().alive.insert(tag, Instant::now());
+                self.peers.lock().saw(tag);
                 true
             }
             Ok(Ok(_)) => {
@@ -343,40 +334,45 @@ impl Cluster {
         }
     }
 
-    /// A frame came from `tag`: it is alive.
+    /// A frame came from `tag`: it is alive (again, if it was held dead).
     fn saw(&self, tag: NodeTag) {
-        let mut peers = self.peers.lock();
-        if !peers.dead.contains_key(&tag) {
-            peers.alive.entry(tag).or_insert_with(Instant::now);
+        if self.peers.lock().saw(tag) {
+            tracing::info!(%tag, "cluster node back");
         }
     }
 
     /// A request to `tag` timed out: check its lease now rather than at the
-    /// next heartbeat.
+    /// next heartbeat (a miss counts as one of the two that make it dead).
     fn suspect(self: &Arc<Self>, tag: NodeTag) {
         let this = Arc::downgrade(self);
         let check = self.bus.check(vec![tag]);
         tokio::spawn(async move {
             if let Ok(Ok(alive)) = tokio::time::timeout(Duration::from_secs(5), check).await {
-                if alive.first() == Some(&false) {
-                    if let Some(this) = this.upgrade() {
-                        this.mark_dead(tag);
-                    }
+                if let (Some(alive), Some(this)) = (alive.first(), this.upgrade()) {
+                    this.checked(tag, *alive);
                 }
             }
         });
+    }
+
+    /// Records a lease check of `tag`; fails its traffic on the second miss
+    /// in a row.
+    fn checked(&self, tag: NodeTag, alive: bool) {
+        let verdict = self.peers.lock().checked(tag, alive);
+        match verdict {
+            Verdict::Dead => self.mark_dead(tag),
+            Verdict::Revived => tracing::info!(%tag, "cluster node back"),
+            Verdict::Missed => tracing::debug!(%tag, "cluster node missed a lease check"),
+            Verdict::Fine => {}
+        }
     }
 
     /// `tag` is dead: its forwards fail, the GETs it parked here are
     /// dropped (their sessions close as for a client gone), and the
     /// sessions it relayed or upgraded close.
     pub fn mark_dead(&self, tag: NodeTag) {
-        {
-            let mut peers = self.peers.lock();
-            peers.alive.remove(&tag);
-            if peers.dead.insert(tag, Instant::now()).is_some() {
-                return;
-            }
+        if !self.peers.lock().bury(tag) {
+            return;
         }
         stats::bump(&self.stats.dead_tags);
         tracing::info!(%tag, "cluster node gone: its forwards fail and its relays close");
@@ -431,7 +427,7 @@ impl Cluster {
     /// Graceful stop, once local sessions are closed: goodbye to the peers
     /// with traffic, then the lease is given up.
     pub async fn finish_close(&self) {
-        let peers: Vec<NodeTag> = self.peers.lock().alive.keys().copied().collect();
+        let peers: Vec<NodeTag> = self.peers.lock().alive();
         for tag in peers {
             self.send(
                 tag,
@@ -455,16 +451,7 @@ impl Cluster {
             }
             tags.extend(served.values().copied());
         }
-        {
-            let mut peers = self.peers.lock();
-            peers
-                .alive
-                .retain(|_, used| now.duration_since(*used) < IDLE_PEER);
-            peers
-                .dead
-                .retain(|_, since| now.duration_since(*since) < DEAD_MEMORY);
-            tags.extend(peers.alive.keys().copied());
-        }
+        tags.extend(self.peers.lock().prune(now));
         tags.sort_unstable();
         tags.dedup();
         tags
@@ -540,9 +527,7 @@ async fn liveness(cluster: Weak<Cluster>) {
         };
         let Some(c) = cluster.upgrade() else { return };
         for (tag, alive) in tags.into_iter().zip(alive) {
-            if !alive {
-                c.mark_dead(tag);
-            }
+            c.checked(tag, alive);
         }
     }
 }
