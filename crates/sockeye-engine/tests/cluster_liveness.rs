@@ -42,3 +42,35 @@ async fn a_node_held_dead_comes_back_when_its_lease_does() {
     // The owner's session lived through it.
     assert!(c.nodes[0].engine.session_count() == 1);
 }
+
+#[tokio::test]
+async fn a_flood_of_made_up_sids_shares_lease_checks_and_leaves_nothing() {
+    let c = Cluster::start(2, EngineConfig::default).await;
+    let addr = c.addr(0);
+    let before = c.hub.checks();
+    let mut requests = Vec::new();
+    for i in 0..200u32 {
+        let b = i.to_be_bytes();
+        let tag = sockeye_engine::NodeTag([0xEE, b[2], b[3]]);
+        let sid = sockeye_engine::proto::Sid::generate_with_tag(tag);
+        let url = format!("/engine.io/?EIO=4&transport=polling&sid={sid}");
+        requests.push(tokio::spawn(async move { get(addr, &url).await }));
+    }
+    for r in requests {
+        r.await.unwrap().assert_error(400, 1, "Session ID unknown");
+    }
+    let checks = c.hub.checks() - before;
+    assert!(checks < 100, "{checks} lease checks for 200 made-up sids");
+    let stats = c.nodes[0].engine.stats().cluster();
+    assert_eq!(stats.dead_tags(), 0);
+    assert_eq!(stats.dead_tag_refusals(), 200);
+    // Nothing retained: the next made-up sid is looked up again.
+    let sid = sockeye_engine::proto::Sid::generate_with_tag(sockeye_engine::NodeTag([0xEE, 0, 0]));
+    get(
+        addr,
+        &format!("/engine.io/?EIO=4&transport=polling&sid={sid}"),
+    )
+    .await
+    .assert_error(400, 1, "Session ID unknown");
+    assert!(c.hub.checks() > before + checks);
+}

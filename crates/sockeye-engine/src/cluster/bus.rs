@@ -8,6 +8,7 @@ use sockeye_proto::NodeTag;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::mpsc;
 
 /// Why a frame could not be published or a liveness check failed.
@@ -60,6 +61,8 @@ pub struct MemoryHub {
     /// Nodes whose lease checks answer "missing" while they still run
     /// (what a Redis restart that lost the lease keys looks like).
     hidden: Mutex<HashSet<NodeTag>>,
+    /// How many lease checks the nodes made.
+    checks: AtomicU64,
 }
 
 impl MemoryHub {
@@ -104,6 +107,12 @@ impl MemoryHub {
         self.hidden.lock().insert(tag);
     }
 
+    /// How many lease checks (one per [`ClusterBus::check`] call) the
+    /// nodes of this hub made.
+    pub fn checks(&self) -> u64 {
+        self.checks.load(Ordering::Relaxed)
+    }
+
     /// Ends [`MemoryHub::hide_lease`]: the node's lease is found again.
     pub fn restore_lease(&self, tag: NodeTag) {
         self.hidden.lock().remove(&tag);
@@ -143,6 +152,7 @@ impl ClusterBus for MemoryBus {
     }
 
     fn check(&self, tags: Vec<NodeTag>) -> BoxFuture<Result<Vec<bool>, BusError>> {
+        self.hub.checks.fetch_add(1, Ordering::Relaxed);
         let alive = tags.iter().map(|t| self.hub.is_alive(*t)).collect();
         Box::pin(std::future::ready(Ok(alive)))
     }

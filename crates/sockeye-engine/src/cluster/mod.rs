@@ -25,6 +25,7 @@ mod bus;
 mod forward;
 pub(crate) mod frame;
 pub(crate) mod handover;
+mod lookup;
 mod owner;
 mod peers;
 mod relay;
@@ -170,6 +171,7 @@ pub(crate) struct Cluster {
     /// Sessions of this node upgrading or relayed through another node.
     served: Mutex<SidMap<NodeTag>>,
     peers: Mutex<Peers>,
+    lookups: Mutex<lookup::Lookups>,
     /// Set when the engine closes: relays held here end.
     pub closing: watch::Sender<bool>,
     shared: OnceLock<Weak<Shared>>,
@@ -198,6 +200,7 @@ impl Cluster {
             waiters: Mutex::new(HashMap::new()),
             served: Mutex::new(SidMap::default()),
             peers: Mutex::new(Peers::default()),
+            lookups: Mutex::new(lookup::Lookups::default()),
             closing: watch::channel(false).0,
             shared: OnceLock::new(),
             stats,
@@ -307,7 +310,8 @@ impl Cluster {
     }
 
     /// Whether requests may be forwarded to `tag` (checks its lease the
-    /// first time, then relies on the periodic checks).
+    /// first time, batched with other look-ups, then relies on the
+    /// periodic checks; a tag never seen alive leaves nothing behind).
     pub async fn reachable(self: &Arc<Self>, tag: NodeTag) -> bool {
         if tag == self.tag {
             return false;
@@ -321,17 +325,7 @@ impl Cluster {
                 return true;
             }
         }
-        match tokio::time::timeout(self.request_timeout, self.bus.check(vec![tag])).await {
-            Ok(Ok(alive)) if alive.first() == Some(&true) => {
-                self.peers.lock().saw(tag);
-                true
-            }
-            Ok(Ok(_)) => {
-                self.mark_dead(tag);
-                false
-            }
-            _ => false,
-        }
+        self.lookup(tag).await
     }
 
     /// A frame came from `tag`: it is alive (again, if it was held dead).
