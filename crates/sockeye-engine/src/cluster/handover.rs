@@ -165,8 +165,15 @@ fn items(v: &Value) -> Option<Vec<(bool, Bytes)>> {
 }
 
 /// Builds the handed-over session on this node, over the WebSocket that
-/// completed the upgrade, and opens it. `None`: the snapshot was invalid.
-pub(crate) fn restore(shared: &Arc<Shared>, sid: Sid, snapshot: &[u8], conn: WsConn) -> Option<()> {
+/// completed the upgrade, and opens it, holding `admission` (its place
+/// under this node's caps). `None`: the snapshot was invalid.
+pub(crate) fn restore(
+    shared: &Arc<Shared>,
+    sid: Sid,
+    snapshot: &[u8],
+    conn: WsConn,
+    admission: Option<crate::limits::Admission>,
+) -> Option<()> {
     let v: Value = serde_json::from_slice(snapshot).ok()?;
     let protocol = match v.get("protocol")?.as_u64()? {
         3 => ProtocolVersion::V3,
@@ -212,7 +219,7 @@ pub(crate) fn restore(shared: &Arc<Shared>, sid: Sid, snapshot: &[u8], conn: WsC
         TransportKind::WebSocket,
         request,
         false,
-        None,
+        admission,
     );
     for packet in queue {
         let _ = session.push(Out::Packet(packet));
