@@ -211,18 +211,22 @@ async fn run(shared: &Shared, cluster: &Arc<Cluster>, sid: Sid, conn: WsConn) {
     let config = &shared.config;
     let pull_deadline = config.ping_interval + config.ping_timeout + cluster.request_timeout;
     let mut closing = cluster.closing.subscribe();
-    // Owner -> client: one pull at a time.
+    // Owner -> client: one pull at a time. `true`: ended by the owner (the
+    // session closed or was refused there); `false`: ended here (pull
+    // failed, bad frame, socket write failed or stalled past
+    // `ping_timeout`), so the owner must be told.
+    let write_deadline = config.ping_timeout;
     let down = async {
         loop {
             let frame = cluster.frame(Kind::Get, sid, F_RELAY, 0, Bytes::new());
             let Ok(reply) = cluster.request(owner, frame, pull_deadline, true).await else {
-                return;
+                return false;
             };
             if reply.status != 200 {
-                return;
+                return true;
             }
             let Ok(frames) = frame::decode_ws_frames(reply.body) else {
-                return;
+                return false;
             };
             for (binary, data) in frames {
                 let msg = if binary {
@@ -230,19 +234,25 @@ async fn run(shared: &Shared, cluster: &Arc<Cluster>, sid: Sid, conn: WsConn) {
                 } else {
                     if data.as_ref() == b"1" {
                         // The session closed: a close frame, as locally.
-                        return;
+                        return true;
                     }
                     match Utf8Bytes::try_from(data) {
                         Ok(text) => WsMessage::Text(text),
-                        Err(_) => return,
+                        Err(_) => return false,
                     }
                 };
-                if sink.feed(msg).await.is_err() {
-                    return;
+                if !matches!(
+                    tokio::time::timeout(write_deadline, sink.feed(msg)).await,
+                    Ok(Ok(()))
+                ) {
+                    return false;
                 }
             }
-            if sink.flush().await.is_err() {
-                return;
+            if !matches!(
+                tokio::time::timeout(write_deadline, sink.flush()).await,
+                Ok(Ok(()))
+            ) {
+                return false;
             }
         }
     };
@@ -264,7 +274,12 @@ async fn run(shared: &Shared, cluster: &Arc<Cluster>, sid: Sid, conn: WsConn) {
         close(0);
     };
     tokio::select! {
-        () = down => {}
+        owner_knows = down => {
+            if !owner_knows {
+                stats::bump(&cluster.stats.relays_failed);
+                close(1);
+            }
+        }
         () = up => {}
         () = shutdown => {}
     }
