@@ -431,7 +431,7 @@ pub(crate) fn method_not_allowed(shared: &Shared, parts: &http::request::Parts) 
 pub(crate) fn open_session(shared: &Arc<Shared>, session: &Session) {
     shared.count.fetch_add(1, Ordering::AcqRel);
     shared.insert(session);
-    if session.0.announced.load(Ordering::Acquire) {
+    if session.0.announce.load(Ordering::Acquire) == crate::cluster::handover::OPEN {
         shared.handler.on_open(session);
     } else if let Some(cluster) = &shared.cluster {
         // Cluster hand-over window: opened later (see `cluster::handover`).
