@@ -43,7 +43,9 @@ use parking_lot::Mutex;
 use peers::{Peers, Verdict};
 use sockeye_proto::{NodeTag, Sid, SidMap};
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
@@ -164,6 +166,8 @@ pub(crate) struct Cluster {
     pub handover_window: Duration,
     max_in_flight: usize,
     next_id: AtomicU64,
+    /// Keys the hash that turns `next_id` into request ids.
+    id_key: std::collections::hash_map::RandomState,
     /// Requests this node forwarded, by request id.
     pending: Mutex<HashMap<u64, Pending>>,
     /// GETs other nodes forwarded here, by (forwarder, request id).
@@ -196,6 +200,7 @@ impl Cluster {
             handover_window: config.handover_window,
             max_in_flight: config.max_in_flight,
             next_id: AtomicU64::new(1),
+            id_key: std::collections::hash_map::RandomState::new(),
             pending: Mutex::new(HashMap::new()),
             waiters: Mutex::new(HashMap::new()),
             served: Mutex::new(SidMap::default()),
@@ -259,16 +264,25 @@ impl Cluster {
         deadline: Duration,
         cancel: bool,
     ) -> Result<Frame, Failure> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        frame.request = id;
         let (tx, rx) = oneshot::channel();
-        {
+        let id = {
             let mut pending = self.pending.lock();
             if pending.len() >= self.max_in_flight {
                 return Err(Failure::Busy);
             }
+            // Unguessable ids (a counter through a keyed hash): a forged
+            // answer cannot aim at a request.
+            let id = loop {
+                let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+                let id = self.id_key.hash_one(n);
+                if id != 0 && !pending.contains_key(&id) {
+                    break id;
+                }
+            };
             pending.insert(id, Pending { to, tx });
-        }
+            id
+        };
+        frame.request = id;
         let mut guard = PendingGuard {
             cluster: self,
             id,
@@ -278,11 +292,17 @@ impl Cluster {
         };
         if let Err(e) = self.bus.publish(to, frame.encode()) {
             guard.cancel = false;
-            if let BusError::Dead(_) = e {
-                self.mark_dead(to);
-            }
             tracing::debug!(%to, error = %e, "forward not published");
-            return Err(Failure::Unreachable);
+            return Err(match e {
+                // Saturated, not gone: the client retries (503), its
+                // session lives.
+                BusError::Full => Failure::Busy,
+                BusError::Dead(_) => {
+                    self.mark_dead(to);
+                    Failure::Unreachable
+                }
+                _ => Failure::Unreachable,
+            });
         }
         let result = match tokio::time::timeout(deadline, rx).await {
             Ok(Ok(result)) => result,
@@ -299,13 +319,18 @@ impl Cluster {
         result
     }
 
-    /// An answer arrived.
+    /// An answer arrived: it resolves its request only if it comes from
+    /// the node the request went to.
     fn resolve(&self, frame: Frame) {
-        let pending = self.pending.lock().remove(&frame.request);
-        if let Some(p) = pending {
-            if p.to == frame.from {
-                let _ = p.tx.send(Ok(frame));
+        let pending = {
+            let mut pending = self.pending.lock();
+            match pending.entry(frame.request) {
+                Entry::Occupied(e) if e.get().to == frame.from => Some(e.remove()),
+                _ => None,
             }
+        };
+        if let Some(p) = pending {
+            let _ = p.tx.send(Ok(frame));
         }
     }
 
@@ -523,5 +548,27 @@ async fn liveness(cluster: Weak<Cluster>) {
         for (tag, alive) in tags.into_iter().zip(alive) {
             c.checked(tag, alive);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_from_another_node_leaves_the_request_pending() {
+        let hub = MemoryHub::new();
+        let c = Cluster::new(&ClusterConfig::new(hub.join()), Arc::default());
+        let (owner, other) = (NodeTag([1, 1, 1]), NodeTag([2, 2, 2]));
+        let (tx, mut rx) = oneshot::channel();
+        c.pending.lock().insert(7, Pending { to: owner, tx });
+        let mut answer = c.frame(Kind::Reply, frame::no_sid(), 0, 200, Bytes::new());
+        answer.request = 7;
+        answer.from = other;
+        c.resolve(answer.clone());
+        assert!(c.pending.lock().contains_key(&7));
+        answer.from = owner;
+        c.resolve(answer);
+        assert!(matches!(rx.try_recv(), Ok(Ok(_))));
     }
 }
