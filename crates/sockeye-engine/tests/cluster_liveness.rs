@@ -74,3 +74,35 @@ async fn a_flood_of_made_up_sids_shares_lease_checks_and_leaves_nothing() {
     .assert_error(400, 1, "Session ID unknown");
     assert!(c.hub.checks() > before + checks);
 }
+
+#[tokio::test]
+async fn the_death_of_a_forwarder_mid_probe_leaves_the_session_on_polling() {
+    let mut c = Cluster::start(2, EngineConfig::default).await;
+    let client = Polling::open(c.addr(0)).await;
+    let sid = c.nodes[0].events.opened().await;
+    let url = format!(
+        "ws://{}/engine.io/?EIO=4&transport=websocket&sid={}",
+        c.addr(1),
+        client.sid
+    );
+    let (mut ws, _) = ws_connect(&url).await;
+    send_text(&mut ws, "2probe").await;
+    assert_eq!(recv_text(&mut ws).await, "3probe");
+    // Node 1 dies before the upgrade is committed.
+    c.hub.kill(c.tag(1));
+    until("node 0 to hold node 1 dead", || {
+        c.nodes[0].engine.stats().cluster().dead_tags() == 1
+    })
+    .await;
+    assert_eq!(c.nodes[0].engine.cluster_backlog(), Some((0, 0, 0)));
+    // The session lives on, on polling.
+    client.post("4still").await.assert_ok();
+    assert_eq!(
+        c.nodes[0].events.message(&sid).await,
+        sockeye_engine::Message::Text("still".to_owned().into())
+    );
+    assert_eq!(
+        c.nodes[0].engine.stats().cluster().closed_by_peer_death(),
+        0
+    );
+}

@@ -417,23 +417,42 @@ impl Cluster {
         for w in waiters {
             w.task.abort();
         }
+        let mut upgrading = Vec::new();
         {
             let mut served = self.served.lock();
             served.retain(|sid, t| {
                 if *t == tag {
-                    sids.push(*sid);
+                    upgrading.push(*sid);
                     false
                 } else {
                     true
                 }
             });
         }
-        if let Some(shared) = self.shared() {
-            for sid in sids {
-                if let Some(session) = shared.get(&sid) {
-                    stats::bump(&self.stats.relayed_closed_by_death);
-                    session.close_with(CloseReason::TransportError);
+        let Some(shared) = self.shared() else { return };
+        for sid in upgrading {
+            let Some(session) = shared.get(&sid) else {
+                continue;
+            };
+            // Relayed through it: gone with it. Only upgrading through it
+            // (not committed): back to polling, the session lives.
+            let relayed = {
+                let mut st = session.0.state.lock();
+                if !st.relay {
+                    st.upgrade = crate::session::Upgrade::Idle;
                 }
+                st.relay
+            };
+            if relayed {
+                sids.push(sid);
+            } else {
+                session.0.writer.notify_waiters();
+            }
+        }
+        for sid in sids {
+            if let Some(session) = shared.get(&sid) {
+                stats::bump(&self.stats.relayed_closed_by_death);
+                session.close_with(CloseReason::TransportError);
             }
         }
     }
