@@ -447,7 +447,7 @@ pub(crate) fn open_session(shared: &Arc<Shared>, session: &Session) {
         m.opened(session.transport(), session.protocol());
     }
     shared.insert(session);
-    if session.0.announced.load(Ordering::Acquire) {
+    if session.0.announce.load(Ordering::Acquire) == crate::cluster::handover::OPEN {
         // The handler's work for the new session (its Socket.IO client) is
         // logged within the session's span.
         let _span = tracing::info_span!("session", sid = %session.sid()).entered();

@@ -154,8 +154,9 @@ pub(crate) struct SessionInner {
     /// Messages go to `deferred` while set (one atomic load per message
     /// for every other session).
     pub buffering: std::sync::atomic::AtomicBool,
-    /// `on_open` was (or is being) called: `on_close` will be too.
-    pub announced: std::sync::atomic::AtomicBool,
+    /// Where the handler stands with the session (`cluster::handover`
+    /// phases: `OPEN` for every session outside a hand-over window).
+    pub announce: std::sync::atomic::AtomicU8,
 }
 
 /// Node's engine.io `Socket` (`socket.conn`): a handle to one Engine.IO session. Cheap to clone.
@@ -224,7 +225,7 @@ impl Session {
             data: OnceLock::new(),
             deferred: Mutex::new(None),
             buffering: std::sync::atomic::AtomicBool::new(false),
-            announced: std::sync::atomic::AtomicBool::new(true),
+            announce: std::sync::atomic::AtomicU8::new(crate::cluster::handover::OPEN),
         }))
     }
 
@@ -456,13 +457,12 @@ impl Session {
         tracing::info!(sid = %self.0.sid, %reason, "session closed");
         self.0.writer.notify_waiters();
         self.0.driver.notify_waiters();
-        if self.0.announced.load(std::sync::atomic::Ordering::Acquire) {
+        // Not told when the handler never heard of it (closed within its
+        // hand-over window) or when it is being told of it right now (then
+        // told once `on_open` returned).
+        if crate::cluster::handover::close_now(self) {
             self.0.shared.handler.on_close(self, reason);
             self.0.shared.events.closed(self, reason);
-        } else {
-            // The handler never heard of it (closed within its hand-over
-            // window): nothing to tell, nothing to replay.
-            self.0.deferred.lock().take();
         }
         // A polling session has no I/O loop to end it: unless it waits for
         // a last poll, it ends now (a WebSocket session ends with its loop).
@@ -555,6 +555,11 @@ impl Session {
                 } else {
                     early.push(message);
                 }
+                return;
+            }
+            drop(deferred);
+            // Taken by a hand-over or a close: the handler never sees it.
+            if !crate::cluster::handover::is_announced(self) {
                 return;
             }
         }

@@ -100,3 +100,24 @@ async fn a_session_closed_within_its_window_is_never_announced() {
     .await;
     assert!(c.nodes[0].events.pending().is_empty());
 }
+
+#[tokio::test]
+async fn a_hand_over_must_fit_under_the_receiving_nodes_caps() {
+    let config = || EngineConfig::default().with_max_connections_per_address(Some(1));
+    let mut c = Cluster::start_with(2, config, Duration::from_secs(30)).await;
+    // The first session moves to node 1: it takes the address's one place
+    // there (and frees it on node 0).
+    let first = Polling::open(c.addr(0)).await;
+    let mut ws1 = upgrade_on(c.addr(1), &first.sid).await;
+    c.nodes[1].events.opened().await;
+    assert_ws_echo(&mut ws1, "moved").await;
+    // The second would exceed node 1's cap: it stays on node 0, relayed.
+    let second = Polling::open(c.addr(0)).await;
+    let mut ws2 = upgrade_on(c.addr(1), &second.sid).await;
+    assert_ws_echo(&mut ws2, "relayed").await;
+    let stats = c.nodes[0].engine.stats().cluster();
+    assert_eq!(stats.upgrades_handover(), 1);
+    assert_eq!(stats.upgrades_relay(), 1);
+    assert_eq!(c.nodes[1].engine.session_count(), 1);
+    assert_eq!(c.nodes[0].engine.session_count(), 1);
+}

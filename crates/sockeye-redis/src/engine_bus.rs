@@ -190,6 +190,10 @@ async fn refresh(bus: Weak<RedisBus>) {
     };
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // `SET .. GET` (which detects a taken-over tag) needs Redis 6.2; older
+    // servers refuse it and get a plain `SET .. PX`.
+    let mut with_get = true;
+    let mut failing = false;
     loop {
         tick.tick().await;
         let Some(bus) = bus.upgrade() else { return };
@@ -197,20 +201,42 @@ async fn refresh(bus: Weak<RedisBus>) {
             return;
         }
         let mut con = bus.link.commands();
-        let previous: Result<Option<String>, _> = redis::cmd("SET")
-            .arg(&bus.key)
-            .arg(&bus.instance)
-            .arg("PX")
-            .arg(bus.config.lease.as_millis() as u64)
-            .arg("GET")
-            .query_async(&mut con)
-            .await;
-        match previous {
+        let lease = bus.config.lease.as_millis() as u64;
+        let mut set = redis::cmd("SET");
+        set.arg(&bus.key).arg(&bus.instance).arg("PX").arg(lease);
+        let mut result: Result<Option<String>, redis::RedisError> = if with_get {
+            set.clone().arg("GET").query_async(&mut con).await
+        } else {
+            set.query_async::<()>(&mut con).await.map(|()| None)
+        };
+        if with_get
+            && result
+                .as_ref()
+                .is_err_and(|e| matches!(e.kind(), redis::ErrorKind::Server(_)))
+        {
+            let plain = set.query_async::<()>(&mut con).await.map(|()| None);
+            if plain.is_ok() {
+                with_get = false;
+                tracing::warn!(tag = %bus.tag, "Redis refuses SET .. GET (older than 6.2?): the lease is refreshed without take-over detection");
+            }
+            result = plain;
+        }
+        match result {
             Ok(Some(other)) if other != bus.instance => {
                 tracing::error!(tag = %bus.tag, "another node held this node's tag (Redis partition longer than the lease?)");
             }
-            Ok(_) => {}
-            Err(e) => tracing::debug!(error = %e, "lease refresh failed"),
+            Ok(_) => {
+                if std::mem::replace(&mut failing, false) {
+                    tracing::info!(tag = %bus.tag, "lease refreshed again");
+                }
+            }
+            Err(e) => {
+                // Once per failure streak: peers see this node dead once
+                // the lease runs out.
+                if !std::mem::replace(&mut failing, true) {
+                    tracing::warn!(tag = %bus.tag, error = %e, "lease refresh failed");
+                }
+            }
         }
     }
 }

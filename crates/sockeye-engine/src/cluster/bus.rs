@@ -5,9 +5,10 @@ use crate::config::BoxFuture;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use sockeye_proto::NodeTag;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::mpsc;
 
 /// Why a frame could not be published or a liveness check failed.
@@ -57,6 +58,11 @@ const MEMORY_INBOX: usize = 4096;
 #[derive(Debug, Default)]
 pub struct MemoryHub {
     nodes: Mutex<HashMap<NodeTag, mpsc::Sender<Bytes>>>,
+    /// Nodes whose lease checks answer "missing" while they still run
+    /// (what a Redis restart that lost the lease keys looks like).
+    hidden: Mutex<HashSet<NodeTag>>,
+    /// How many lease checks the nodes made.
+    checks: AtomicU64,
 }
 
 impl MemoryHub {
@@ -91,7 +97,25 @@ impl MemoryHub {
 
     /// Whether the node holds its lease.
     pub fn is_alive(&self, tag: NodeTag) -> bool {
-        self.nodes.lock().contains_key(&tag)
+        self.nodes.lock().contains_key(&tag) && !self.hidden.lock().contains(&tag)
+    }
+
+    /// Simulates the loss of a running node's lease (a Redis restart or
+    /// failover): checks find it missing, frames still flow, until
+    /// [`MemoryHub::restore_lease`].
+    pub fn hide_lease(&self, tag: NodeTag) {
+        self.hidden.lock().insert(tag);
+    }
+
+    /// How many lease checks (one per [`ClusterBus::check`] call) the
+    /// nodes of this hub made.
+    pub fn checks(&self) -> u64 {
+        self.checks.load(Ordering::Relaxed)
+    }
+
+    /// Ends [`MemoryHub::hide_lease`]: the node's lease is found again.
+    pub fn restore_lease(&self, tag: NodeTag) {
+        self.hidden.lock().remove(&tag);
     }
 }
 
@@ -128,8 +152,8 @@ impl ClusterBus for MemoryBus {
     }
 
     fn check(&self, tags: Vec<NodeTag>) -> BoxFuture<Result<Vec<bool>, BusError>> {
-        let nodes = self.hub.nodes.lock();
-        let alive = tags.iter().map(|t| nodes.contains_key(t)).collect();
+        self.hub.checks.fetch_add(1, Ordering::Relaxed);
+        let alive = tags.iter().map(|t| self.hub.is_alive(*t)).collect();
         Box::pin(std::future::ready(Ok(alive)))
     }
 

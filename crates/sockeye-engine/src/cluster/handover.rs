@@ -25,11 +25,63 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
+/// The handler has not been told of the session (hand-over window).
+pub(crate) const DEFERRED: u8 = 0;
+/// `on_open` is being called (and the waiting messages replayed).
+pub(crate) const OPENING: u8 = 1;
+/// The handler knows the session: `on_close` is due when it closes.
+pub(crate) const OPEN: u8 = 2;
+/// Closed or handed over before the handler was told: it never will be.
+pub(crate) const HIDDEN: u8 = 3;
+/// Closed while `on_open` ran: the opener calls `on_close` when done.
+pub(crate) const CLOSE_OWED: u8 = 4;
+
+fn phase(session: &Session) -> &std::sync::atomic::AtomicU8 {
+    &session.0.announce
+}
+
+fn advance(session: &Session, from: u8, to: u8) -> bool {
+    phase(session)
+        .compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
+}
+
 /// Defers `on_open` of a session not yet in the table.
 pub(crate) fn defer(session: &Session) {
     *session.0.deferred.lock() = Some(Vec::new());
-    session.0.announced.store(false, Ordering::Release);
+    phase(session).store(DEFERRED, Ordering::Release);
     session.0.buffering.store(true, Ordering::Release);
+}
+
+/// Whether the handler was (or is being) told of the session.
+pub(crate) fn is_announced(session: &Session) -> bool {
+    matches!(
+        phase(session).load(Ordering::Acquire),
+        OPENING | OPEN | CLOSE_OWED
+    )
+}
+
+/// Called by a close, once the session is marked closed: whether to call
+/// `on_close` now. Exactly one of the close and the opener decides, so the
+/// handler gets `on_close` once, after `on_open`, or neither.
+pub(crate) fn close_now(session: &Session) -> bool {
+    loop {
+        match phase(session).load(Ordering::Acquire) {
+            DEFERRED => {
+                if advance(session, DEFERRED, HIDDEN) {
+                    session.0.deferred.lock().take();
+                    return false;
+                }
+            }
+            OPENING => {
+                if advance(session, OPENING, CLOSE_OWED) {
+                    return false;
+                }
+            }
+            OPEN => return true,
+            _ => return false,
+        }
+    }
 }
 
 /// Opens the session when its window ends.
@@ -45,15 +97,13 @@ pub(crate) fn arm_window(session: &Session, window: Duration) {
 /// order, then lets later ones through directly.
 pub(crate) fn open_deferred(session: &Session) {
     let inner = &session.0;
-    {
-        let deferred = inner.deferred.lock();
-        if deferred.is_none() || inner.announced.load(Ordering::Acquire) {
-            return;
-        }
-        // Under the lock: a hand-over that comes after sees it announced.
-        inner.announced.store(true, Ordering::Release);
+    if !advance(session, DEFERRED, OPENING) {
+        return;
     }
     if session.is_closed() {
+        // Closed before the handler was told: it never will be (a close
+        // that comes meanwhile leaves the decision here).
+        phase(session).store(HIDDEN, Ordering::Release);
         inner.deferred.lock().take();
         return;
     }
@@ -63,11 +113,11 @@ pub(crate) fn open_deferred(session: &Session) {
         let batch = {
             let mut deferred = inner.deferred.lock();
             match deferred.as_mut() {
-                Some(early) if !early.is_empty() => std::mem::take(early),
+                Some(early) if !early.is_empty() && !session.is_closed() => std::mem::take(early),
                 _ => {
                     *deferred = None;
                     inner.buffering.store(false, Ordering::Release);
-                    return;
+                    break;
                 }
             }
         };
@@ -75,19 +125,27 @@ pub(crate) fn open_deferred(session: &Session) {
             inner.shared.handler.on_message(session, message);
         }
     }
+    if !advance(session, OPENING, OPEN) {
+        // Closed while the handler was being told: told now, after.
+        phase(session).store(OPEN, Ordering::Release);
+        let reason = inner
+            .state
+            .lock()
+            .closed
+            .unwrap_or(CloseReason::TransportClose);
+        inner.shared.handler.on_close(session, reason);
+        inner.shared.events.closed(session, reason);
+    }
 }
 
 /// Takes the session away for a hand-over if the handler has not seen it:
 /// its snapshot, or `None` (then it is relayed).
 pub(crate) fn take(session: &Session) -> Option<Bytes> {
     let inner = &session.0;
-    let early = {
-        let mut deferred = inner.deferred.lock();
-        if inner.announced.load(Ordering::Acquire) {
-            return None;
-        }
-        deferred.take()?
-    };
+    if !advance(session, DEFERRED, HIDDEN) {
+        return None;
+    }
+    let early = inner.deferred.lock().take().unwrap_or_default();
     // Gone from here without a word to the handler (it never knew it).
     let queue: Vec<Out> = {
         let mut st = inner.state.lock();
@@ -166,8 +224,15 @@ fn items(v: &Value) -> Option<Vec<(bool, Bytes)>> {
 }
 
 /// Builds the handed-over session on this node, over the WebSocket that
-/// completed the upgrade, and opens it. `None`: the snapshot was invalid.
-pub(crate) fn restore(shared: &Arc<Shared>, sid: Sid, snapshot: &[u8], conn: WsConn) -> Option<()> {
+/// completed the upgrade, and opens it, holding `admission` (its place
+/// under this node's caps). `None`: the snapshot was invalid.
+pub(crate) fn restore(
+    shared: &Arc<Shared>,
+    sid: Sid,
+    snapshot: &[u8],
+    conn: WsConn,
+    admission: Option<crate::limits::Admission>,
+) -> Option<()> {
     let v: Value = serde_json::from_slice(snapshot).ok()?;
     let protocol = match v.get("protocol")?.as_u64()? {
         3 => ProtocolVersion::V3,
@@ -213,7 +278,7 @@ pub(crate) fn restore(shared: &Arc<Shared>, sid: Sid, snapshot: &[u8], conn: WsC
         TransportKind::WebSocket,
         request,
         false,
-        None,
+        admission,
     );
     for packet in queue {
         let _ = session.push(Out::Packet(packet));

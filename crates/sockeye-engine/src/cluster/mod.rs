@@ -13,8 +13,11 @@
 //!   stays on its owner (which reports it as on WebSocket) and the
 //!   forwarder moves frames both ways.
 //! * Liveness: every `heartbeat`, the leases of the nodes this node has
-//!   traffic with are checked; a dead node's forwards fail at once, the
-//!   sessions served through it close, and a graceful stop says goodbye.
+//!   traffic with (and of those held dead) are checked; two misses in a
+//!   row make a node dead: its forwards fail at once, the sessions served
+//!   through it close. A dead node comes back on a good check or a frame
+//!   from it, and is forgotten after about a lease. A graceful stop says
+//!   goodbye.
 //!
 //! See `docs/design/sessions-without-stickiness.md`.
 
@@ -22,7 +25,9 @@ mod bus;
 mod forward;
 pub(crate) mod frame;
 pub(crate) mod handover;
+mod lookup;
 mod owner;
+mod peers;
 mod relay;
 mod stats;
 
@@ -35,9 +40,12 @@ use crate::handler::CloseReason;
 use bytes::Bytes;
 use frame::{Frame, Kind};
 use parking_lot::Mutex;
+use peers::{Peers, Verdict};
 use sockeye_proto::{NodeTag, Sid, SidMap};
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
@@ -149,19 +157,6 @@ struct Waiter {
     task: tokio::task::AbortHandle,
 }
 
-#[derive(Default)]
-struct Peers {
-    /// Tags known alive, with when they were last used.
-    alive: HashMap<NodeTag, Instant>,
-    /// Tags known dead, with when they were found dead.
-    dead: HashMap<NodeTag, Instant>,
-}
-
-/// How long a dead tag is remembered (its sids are refused at once).
-const DEAD_MEMORY: Duration = Duration::from_secs(600);
-/// How long an idle peer stays in the liveness checks.
-const IDLE_PEER: Duration = Duration::from_secs(60);
-
 /// The cluster state of one engine.
 pub(crate) struct Cluster {
     pub bus: Arc<dyn ClusterBus>,
@@ -171,6 +166,8 @@ pub(crate) struct Cluster {
     pub handover_window: Duration,
     max_in_flight: usize,
     next_id: AtomicU64,
+    /// Keys the hash that turns `next_id` into request ids.
+    id_key: std::collections::hash_map::RandomState,
     /// Requests this node forwarded, by request id.
     pending: Mutex<HashMap<u64, Pending>>,
     /// GETs other nodes forwarded here, by (forwarder, request id).
@@ -178,6 +175,7 @@ pub(crate) struct Cluster {
     /// Sessions of this node upgrading or relayed through another node.
     served: Mutex<SidMap<NodeTag>>,
     peers: Mutex<Peers>,
+    lookups: Mutex<lookup::Lookups>,
     /// Set when the engine closes: relays held here end.
     pub closing: watch::Sender<bool>,
     shared: OnceLock<Weak<Shared>>,
@@ -202,10 +200,12 @@ impl Cluster {
             handover_window: config.handover_window,
             max_in_flight: config.max_in_flight,
             next_id: AtomicU64::new(1),
+            id_key: std::collections::hash_map::RandomState::new(),
             pending: Mutex::new(HashMap::new()),
             waiters: Mutex::new(HashMap::new()),
             served: Mutex::new(SidMap::default()),
             peers: Mutex::new(Peers::default()),
+            lookups: Mutex::new(lookup::Lookups::default()),
             closing: watch::channel(false).0,
             shared: OnceLock::new(),
             stats,
@@ -264,16 +264,25 @@ impl Cluster {
         deadline: Duration,
         cancel: bool,
     ) -> Result<Frame, Failure> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        frame.request = id;
         let (tx, rx) = oneshot::channel();
-        {
+        let id = {
             let mut pending = self.pending.lock();
             if pending.len() >= self.max_in_flight {
                 return Err(Failure::Busy);
             }
+            // Unguessable ids (a counter through a keyed hash): a forged
+            // answer cannot aim at a request.
+            let id = loop {
+                let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+                let id = self.id_key.hash_one(n);
+                if id != 0 && !pending.contains_key(&id) {
+                    break id;
+                }
+            };
             pending.insert(id, Pending { to, tx });
-        }
+            id
+        };
+        frame.request = id;
         let mut guard = PendingGuard {
             cluster: self,
             id,
@@ -283,11 +292,17 @@ impl Cluster {
         };
         if let Err(e) = self.bus.publish(to, frame.encode()) {
             guard.cancel = false;
-            if let BusError::Dead(_) = e {
-                self.mark_dead(to);
-            }
             tracing::debug!(%to, error = %e, "forward not published");
-            return Err(Failure::Unreachable);
+            return Err(match e {
+                // Saturated, not gone: the client retries (503), its
+                // session lives.
+                BusError::Full => Failure::Busy,
+                BusError::Dead(_) => {
+                    self.mark_dead(to);
+                    Failure::Unreachable
+                }
+                _ => Failure::Unreachable,
+            });
         }
         let result = match tokio::time::timeout(deadline, rx).await {
             Ok(Ok(result)) => result,
@@ -304,79 +319,79 @@ impl Cluster {
         result
     }
 
-    /// An answer arrived.
+    /// An answer arrived: it resolves its request only if it comes from
+    /// the node the request went to.
     fn resolve(&self, frame: Frame) {
-        let pending = self.pending.lock().remove(&frame.request);
-        if let Some(p) = pending {
-            if p.to == frame.from {
-                let _ = p.tx.send(Ok(frame));
+        let pending = {
+            let mut pending = self.pending.lock();
+            match pending.entry(frame.request) {
+                Entry::Occupied(e) if e.get().to == frame.from => Some(e.remove()),
+                _ => None,
             }
+        };
+        if let Some(p) = pending {
+            let _ = p.tx.send(Ok(frame));
         }
     }
 
     /// Whether requests may be forwarded to `tag` (checks its lease the
-    /// first time, then relies on the periodic checks).
+    /// first time, batched with other look-ups, then relies on the
+    /// periodic checks; a tag never seen alive leaves nothing behind).
     pub async fn reachable(self: &Arc<Self>, tag: NodeTag) -> bool {
         if tag == self.tag {
             return false;
         }
         {
             let mut peers = self.peers.lock();
-            if peers.dead.contains_key(&tag) {
+            if peers.is_dead(&tag) {
                 return false;
             }
-            if let Some(used) = peers.alive.get_mut(&tag) {
-                *used = Instant::now();
+            if peers.use_alive(tag) {
                 return true;
             }
         }
-        match tokio::time::timeout(self.request_timeout, self.bus.check(vec![tag])).await {
-            Ok(Ok(alive)) if alive.first() == Some(&true) => {
-                self.peers.lock().alive.insert(tag, Instant::now());
-                true
-            }
-            Ok(Ok(_)) => {
-                self.mark_dead(tag);
-                false
-            }
-            _ => false,
-        }
+        self.lookup(tag).await
     }
 
-    /// A frame came from `tag`: it is alive.
+    /// A frame came from `tag`: it is alive (again, if it was held dead).
     fn saw(&self, tag: NodeTag) {
-        let mut peers = self.peers.lock();
-        if !peers.dead.contains_key(&tag) {
-            peers.alive.entry(tag).or_insert_with(Instant::now);
+        if self.peers.lock().saw(tag) {
+            tracing::info!(%tag, "cluster node back");
         }
     }
 
     /// A request to `tag` timed out: check its lease now rather than at the
-    /// next heartbeat.
+    /// next heartbeat (a miss counts as one of the two that make it dead).
     fn suspect(self: &Arc<Self>, tag: NodeTag) {
         let this = Arc::downgrade(self);
         let check = self.bus.check(vec![tag]);
         tokio::spawn(async move {
             if let Ok(Ok(alive)) = tokio::time::timeout(Duration::from_secs(5), check).await {
-                if alive.first() == Some(&false) {
-                    if let Some(this) = this.upgrade() {
-                        this.mark_dead(tag);
-                    }
+                if let (Some(alive), Some(this)) = (alive.first(), this.upgrade()) {
+                    this.checked(tag, *alive);
                 }
             }
         });
+    }
+
+    /// Records a lease check of `tag`; fails its traffic on the second miss
+    /// in a row.
+    fn checked(&self, tag: NodeTag, alive: bool) {
+        let verdict = self.peers.lock().checked(tag, alive);
+        match verdict {
+            Verdict::Dead => self.mark_dead(tag),
+            Verdict::Revived => tracing::info!(%tag, "cluster node back"),
+            Verdict::Missed => tracing::debug!(%tag, "cluster node missed a lease check"),
+            Verdict::Fine => {}
+        }
     }
 
     /// `tag` is dead: its forwards fail, the GETs it parked here are
     /// dropped (their sessions close as for a client gone), and the
     /// sessions it relayed or upgraded close.
     pub fn mark_dead(&self, tag: NodeTag) {
-        {
-            let mut peers = self.peers.lock();
-            peers.alive.remove(&tag);
-            if peers.dead.insert(tag, Instant::now()).is_some() {
-                return;
-            }
+        if !self.peers.lock().bury(tag) {
+            return;
         }
         stats::bump(&self.stats.dead_tags);
         tracing::info!(%tag, "cluster node gone: its forwards fail and its relays close");
@@ -402,23 +417,42 @@ impl Cluster {
         for w in waiters {
             w.task.abort();
         }
+        let mut upgrading = Vec::new();
         {
             let mut served = self.served.lock();
             served.retain(|sid, t| {
                 if *t == tag {
-                    sids.push(*sid);
+                    upgrading.push(*sid);
                     false
                 } else {
                     true
                 }
             });
         }
-        if let Some(shared) = self.shared() {
-            for sid in sids {
-                if let Some(session) = shared.get(&sid) {
-                    stats::bump(&self.stats.relayed_closed_by_death);
-                    session.close_with(CloseReason::TransportError);
+        let Some(shared) = self.shared() else { return };
+        for sid in upgrading {
+            let Some(session) = shared.get(&sid) else {
+                continue;
+            };
+            // Relayed through it: gone with it. Only upgrading through it
+            // (not committed): back to polling, the session lives.
+            let relayed = {
+                let mut st = session.0.state.lock();
+                if !st.relay {
+                    st.upgrade = crate::session::Upgrade::Idle;
                 }
+                st.relay
+            };
+            if relayed {
+                sids.push(sid);
+            } else {
+                session.0.writer.notify_waiters();
+            }
+        }
+        for sid in sids {
+            if let Some(session) = shared.get(&sid) {
+                stats::bump(&self.stats.relayed_closed_by_death);
+                session.close_with(CloseReason::TransportError);
             }
         }
     }
@@ -431,7 +465,7 @@ impl Cluster {
     /// Graceful stop, once local sessions are closed: goodbye to the peers
     /// with traffic, then the lease is given up.
     pub async fn finish_close(&self) {
-        let peers: Vec<NodeTag> = self.peers.lock().alive.keys().copied().collect();
+        let peers: Vec<NodeTag> = self.peers.lock().alive();
         for tag in peers {
             self.send(
                 tag,
@@ -455,16 +489,7 @@ impl Cluster {
             }
             tags.extend(served.values().copied());
         }
-        {
-            let mut peers = self.peers.lock();
-            peers
-                .alive
-                .retain(|_, used| now.duration_since(*used) < IDLE_PEER);
-            peers
-                .dead
-                .retain(|_, since| now.duration_since(*since) < DEAD_MEMORY);
-            tags.extend(peers.alive.keys().copied());
-        }
+        tags.extend(self.peers.lock().prune(now));
         tags.sort_unstable();
         tags.dedup();
         tags
@@ -540,9 +565,29 @@ async fn liveness(cluster: Weak<Cluster>) {
         };
         let Some(c) = cluster.upgrade() else { return };
         for (tag, alive) in tags.into_iter().zip(alive) {
-            if !alive {
-                c.mark_dead(tag);
-            }
+            c.checked(tag, alive);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_from_another_node_leaves_the_request_pending() {
+        let hub = MemoryHub::new();
+        let c = Cluster::new(&ClusterConfig::new(hub.join()), Arc::default());
+        let (owner, other) = (NodeTag([1, 1, 1]), NodeTag([2, 2, 2]));
+        let (tx, mut rx) = oneshot::channel();
+        c.pending.lock().insert(7, Pending { to: owner, tx });
+        let mut answer = c.frame(Kind::Reply, frame::no_sid(), 0, 200, Bytes::new());
+        answer.request = 7;
+        answer.from = other;
+        c.resolve(answer.clone());
+        assert!(c.pending.lock().contains_key(&7));
+        answer.from = owner;
+        c.resolve(answer);
+        assert!(matches!(rx.try_recv(), Ok(Ok(_))));
     }
 }

@@ -251,17 +251,30 @@ fn on_upgrade(shared: &Arc<Shared>, cluster: &Arc<Cluster>, frame: Frame) {
                 let st = inner.state.lock();
                 st.upgrade == Upgrade::Probed && st.closed.is_none()
             };
-            // Not yet seen by the handler: the session moves to `from`.
-            if let Some(snapshot) = probed.then(|| handover::take(&session)).flatten() {
+            // Not yet seen by the handler, and `from` has a place for it
+            // under its caps: the session moves to `from`.
+            let offered = frame.flags & F_HANDOVER != 0;
+            if let Some(snapshot) = (probed && offered)
+                .then(|| handover::take(&session))
+                .flatten()
+            {
                 cluster.unserve(&frame.sid);
                 stats::bump(&cluster.stats.upgrades_handover);
                 return reply(cluster, &frame, 200, F_HANDOVER, snapshot);
             }
-            let mut st = inner.state.lock();
-            let ok = st.upgrade == Upgrade::Probed && st.closed.is_none();
+            let ok = {
+                let mut st = inner.state.lock();
+                let ok = st.upgrade == Upgrade::Probed && st.closed.is_none();
+                if ok {
+                    st.upgrade = Upgrade::Idle;
+                    st.relay = true;
+                }
+                ok
+            };
             if ok {
-                st.upgrade = Upgrade::Idle;
-                st.relay = true;
+                // Relayed (no hand-over offered): the window ends, as for a
+                // local upgrade.
+                handover::open_deferred(&session);
             }
             ok
         }

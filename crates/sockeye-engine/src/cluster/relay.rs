@@ -75,14 +75,20 @@ pub(crate) async fn upgrade(
         }
         Err(_) => return response::ws_refusal(shared, parts, &Refusal::new(ErrorCode::UnknownSid)),
     }
+    let peer = peer_ip(parts);
     let task_shared = shared.clone();
     let task_cluster = cluster.clone();
     tokio::spawn(async move {
         let (shared, cluster) = (task_shared, task_cluster);
         let conn = ws::accept_socket(&shared, on_upgrade).await;
+        // A hand-over makes the session this node's: it must fit under this
+        // node's caps (a place is taken now, given back unless the session
+        // moves here); otherwise, or while closing, it is relayed.
+        let admission = admit_here(&shared, &cluster, peer);
+        let handover = admission.is_some();
         let probed = match conn {
             Some(mut conn) => {
-                let probe = probe(&cluster, sid, &mut conn);
+                let probe = probe(&cluster, sid, &mut conn, handover);
                 match tokio::time::timeout(shared.config.upgrade_timeout, probe).await {
                     Ok(Some(commit)) => Ok((conn, commit)),
                     _ => Err(Some(conn)),
@@ -93,7 +99,8 @@ pub(crate) async fn upgrade(
         match probed {
             Ok((conn, commit)) if commit.flags & F_HANDOVER != 0 => {
                 // The session moves here: a local WebSocket session from now.
-                if handover::restore(&shared, sid, &commit.body, conn).is_none() {
+                let admission = admission.flatten();
+                if handover::restore(&shared, sid, &commit.body, conn, admission).is_none() {
                     tracing::warn!(%sid, "invalid hand-over snapshot: the session is lost");
                 }
             }
@@ -112,9 +119,47 @@ pub(crate) async fn upgrade(
     ws::switching_protocols(shared, parts, accept, Hooks::Every)
 }
 
+/// The client's address as this node sees it.
+fn peer_ip(parts: &Parts) -> Option<std::net::IpAddr> {
+    let conn = parts
+        .extensions
+        .get::<crate::serve::ConnectionInfo>()
+        .copied();
+    parts
+        .extensions
+        .get::<std::net::SocketAddr>()
+        .copied()
+        .or(conn.map(|c| c.peer))
+        .map(|p| p.ip())
+}
+
+/// A place for a handed-over session under this node's caps; `None` when
+/// a cap refuses or the engine is closing (the session is relayed then).
+fn admit_here(
+    shared: &Arc<Shared>,
+    cluster: &Cluster,
+    peer: Option<std::net::IpAddr>,
+) -> Option<Option<crate::limits::Admission>> {
+    if *cluster.closing.borrow() || shared.closing.load(std::sync::atomic::Ordering::Acquire) {
+        return None;
+    }
+    match crate::limits::admit(shared, peer) {
+        Ok(admission) => Some(admission),
+        Err(_) => {
+            tracing::debug!(?peer, "hand-over refused by a cap: relayed instead");
+            None
+        }
+    }
+}
+
 /// Tells the owner about an upgrade step; its answer if it agreed.
-async fn step(cluster: &Arc<Cluster>, sid: Sid, stage: u16) -> Option<super::frame::Frame> {
-    let frame = cluster.frame(Kind::Upgrade, sid, 0, stage, Bytes::new());
+async fn step(
+    cluster: &Arc<Cluster>,
+    sid: Sid,
+    stage: u16,
+    flags: u8,
+) -> Option<super::frame::Frame> {
+    let frame = cluster.frame(Kind::Upgrade, sid, flags, stage, Bytes::new());
     match cluster
         .request(sid.tag(), frame, cluster.request_timeout, false)
         .await
@@ -125,9 +170,15 @@ async fn step(cluster: &Arc<Cluster>, sid: Sid, stage: u16) -> Option<super::fra
 }
 
 /// The probe exchange, each step agreed with the owner first; the owner's
-/// answer to the commit once the client sent `5` (a relay, or a hand-over
-/// with the session's snapshot).
-async fn probe(cluster: &Arc<Cluster>, sid: Sid, conn: &mut WsConn) -> Option<super::frame::Frame> {
+/// answer to the commit once the client sent `5` (a relay, or, when
+/// `handover` offers it, a hand-over with the session's snapshot).
+async fn probe(
+    cluster: &Arc<Cluster>,
+    sid: Sid,
+    conn: &mut WsConn,
+    handover: bool,
+) -> Option<super::frame::Frame> {
+    let commit_flags = if handover { F_HANDOVER } else { 0 };
     let mut probed = false;
     while let Some(msg) = conn.next().await {
         let text = match msg {
@@ -137,13 +188,15 @@ async fn probe(cluster: &Arc<Cluster>, sid: Sid, conn: &mut WsConn) -> Option<su
         };
         match Packet::decode_text(text) {
             Ok(p) if !probed && p.is_probe_ping() => {
-                step(cluster, sid, STAGE_PROBED).await?;
+                step(cluster, sid, STAGE_PROBED, 0).await?;
                 conn.send(WsMessage::Text(Utf8Bytes::from_static("3probe")))
                     .await
                     .ok()?;
                 probed = true;
             }
-            Ok(Packet::Upgrade) if probed => return step(cluster, sid, STAGE_COMMIT).await,
+            Ok(Packet::Upgrade) if probed => {
+                return step(cluster, sid, STAGE_COMMIT, commit_flags).await;
+            }
             _ => return None,
         }
     }
@@ -158,18 +211,22 @@ async fn run(shared: &Shared, cluster: &Arc<Cluster>, sid: Sid, conn: WsConn) {
     let config = &shared.config;
     let pull_deadline = config.ping_interval + config.ping_timeout + cluster.request_timeout;
     let mut closing = cluster.closing.subscribe();
-    // Owner -> client: one pull at a time.
+    // Owner -> client: one pull at a time. `true`: ended by the owner (the
+    // session closed or was refused there); `false`: ended here (pull
+    // failed, bad frame, socket write failed or stalled past
+    // `ping_timeout`), so the owner must be told.
+    let write_deadline = config.ping_timeout;
     let down = async {
         loop {
             let frame = cluster.frame(Kind::Get, sid, F_RELAY, 0, Bytes::new());
             let Ok(reply) = cluster.request(owner, frame, pull_deadline, true).await else {
-                return;
+                return false;
             };
             if reply.status != 200 {
-                return;
+                return true;
             }
             let Ok(frames) = frame::decode_ws_frames(reply.body) else {
-                return;
+                return false;
             };
             for (binary, data) in frames {
                 let msg = if binary {
@@ -177,19 +234,25 @@ async fn run(shared: &Shared, cluster: &Arc<Cluster>, sid: Sid, conn: WsConn) {
                 } else {
                     if data.as_ref() == b"1" {
                         // The session closed: a close frame, as locally.
-                        return;
+                        return true;
                     }
                     match Utf8Bytes::try_from(data) {
                         Ok(text) => WsMessage::Text(text),
-                        Err(_) => return,
+                        Err(_) => return false,
                     }
                 };
-                if sink.feed(msg).await.is_err() {
-                    return;
+                if !matches!(
+                    tokio::time::timeout(write_deadline, sink.feed(msg)).await,
+                    Ok(Ok(()))
+                ) {
+                    return false;
                 }
             }
-            if sink.flush().await.is_err() {
-                return;
+            if !matches!(
+                tokio::time::timeout(write_deadline, sink.flush()).await,
+                Ok(Ok(()))
+            ) {
+                return false;
             }
         }
     };
@@ -211,7 +274,12 @@ async fn run(shared: &Shared, cluster: &Arc<Cluster>, sid: Sid, conn: WsConn) {
         close(0);
     };
     tokio::select! {
-        () = down => {}
+        owner_knows = down => {
+            if !owner_knows {
+                stats::bump(&cluster.stats.relays_failed);
+                close(1);
+            }
+        }
         () = up => {}
         () = shutdown => {}
     }

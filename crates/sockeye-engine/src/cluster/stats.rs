@@ -21,6 +21,7 @@ pub struct ClusterStats {
     pub(crate) upgrades_refused: AtomicU64,
     pub(crate) upgrades_handover: AtomicU64,
     pub(crate) relayed_closed_by_death: AtomicU64,
+    pub(crate) relays_failed: AtomicU64,
 }
 
 pub(crate) fn bump(counter: &AtomicU64) {
@@ -96,5 +97,10 @@ impl ClusterStats {
     /// because the node at the other end died.
     pub fn closed_by_peer_death(&self) -> u64 {
         read(&self.relayed_closed_by_death)
+    }
+    /// Relays held here that ended on this side (the socket stalled or
+    /// failed, or the owner could not be pulled from); the owner was told.
+    pub fn relays_failed(&self) -> u64 {
+        read(&self.relays_failed)
     }
 }
