@@ -122,7 +122,6 @@ pub struct EngineConfig {
     pub(crate) max_connections_per_address: Option<usize>,
     pub(crate) max_handshakes_per_second_per_address: Option<u32>,
     pub(crate) ipv6_address_prefix: u8,
-    pub(crate) ws_read_buffer_size: usize,
     pub(crate) close_grace: Duration,
     pub(crate) cluster: Option<crate::cluster::ClusterConfig>,
 }
@@ -153,7 +152,6 @@ impl Default for EngineConfig {
             max_connections_per_address: None,
             max_handshakes_per_second_per_address: None,
             ipv6_address_prefix: crate::address::DEFAULT_IPV6_PREFIX,
-            ws_read_buffer_size: 4096,
             close_grace: Duration::from_secs(30),
             cluster: None,
         }
