@@ -99,7 +99,7 @@ impl Socket {
             }
         }
         if let Some(name) = name {
-            let handlers = self.0.any_outgoing.read().clone();
+            let handlers = self.0.extras_read(|e| e.any_outgoing.clone());
             for h in handlers {
                 h(self, &name);
             }

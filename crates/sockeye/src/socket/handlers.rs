@@ -37,7 +37,7 @@ impl Socket {
         H: EventHandler<T>,
         T: 'static,
     {
-        self.0.any.write().push(handler::erase(handler));
+        self.0.extras_mut(|e| e.any.push(handler::erase(handler)));
     }
 
     /// Adds a catch-all handler before the others.
@@ -46,20 +46,26 @@ impl Socket {
         H: EventHandler<T>,
         T: 'static,
     {
-        self.0.any.write().insert(0, handler::erase(handler));
+        self.0
+            .extras_mut(|e| e.any.insert(0, handler::erase(handler)));
     }
 
     /// Removes every catch-all handler.
     pub fn off_any(&self) {
-        self.0.any.write().clear();
+        if let Some(extras) = self.0.extras.lock().as_mut() {
+            extras.any.clear();
+        }
     }
 
     /// Adds a catch-all for outgoing events (direct emits and broadcasts
     /// reaching this socket), called with the event name.
     pub fn on_any_outgoing(&self, f: impl Fn(&Socket, &str) + Send + Sync + 'static) {
         // The flag changes under the lock, so it always matches the list.
-        let mut handlers = self.0.any_outgoing.write();
-        handlers.push(Arc::new(f));
+        let mut extras = self.0.extras.lock();
+        extras
+            .get_or_insert_with(Box::default)
+            .any_outgoing
+            .push(Arc::new(f));
         self.0
             .has_any_outgoing
             .store(true, std::sync::atomic::Ordering::Release);
@@ -67,8 +73,10 @@ impl Socket {
 
     /// Removes every outgoing catch-all.
     pub fn off_any_outgoing(&self) {
-        let mut handlers = self.0.any_outgoing.write();
-        handlers.clear();
+        let mut extras = self.0.extras.lock();
+        if let Some(extras) = extras.as_mut() {
+            extras.any_outgoing.clear();
+        }
         self.0
             .has_any_outgoing
             .store(false, std::sync::atomic::Ordering::Release);
@@ -81,16 +89,14 @@ impl Socket {
         &self,
         f: impl Fn(&Socket, &EventParts) -> Result<(), String> + Send + Sync + 'static,
     ) {
-        self.0.middlewares.write().push(Arc::new(f));
+        self.0.extras_mut(|e| e.middlewares.push(Arc::new(f)));
     }
 
     /// Called when the socket is about to disconnect, while it is still in
     /// its rooms.
     pub fn on_disconnecting(&self, f: impl FnOnce(&Socket, DisconnectReason) + Send + 'static) {
         self.0
-            .disconnecting
-            .lock()
-            .push(Box::new(move |s, r| f(&s, r)));
+            .extras_mut(|e| e.disconnecting.push(Box::new(move |s, r| f(&s, r))));
     }
 
     /// Called once the socket has disconnected (rooms left). An async
@@ -100,18 +106,20 @@ impl Socket {
         F: FnOnce(Socket, DisconnectReason) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        self.0.disconnect.lock().push(Box::new(move |s, r| {
-            tokio::spawn(f(s, r));
-        }));
+        self.0.extras_mut(|e| {
+            e.disconnect.push(Box::new(move |s, r| {
+                tokio::spawn(f(s, r));
+            }))
+        });
     }
 
     /// Adds an error handler (payload mismatches, refused packets).
     pub fn on_error(&self, f: impl Fn(&Socket, &SocketError) + Send + Sync + 'static) {
-        self.0.errors.write().push(Arc::new(f));
+        self.0.extras_mut(|e| e.errors.push(Arc::new(f)));
     }
 
     pub(crate) fn report_error(&self, error: SocketError) {
-        let handlers = self.0.errors.read().clone();
+        let handlers = self.0.extras_read(|e| e.errors.clone());
         for h in handlers {
             h(self, &error);
         }
