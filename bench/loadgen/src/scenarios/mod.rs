@@ -8,6 +8,7 @@ mod cluster;
 mod echo;
 mod idle;
 mod polling;
+mod polling_idle;
 mod smoke;
 mod soak;
 mod upgrade;
