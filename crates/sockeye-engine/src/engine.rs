@@ -484,9 +484,26 @@ pub(crate) fn finish_session(session: &Session) {
 /// Copies header values into their own buffers. hyper's values are slices
 /// of the connection's 8 KiB read buffer: keeping them for the session's
 /// lifetime would keep that whole buffer alive per session.
+///
+/// The headers that only carried the HTTP-to-WebSocket switch
+/// (`Connection`, `Upgrade`, `Sec-WebSocket-Key`, `-Version`,
+/// `-Extensions`) are left out: spent once the 101 is sent, they were
+/// about 600 bytes of every WebSocket session's map.
 fn detach_headers(headers: &http::HeaderMap) -> http::HeaderMap {
-    let mut out = http::HeaderMap::with_capacity(headers.len());
-    for (name, value) in headers {
+    use http::header;
+    let spent = |name: &header::HeaderName| {
+        [
+            header::CONNECTION,
+            header::UPGRADE,
+            header::SEC_WEBSOCKET_KEY,
+            header::SEC_WEBSOCKET_VERSION,
+            header::SEC_WEBSOCKET_EXTENSIONS,
+        ]
+        .contains(name)
+    };
+    let kept = headers.iter().filter(|(name, _)| !spent(name)).count();
+    let mut out = http::HeaderMap::with_capacity(kept);
+    for (name, value) in headers.iter().filter(|(name, _)| !spent(name)) {
         let mut copy =
             http::HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
         copy.set_sensitive(value.is_sensitive());
@@ -498,4 +515,39 @@ fn detach_headers(headers: &http::HeaderMap) -> http::HeaderMap {
 /// Copies the URI for the same reason as [`detach_headers`].
 fn detach_uri(uri: &http::Uri) -> http::Uri {
     uri.to_string().parse().unwrap_or_else(|_| uri.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::detach_headers;
+    use http::{HeaderMap, HeaderValue};
+
+    #[test]
+    fn detached_headers_leave_out_only_the_spent_websocket_switch() {
+        let mut h = HeaderMap::new();
+        for (name, value) in [
+            ("host", "example.com"),
+            ("connection", "Upgrade"),
+            ("upgrade", "websocket"),
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ("sec-websocket-version", "13"),
+            ("sec-websocket-extensions", "permessage-deflate"),
+            ("sec-websocket-protocol", "chat"),
+            ("cookie", "a=1"),
+            ("cookie", "b=2"),
+        ] {
+            h.append(name, HeaderValue::from_static(value));
+        }
+        let mut auth = HeaderValue::from_static("Bearer x");
+        auth.set_sensitive(true);
+        h.insert("authorization", auth);
+        let out = detach_headers(&h);
+        let names: Vec<_> = out.keys().map(|k| k.as_str()).collect();
+        assert_eq!(
+            names,
+            ["host", "sec-websocket-protocol", "cookie", "authorization"]
+        );
+        assert_eq!(out.get_all("cookie").iter().count(), 2);
+        assert!(out["authorization"].is_sensitive());
+    }
 }

@@ -183,6 +183,9 @@ impl Client {
                 self.connect_error(session, &nsp, "Too many pending connections", None, false);
                 return;
             }
+            // Most connections join one namespace: room for exactly that
+            // (a grown `Vec` would hold four).
+            sockets.reserve_exact(1);
             sockets.push((nsp.clone(), None));
         }
         let client = self.clone();

@@ -9,6 +9,7 @@ mod echo;
 mod forwarding;
 mod idle;
 mod polling;
+mod polling_idle;
 mod smoke;
 mod soak;
 mod upgrade;

@@ -16,11 +16,14 @@ fn goals(phase: &str, key: &str, connections: f64) -> Vec<Check> {
     match (phase, key) {
         (p, "rss_per_conn_kb") if p.starts_with("idle_") => {
             vec![
-                AtMost(12.0),
+                AtMost(5.0),
                 RatioAtMost("node", 0.8),
                 RatioAtMost("socketioxide", 0.42),
+                RatioAtMost("raw", 0.6),
             ]
         }
+        (p, "rss_per_session_kb") if p.starts_with("polling_idle") => vec![AtMost(4.0)],
+        (p, "rss_per_session_kb") if p.starts_with("upgrade_") => vec![AtMost(6.0)],
         (p, "cpu_per_connect_us") if p.starts_with("idle_") => vec![AtMost(100.0)],
         (p, "deliveries_per_s") if p.starts_with("broadcast_") => vec![
             RatioAtLeast("node", 10.0),

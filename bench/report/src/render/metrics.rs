@@ -166,6 +166,14 @@ pub const METRICS: &[Metric] = &[
         decimals: 0,
     },
     Metric {
+        phase: "polling_idle",
+        key: "rss_per_session_kb",
+        label: "RSS per idle session (KB)",
+        rate: false,
+        scale: 1.0,
+        decimals: 1,
+    },
+    Metric {
         phase: "upgrade_",
         key: "sessions_per_s",
         label: "sessions/s",

@@ -102,7 +102,12 @@ pub fn scenarios(q: bool, sizes: &Sizes) -> Vec<Scenario> {
         },
         Scenario {
             name: "upgrade",
-            args: s(&["--n", &upgrade_n.to_string()]),
+            args: s(&[
+                "--n",
+                &upgrade_n.to_string(),
+                "--idle-polling",
+                &(upgrade_n / 2).to_string(),
+            ]),
             polling: true,
             rerun_if_busy: false,
             timeout: Duration::from_secs(180),

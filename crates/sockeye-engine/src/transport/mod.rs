@@ -5,6 +5,7 @@ pub(crate) mod body;
 pub(crate) mod polling;
 pub(crate) mod ws;
 pub(crate) mod ws_io;
+pub(crate) mod ws_read;
 
 use crate::engine::finish_session;
 use crate::heartbeat::Due;
@@ -76,3 +77,6 @@ pub(crate) fn on_timer(session: &Session, now: Instant) -> Instant {
     }
     deadline
 }
+
+#[cfg(test)]
+mod sizes_tests;

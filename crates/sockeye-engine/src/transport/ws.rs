@@ -1,10 +1,12 @@
 //! WebSocket: direct handshakes, upgrades from polling, and the I/O loop.
 //!
 //! tokio-tungstenite reads the client's frames, configured for many idle
-//! connections: a 4 KiB read buffer (its default of 128 KiB would dominate
-//! per-session memory), frames capped at `max_payload`. Data frames are
-//! written by [`WsIo`](super::ws_io) (why: see there). Everything about the
-//! crate stays in these two files.
+//! connections: a read buffer of `WS_CODEC_BUFFER` bytes (its default of
+//! 128 KiB would dominate per-session memory; the socket itself is read
+//! through a per-thread buffer, see [`ws_read`](super::ws_read)), frames
+//! capped at `max_payload`. Data frames are written by
+//! [`WsIo`](super::ws_io) (why: see there). Everything about the crate stays
+//! in these files.
 
 use crate::engine::{Engine, Shared, open_session};
 use crate::error::{ErrorCode, Refusal};
@@ -79,10 +81,17 @@ pub(crate) fn switching_protocols(
     )
 }
 
+/// tungstenite's own read buffer: allocated (and zero-filled) for the
+/// connection's whole life, so small. It is also the most tungstenite takes
+/// per read call: a frame this size or smaller (the usual Socket.IO event)
+/// is taken in one call, a larger one in several, from bytes already read
+/// (no more syscalls: `ws_read` read up to 16 KiB at once).
+const WS_CODEC_BUFFER: usize = 128;
+
 fn ws_config(shared: &Shared) -> WebSocketConfig {
     let max = shared.config.max_payload;
     WebSocketConfig::default()
-        .read_buffer_size(shared.config.ws_read_buffer_size)
+        .read_buffer_size(WS_CODEC_BUFFER)
         .write_buffer_size(0)
         .max_message_size(Some(max))
         .max_frame_size(Some(max))
@@ -369,11 +378,15 @@ pub(crate) async fn run(session: FinishOnDrop, mut conn: WsConn) {
             // close a peer that does not keep up. The batch being written
             // stays counted in `queued_bytes` until it is out: one
             // subtraction per batch, none per packet.
+            // The queue's buffer goes with its packets: an idle session
+            // holds none (the next packet allocates one again).
             if !io.has_pending() {
                 st.queued_bytes = st.queued_bytes.saturating_sub(in_flight);
                 in_flight = st.queued_bytes;
-                for out in st.queue.drain(..) {
-                    io.push(out, protocol);
+                if !st.queue.is_empty() {
+                    for out in std::mem::take(&mut st.queue) {
+                        io.push(out, protocol);
+                    }
                 }
             }
             st.writing = io.has_pending();
@@ -441,16 +454,6 @@ pub(crate) async fn run(session: FinishOnDrop, mut conn: WsConn) {
             }
         };
         if timer_due {
-            // A heartbeat tick or a pong: the moments a session is most
-            // likely idle, so its send buffers are freed here if empty (an
-            // idle session keeps none between two pings).
-            {
-                let mut st = inner.state.lock();
-                if st.queue.is_empty() && st.queue.capacity() > 0 {
-                    st.queue = std::collections::VecDeque::new();
-                }
-            }
-            conn.get_mut().release_idle();
             let next = on_timer(session, Instant::now());
             if next != deadline || heartbeat.is_elapsed() {
                 deadline = next;

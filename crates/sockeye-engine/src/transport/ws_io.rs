@@ -21,17 +21,15 @@
 //! them.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use futures_util::task::AtomicWaker;
 use sockeye_proto::eio::{Packet, ProtocolVersion, WsFrame};
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll, Wake, Waker, ready};
+use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::session::Out;
+use crate::transport::ws_read::ReadSide;
 
 /// Payloads up to this size are copied next to their header; larger ones
 /// are written from their own buffer.
@@ -39,10 +37,6 @@ const INLINE_MAX: usize = 1024;
 /// At most this many slices per vectored write (Linux's `UIO_MAXIOV` is
 /// 1024; a batch rarely needs more than a few).
 const MAX_SLICES: usize = 64;
-/// Once this much went through the staging buffer, it is released when the
-/// queue is next written out, so an idle session does not keep a burst's
-/// memory.
-const KEEP_STAGING: usize = 16 * 1024;
 /// tungstenite's writes (control frames) are accepted until this much is
 /// queued; past it, they wait for the queue to drain.
 const MAX_QUEUED: usize = 1024 * 1024;
@@ -56,7 +50,7 @@ const FIN: u8 = 0x80;
 pub(crate) struct WsIo<S> {
     io: S,
     queue: WriteQueue,
-    read: ReadWake,
+    read: ReadSide,
 }
 
 impl<S> WsIo<S> {
@@ -64,7 +58,7 @@ impl<S> WsIo<S> {
         WsIo {
             io,
             queue: WriteQueue::default(),
-            read: ReadWake::new(),
+            read: ReadSide::new(),
         }
     }
 
@@ -74,7 +68,7 @@ impl<S> WsIo<S> {
     /// and clears its read buffer: work for nothing on every wake-up that
     /// only came to write).
     pub(crate) fn may_read(&self) -> bool {
-        !self.read.parked || self.read.flag.woken.load(Ordering::Acquire)
+        self.read.may_read()
     }
 
     /// Queues one outgoing packet as a WebSocket data frame.
@@ -86,14 +80,6 @@ impl<S> WsIo<S> {
     pub(crate) fn has_pending(&self) -> bool {
         !self.queue.is_empty()
     }
-
-    /// Frees the queue's buffers if nothing is queued (an idle session
-    /// holds none; the next write allocates them again).
-    pub(crate) fn release_idle(&mut self) {
-        if self.queue.is_empty() {
-            self.queue = WriteQueue::default();
-        }
-    }
 }
 
 impl<S: AsyncWrite + Unpin> WsIo<S> {
@@ -104,7 +90,7 @@ impl<S: AsyncWrite + Unpin> WsIo<S> {
             // A stream may read while it writes (TLS renegotiation in some
             // TLS stacks), with this context's waker instead of ours: the
             // next read is not skipped.
-            self.read.parked = false;
+            self.read.unpark();
         }
         polled
     }
@@ -117,53 +103,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for WsIo<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        // The stream is polled with our waker, which notes the wake-up and
-        // passes it on to the caller's.
-        this.read.flag.task.register(cx.waker());
-        this.read.flag.woken.store(false, Ordering::Release);
-        let mut inner = Context::from_waker(&this.read.waker);
-        let polled = Pin::new(&mut this.io).poll_read(&mut inner, buf);
-        this.read.parked = polled.is_pending();
-        polled
-    }
-}
-
-/// Tracks whether the stream signalled read readiness since the last read
-/// that found nothing.
-#[derive(Debug)]
-struct ReadWake {
-    flag: Arc<ReadFlag>,
-    /// `flag` as a waker (made once).
-    waker: Waker,
-    /// The last read returned `Pending`.
-    parked: bool,
-}
-
-#[derive(Debug, Default)]
-struct ReadFlag {
-    woken: AtomicBool,
-    task: AtomicWaker,
-}
-
-impl ReadWake {
-    fn new() -> Self {
-        let flag = Arc::new(ReadFlag::default());
-        ReadWake {
-            waker: Waker::from(flag.clone()),
-            flag,
-            parked: false,
-        }
-    }
-}
-
-impl Wake for ReadFlag {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.woken.store(true, Ordering::Release);
-        self.task.wake();
+        this.read.poll_read(&mut this.io, cx, buf)
     }
 }
 
@@ -202,9 +142,6 @@ struct WriteQueue {
     staging: BytesMut,
     /// Bytes in `chunks`.
     sealed: usize,
-    /// Bytes staged since `staging` was last replaced: a bound on its
-    /// allocation, which `split` hides from `capacity()`.
-    staged: usize,
 }
 
 impl WriteQueue {
@@ -238,7 +175,6 @@ impl WriteQueue {
         if let Some(b) = prefix {
             self.staging.put_u8(b);
         }
-        self.staged += len + 10;
         if payload.len() <= INLINE_MAX {
             self.staging.put_slice(&payload);
         } else {
@@ -249,7 +185,6 @@ impl WriteQueue {
     }
 
     fn push_raw(&mut self, bytes: &[u8]) {
-        self.staged += bytes.len();
         self.staging.put_slice(bytes);
     }
 
@@ -291,10 +226,11 @@ impl WriteQueue {
             }
             self.advance(written);
         }
-        self.staging.clear();
-        if self.staged > KEEP_STAGING {
-            self.staging = BytesMut::new();
-            self.staged = 0;
+        // Written out: the buffers go too (an idle session holds none; the
+        // next batch allocates them again).
+        self.staging = BytesMut::new();
+        if self.chunks.capacity() > 0 {
+            self.chunks = VecDeque::new();
         }
         Poll::Ready(Ok(()))
     }
@@ -460,22 +396,29 @@ mod tests {
     }
 
     #[test]
-    fn a_burst_does_not_keep_its_staging_memory() {
-        let mut q = WriteQueue::default();
-        for _ in 0..100 {
-            q.frame(OP_TEXT, None, Bytes::from(vec![b'a'; 1000]));
+    fn a_drained_queue_keeps_no_buffer() {
+        for big in [false, true] {
+            let mut q = WriteQueue::default();
+            for _ in 0..100 {
+                q.frame(OP_TEXT, None, Bytes::from(vec![b'a'; 100]));
+            }
+            if big {
+                q.frame(OP_BINARY, None, Bytes::from(vec![1; 5000]));
+            }
+            let mut sink = Trickle {
+                data: Vec::new(),
+                step: usize::MAX,
+            };
+            let waker = std::task::Waker::noop();
+            let mut cx = Context::from_waker(waker);
+            assert!(matches!(
+                q.poll_drain(Pin::new(&mut sink), &mut cx),
+                Poll::Ready(Ok(()))
+            ));
+            assert!(q.is_empty());
+            assert_eq!(sink.data.len(), 100 * 102 + if big { 5004 } else { 0 });
+            assert_eq!(q.staging.capacity(), 0, "big {big}");
+            assert_eq!(q.chunks.capacity(), 0, "big {big}");
         }
-        let mut sink = Trickle {
-            data: Vec::new(),
-            step: usize::MAX,
-        };
-        let waker = std::task::Waker::noop();
-        let mut cx = Context::from_waker(waker);
-        assert!(matches!(
-            q.poll_drain(Pin::new(&mut sink), &mut cx),
-            Poll::Ready(Ok(()))
-        ));
-        assert!(q.is_empty());
-        assert_eq!(q.staging.capacity(), 0);
     }
 }

@@ -2,6 +2,8 @@
 
 mod data;
 mod emit;
+#[cfg(test)]
+mod sizes_tests;
 pub(crate) use emit::frames;
 mod guard;
 mod handlers;
