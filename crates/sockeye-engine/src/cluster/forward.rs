@@ -143,14 +143,9 @@ where
     // The body is read and checked here, before anything is published.
     let max = shared.config.max_payload;
     let deadline = tokio::time::Instant::now() + shared.config.request_body_timeout;
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if let Some(n) = declared.filter(|n| *n > max as u64) {
+    if let Some(drain) = body::announced_too_large(&parts.headers, max) {
         shared.stats.count(Trip::PayloadTooLarge);
-        return match usize::try_from(n).ok().filter(|n| *n - max <= max) {
+        return match drain {
             Some(n) => {
                 body::discard(Box::pin(body), n, deadline);
                 response::empty(shared, parts, StatusCode::PAYLOAD_TOO_LARGE)

@@ -21,6 +21,22 @@ pub(crate) enum BodyRead<B> {
     Failed,
 }
 
+/// A body refused from its announced `Content-Length` (over `max`), before
+/// anything of it is read: `Some(drain)`, where `drain` is its length when
+/// it is at most twice the limit (then it is drained to its end, see
+/// [`discard`], so that the connection stays usable), `None` beyond that.
+/// `None` when no length over the limit is announced.
+pub(crate) fn announced_too_large(headers: &http::HeaderMap, max: usize) -> Option<Option<usize>> {
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())?;
+    if declared <= max as u64 {
+        return None;
+    }
+    Some(usize::try_from(declared).ok().filter(|n| *n - max <= max))
+}
+
 /// Reads the whole body, refusing it as soon as it goes over `max` bytes or
 /// `deadline` passes.
 pub(crate) async fn read<B>(body: B, max: usize, deadline: Instant) -> BodyRead<B>

@@ -233,16 +233,7 @@ where
     let shared = &inner.shared;
     let max = shared.config.max_payload;
     let deadline = tokio::time::Instant::now() + shared.config.request_body_timeout;
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if let Some(n) = declared.filter(|n| *n > max as u64) {
-        // Refused from its announced length, before anything is read.
-        // Up to twice the limit is drained to its announced end (nothing of
-        // it is read yet), so that the connection stays usable.
-        let drain = usize::try_from(n).ok().filter(|n| *n - max <= max);
+    if let Some(drain) = body::announced_too_large(&parts.headers, max) {
         let rest = drain.map(|n| (Box::pin(body), n));
         return too_large(session, parts, rest, deadline);
     }
