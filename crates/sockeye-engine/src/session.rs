@@ -250,6 +250,21 @@ impl Session {
         }
     }
 
+    /// Starts an upgrade if the session can take one (open, on polling, no
+    /// upgrade started, not relayed), whether the WebSocket came here or to
+    /// another node of the cluster: `false` for a second WebSocket.
+    pub(crate) fn begin_upgrade(&self) -> bool {
+        let mut st = self.0.state.lock();
+        let eligible = st.closed.is_none()
+            && st.transport == TransportKind::Polling
+            && st.upgrade == Upgrade::Idle
+            && !st.relay;
+        if eligible {
+            st.upgrade = Upgrade::Upgrading;
+        }
+        eligible
+    }
+
     /// Whether another node of the cluster relays this session's WebSocket.
     pub(crate) fn is_relayed(&self) -> bool {
         self.0.state.lock().relay

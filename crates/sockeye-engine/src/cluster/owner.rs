@@ -221,17 +221,7 @@ fn on_upgrade(shared: &Arc<Shared>, cluster: &Arc<Cluster>, frame: Frame) {
     let inner = &session.0;
     let ok = match frame.status {
         STAGE_BEGIN => {
-            let eligible = {
-                let mut st = inner.state.lock();
-                let eligible = st.closed.is_none()
-                    && st.transport == TransportKind::Polling
-                    && st.upgrade == Upgrade::Idle
-                    && !st.relay;
-                if eligible {
-                    st.upgrade = Upgrade::Upgrading;
-                }
-                eligible
-            };
+            let eligible = session.begin_upgrade();
             if eligible {
                 cluster.serve_through(session.sid(), from);
                 upgrade_deadline(shared, cluster, &session, from);

@@ -180,17 +180,7 @@ pub(crate) fn upgrade(
 ) -> Result<EngineResponse, Refusal> {
     let accept = accept_key(&parts.headers)?;
     let shared = session.0.shared.clone();
-    let eligible = {
-        let mut st = session.0.state.lock();
-        let eligible = st.closed.is_none()
-            && st.transport == TransportKind::Polling
-            && st.upgrade == Upgrade::Idle
-            && !st.relay;
-        if eligible {
-            st.upgrade = Upgrade::Upgrading;
-        }
-        eligible
-    };
+    let eligible = session.begin_upgrade();
     if !eligible {
         // A second WebSocket for a session that is upgrading or upgraded:
         // like the reference, accept it and close it at once (clients and
