@@ -12,17 +12,16 @@
 // installs Debian's package when it is missing).
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import test from "node:test";
 import { io } from "socket.io-client";
 import { ack, defer, freePort, Recorder, startChat } from "../tests/chat-helpers.js";
+import { spawnHaproxy } from "./proxy-helpers.js";
 
 const TIMEOUT = 60_000;
 const opts = { timeout: TIMEOUT };
-const HAPROXY = process.env.HAPROXY || "haproxy";
 /** Messages exchanged through the proxy, each one a polling POST and GET. */
 const MESSAGES = 40;
 
@@ -64,39 +63,8 @@ backend plain
   balance roundrobin
 ${servers(false)}
 `;
-  const cfg = path.join(dir, "haproxy.cfg");
-  fs.writeFileSync(cfg, config);
-
-  // -db: stay in the foreground; -V: say "Using epoll() as the polling
-  // mechanism." once the listeners are bound and the event loop starts.
-  const child = spawn(HAPROXY, ["-db", "-V", "-f", cfg], { stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  let announce;
-  const announced = new Promise((resolve) => (announce = resolve));
-  const collect = (c) => {
-    output += c;
-    if (/as the polling mechanism/.test(output)) announce();
-  };
-  child.stdout.on("data", collect);
-  child.stderr.on("data", collect);
-  const exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
-  child.once("error", (err) => {
-    output += `\nspawn error: ${err.message}`;
-  });
-  let gone = false;
-  exited.then(() => (gone = true));
-  defer(t, async () => {
-    if (!gone) child.kill("SIGTERM");
-    await exited;
-  });
-
-  await Promise.race([
-    announced,
-    exited.then(() => {
-      throw new Error(`haproxy exited at start:\n${output}`);
-    }),
-  ]);
-  // The listeners may be bound just after that line: ready once both
+  const proc = await spawnHaproxy(t, dir, config);
+  // The listeners may be bound just after HAProxy says it started: ready once both
   // frontends answer /healthz through a backend (a refused connection is
   // retried, for at most 10 s).
   const deadline = Date.now() + 10_000;
@@ -107,8 +75,8 @@ ${servers(false)}
         assert.equal(await res.text(), "ok", `haproxy on ${port}`);
         break;
       } catch (err) {
-        if (gone || Date.now() > deadline || err.cause?.code !== "ECONNREFUSED") {
-          throw new Error(`haproxy does not answer on ${port}: ${err.message}\n${output}`);
+        if (proc.gone() || Date.now() > deadline || err.cause?.code !== "ECONNREFUSED") {
+          throw new Error(`haproxy does not answer on ${port}: ${err.message}\n${proc.output()}`);
         }
         await new Promise((resolve) => setTimeout(resolve, 20));
       }

@@ -149,15 +149,13 @@ export function parseLogLine(line) {
 }
 
 /**
- * Starts HAProxy with `haproxyConfig(options)` and waits until its
- * frontend answers /healthz through a backend. Returns {url, statsUrl,
- * log(), stats(), config}: `log()` is every access-log line so far
- * (parsed), `stats()` the stats CSV as rows keyed by column name.
+ * Writes `config` to `dir`/haproxy.cfg, runs HAProxy on it in the
+ * foreground (stopped when the test ends) and waits until it has started.
+ * Returns {lines, output(), gone()}: `lines` fills with the parsed
+ * access-log lines, `output()` is everything else it printed, `gone()`
+ * whether it has exited.
  */
-export async function startHaproxy(t, options) {
-  const [port, statsPort] = [await freePort(), await freePort()];
-  const dir = tempDir(t);
-  const config = haproxyConfig({ port, statsPort, ...options });
+export async function spawnHaproxy(t, dir, config) {
   const cfg = path.join(dir, "haproxy.cfg");
   fs.writeFileSync(cfg, config);
 
@@ -204,6 +202,21 @@ export async function startHaproxy(t, options) {
       throw new Error(`haproxy exited at start:\n${output}\n${config}`);
     }),
   ]);
+  return { lines, output: () => output, gone: () => gone };
+}
+
+/**
+ * Starts HAProxy with `haproxyConfig(options)` and waits until its
+ * frontend answers /healthz through a backend. Returns {url, statsUrl,
+ * log(), stats(), config}: `log()` is every access-log line so far
+ * (parsed), `stats()` the stats CSV as rows keyed by column name.
+ */
+export async function startHaproxy(t, options) {
+  const [port, statsPort] = [await freePort(), await freePort()];
+  const dir = tempDir(t);
+  const config = haproxyConfig({ port, statsPort, ...options });
+  const proc = await spawnHaproxy(t, dir, config);
+  const { lines, output: outputNow, gone: goneNow } = proc;
   const scheme = options.pem ? "https" : "http";
   const url = `${scheme}://127.0.0.1:${port}`;
   const statsUrl = `http://127.0.0.1:${statsPort}/stats`;
@@ -219,17 +232,17 @@ export async function startHaproxy(t, options) {
   // first request.
   const deadline = Date.now() + 10_000;
   for (;;) {
-    if (gone) throw new Error(`haproxy exited at start:\n${output}`);
+    if (goneNow()) throw new Error(`haproxy exited at start:\n${outputNow()}`);
     try {
       const up = (await stats()).filter((r) => r.pxname === "nodes" && /^s\d+$/.test(r.svname));
       if (up.length === options.nodes.length && up.every((r) => r.status === "UP")) break;
     } catch (err) {
       if (err.cause?.code !== "ECONNREFUSED") throw err;
     }
-    if (Date.now() > deadline) throw new Error(`haproxy's servers are not all up in 10 s:\n${output}`);
+    if (Date.now() > deadline) throw new Error(`haproxy's servers are not all up in 10 s:\n${outputNow()}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  return { url, statsUrl, stats, log: () => lines.slice(), config, output: () => output };
+  return { url, statsUrl, stats, log: () => lines.slice(), config, output: outputNow };
 }
 
 /** Engine.IO requests (under /socket.io/) of the access log, grouped by sid: sid -> [server]. */
