@@ -377,6 +377,17 @@ impl Engine {
                 "Server is shutting down".into(),
             ));
         }
+        if let Some(cluster) = &shared.cluster {
+            // Peers hold this node dead and would refuse its sids: a client
+            // is better off on another node (a load balancer retries there).
+            if !cluster.bus.is_member() {
+                crate::cluster::count_membership_refusal(shared);
+                return refuse(
+                    Refusal::with_message(ErrorCode::BadRequest, "Cluster membership lost".into())
+                        .with_status(http::StatusCode::SERVICE_UNAVAILABLE),
+                );
+            }
+        }
         let conn = parts.extensions.get::<ConnectionInfo>().copied();
         let peer = parts
             .extensions

@@ -56,7 +56,10 @@ mod stats;
 mod timer;
 mod transport;
 
-pub use cluster::{BusError, ClusterBus, ClusterConfig, ClusterStats, MemoryBus, MemoryHub};
+pub use cluster::{
+    BusError, ClusterBus, ClusterConfig, ClusterStats, Inbox, InboxFrame, InboxSender, MemoryBus,
+    MemoryHub,
+};
 pub use config::{
     AllowRequest, BoxFuture, EngineConfig, GenerateId, HeadersHook, HttpCompression, Transports,
 };

@@ -8,17 +8,22 @@
 //!   frames are published there with `PUBLISH` through the link's ordered
 //!   publishing queue (so one node's frames to another keep their order).
 //! * Liveness checks: one `MGET` of the lease keys asked about.
+//! * Membership: the lease is only refreshed while the link (commands and
+//!   the subscription that feeds the inbox) is up, so peers never hold a
+//!   node alive whose frames they cannot deliver; a node whose lease has
+//!   run out says so through [`ClusterBus::is_member`], and its engine
+//!   refuses new sessions.
 
 use crate::link::{Inbound, Link, PublishKind};
 use crate::{RedisError, config::LinkOptions};
 use bytes::Bytes;
 use parking_lot::Mutex;
-use sockeye_engine::{BoxFuture, BusError, ClusterBus, NodeTag};
+use sockeye_engine::{BoxFuture, BusError, ClusterBus, Inbox, InboxSender, NodeTag};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 /// Options of [`RedisBus`].
 #[derive(Debug, Clone)]
@@ -27,18 +32,20 @@ pub struct RedisBusConfig {
     lease: Duration,
     refresh: Duration,
     max_inbox: usize,
+    max_inbox_bytes: usize,
     link: LinkOptions,
 }
 
 impl Default for RedisBusConfig {
-    /// Prefix `sockeye-eio`, lease 3 s refreshed every second, 65,536
-    /// frames queued at most in the inbox.
+    /// Prefix `sockeye-eio`, lease 3 s refreshed every second, at most
+    /// 65,536 frames and 64 MiB waiting in the inbox.
     fn default() -> Self {
         RedisBusConfig {
             prefix: "sockeye-eio".to_owned(),
             lease: Duration::from_secs(3),
             refresh: Duration::from_secs(1),
             max_inbox: 65_536,
+            max_inbox_bytes: 64 << 20,
             link: LinkOptions::default(),
         }
     }
@@ -65,6 +72,15 @@ impl RedisBusConfig {
         self.refresh = refresh.max(Duration::from_millis(10));
         self
     }
+
+    /// The most frames and bytes waiting in this node's inbox (received,
+    /// not yet applied; default 65,536 frames, 64 MiB). Beyond, frames are
+    /// dropped and their senders' requests time out.
+    pub fn inbox_limits(mut self, frames: usize, bytes: usize) -> Self {
+        self.max_inbox = frames.max(1);
+        self.max_inbox_bytes = bytes.max(1);
+        self
+    }
 }
 
 /// One node's access to the cluster bus on Redis.
@@ -75,9 +91,11 @@ pub struct RedisBus {
     key: String,
     instance: String,
     config: RedisBusConfig,
-    inbox: Mutex<Option<mpsc::Receiver<Bytes>>>,
+    inbox: Mutex<Option<Inbox>>,
     receiver: Arc<Receiver>,
     left: AtomicBool,
+    /// Until when this node's lease is known to be held.
+    member_until: Mutex<Instant>,
 }
 
 impl fmt::Debug for RedisBus {
@@ -91,13 +109,13 @@ impl fmt::Debug for RedisBus {
 
 /// Hands the frames of the node's channel to its inbox.
 struct Receiver {
-    tx: mpsc::Sender<Bytes>,
+    tx: InboxSender,
 }
 
 impl Inbound for Receiver {
     fn on_message(&self, _channel: &str, payload: Bytes) {
-        if self.tx.try_send(payload).is_err() {
-            tracing::warn!("cluster inbox full: a frame was dropped (its request times out)");
+        if let Err(e) = self.tx.try_send(payload) {
+            tracing::debug!(error = %e, "cluster frame dropped on arrival (its request times out)");
         }
     }
 }
@@ -143,7 +161,8 @@ impl RedisBus {
             }
         }
         let tag = tag.ok_or_else(|| RedisError::Connect("no free node tag".into()))?;
-        let (tx, rx) = mpsc::channel(config.max_inbox);
+        let (tx, rx) = Inbox::bounded(config.max_inbox, config.max_inbox_bytes);
+        let member_until = Instant::now() + config.lease;
         let bus = Arc::new(RedisBus {
             channel: channel_of(&config.prefix, tag),
             key: key_of(&config.prefix, tag),
@@ -153,6 +172,7 @@ impl RedisBus {
             inbox: Mutex::new(Some(rx)),
             receiver: Arc::new(Receiver { tx }),
             left: AtomicBool::new(false),
+            member_until: Mutex::new(member_until),
             config,
         });
         let receiver: Arc<dyn Inbound> = bus.receiver.clone();
@@ -200,6 +220,15 @@ async fn refresh(bus: Weak<RedisBus>) {
         if bus.left.load(Ordering::Acquire) {
             return;
         }
+        if !bus.link.health.is_up() {
+            // Frames to this node may be lost while its link is down: the
+            // lease runs out rather than vouch for it.
+            if !std::mem::replace(&mut failing, true) {
+                tracing::warn!(tag = %bus.tag, "Redis link down: lease not refreshed");
+            }
+            continue;
+        }
+        let started = Instant::now();
         let mut con = bus.link.commands();
         let lease = bus.config.lease.as_millis() as u64;
         let mut set = redis::cmd("SET");
@@ -226,6 +255,7 @@ async fn refresh(bus: Weak<RedisBus>) {
                 tracing::error!(tag = %bus.tag, "another node held this node's tag (Redis partition longer than the lease?)");
             }
             Ok(_) => {
+                *bus.member_until.lock() = started + bus.config.lease;
                 if std::mem::replace(&mut failing, false) {
                     tracing::info!(tag = %bus.tag, "lease refreshed again");
                 }
@@ -259,8 +289,12 @@ impl ClusterBus for RedisBus {
             .map_err(|e| BusError::Unavailable(e.to_string()))
     }
 
-    fn take_inbox(&self) -> Option<mpsc::Receiver<Bytes>> {
+    fn take_inbox(&self) -> Option<Inbox> {
         self.inbox.lock().take()
+    }
+
+    fn is_member(&self) -> bool {
+        !self.left.load(Ordering::Acquire) && Instant::now() < *self.member_until.lock()
     }
 
     fn check(&self, tags: Vec<NodeTag>) -> BoxFuture<Result<Vec<bool>, BusError>> {

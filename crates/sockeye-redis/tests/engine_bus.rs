@@ -149,8 +149,85 @@ async fn the_bus_shares_the_adapter_connections_and_holds_a_lease() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(&got[..], b"frame");
+    assert_eq!(&got.bytes()[..], b"frame");
     // Leaving drops the lease at once.
     one.leave().await;
     assert_eq!(two.check(vec![one.tag()]).await.unwrap(), vec![false]);
+}
+
+#[tokio::test]
+async fn the_inbox_is_bounded_in_bytes_until_frames_are_applied() {
+    use sockeye_engine::ClusterBus;
+    let redis = Redis::start();
+    let one = RedisBus::connect(&redis.url, RedisBusConfig::default())
+        .await
+        .unwrap();
+    let two = RedisBus::connect(
+        &redis.url,
+        RedisBusConfig::default().inbox_limits(1000, 10_000),
+    )
+    .await
+    .unwrap();
+    let mut inbox = two.take_inbox().unwrap();
+    let big = bytes::Bytes::from(vec![b'x'; 4096]);
+    for _ in 0..4 {
+        one.publish(two.tag(), big.clone()).unwrap();
+    }
+    one.publish(two.tag(), bytes::Bytes::from_static(b"marker"))
+        .unwrap();
+    // Two large frames fit in 10,000 bytes, the next two do not; the
+    // marker, published after them (in order), fits again.
+    let mut got = Vec::new();
+    while got
+        .last()
+        .map(|f: &sockeye_engine::InboxFrame| f.bytes().len())
+        != Some(6)
+    {
+        let frame = tokio::time::timeout(Duration::from_secs(5), inbox.recv())
+            .await
+            .expect("the marker")
+            .unwrap();
+        got.push(frame);
+    }
+    let sizes: Vec<usize> = got.iter().map(|f| f.bytes().len()).collect();
+    assert_eq!(sizes, vec![4096, 4096, 6]);
+    assert_eq!(inbox.dropped(), 2);
+    assert_eq!(inbox.queued_bytes(), 8198);
+    // Applied (dropped): their bytes are free again.
+    got.clear();
+    assert_eq!(inbox.queued_bytes(), 0);
+}
+
+#[tokio::test]
+async fn a_node_is_a_member_only_while_its_lease_is_refreshed() {
+    use sockeye_engine::ClusterBus;
+    let mut redis = Redis::private();
+    let bus = RedisBus::connect(
+        &redis.url,
+        RedisBusConfig::default()
+            .lease(Duration::from_millis(400))
+            .refresh(Duration::from_millis(50)),
+    )
+    .await
+    .unwrap();
+    assert!(bus.is_member());
+    redis.stop();
+    let lapsed = async {
+        while bus.is_member() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), lapsed)
+        .await
+        .expect("membership to lapse with Redis gone");
+    redis.restart();
+    let back = async {
+        while !bus.is_member() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), back)
+        .await
+        .expect("membership back with Redis");
+    assert_eq!(bus.check(vec![bus.tag()]).await.unwrap(), vec![true]);
 }

@@ -1,6 +1,7 @@
 //! [`ClusterBus`]: how the nodes of a cluster reach each other, and
 //! [`MemoryHub`], an in-process bus for tests.
 
+use super::inbox::{Inbox, InboxSender};
 use crate::config::BoxFuture;
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -9,7 +10,6 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::mpsc;
 
 /// Why a frame could not be published or a liveness check failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,25 +39,38 @@ pub trait ClusterBus: Send + Sync + fmt::Debug + 'static {
     /// Queues a frame for the node `to`; never waits. Refused when the
     /// queue is full or the bus is down.
     fn publish(&self, to: NodeTag, frame: Bytes) -> Result<(), BusError>;
-    /// The frames addressed to this node. The engine takes it once, when it
-    /// is built; later calls return `None`.
-    fn take_inbox(&self) -> Option<mpsc::Receiver<Bytes>>;
+    /// The frames addressed to this node (fill it with an
+    /// [`InboxSender`], bounded in frames and bytes). The engine takes it
+    /// once, when it is built; later calls return `None`.
+    fn take_inbox(&self) -> Option<Inbox>;
     /// Which of `tags` hold a live lease, in order.
     fn check(&self, tags: Vec<NodeTag>) -> BoxFuture<Result<Vec<bool>, BusError>>;
     /// Gives up this node's lease (graceful shutdown): its peers see it dead.
     fn leave(&self) -> BoxFuture<()>;
+    /// Whether this node is known to hold its lease and receive its
+    /// frames. A node that is not (its lease refresh failed for about a
+    /// lease, its subscription is down) is seen dead by its peers, which
+    /// refuse its sids: the engine then refuses new sessions with `503`
+    /// rather than hand out sids that no other node would serve.
+    fn is_member(&self) -> bool {
+        true
+    }
 }
 
 /// How many frames wait in a [`MemoryBus`] inbox before publishes to it are
 /// refused.
 const MEMORY_INBOX: usize = 4096;
+/// How many bytes of frames wait in a [`MemoryBus`] inbox at most.
+const MEMORY_INBOX_BYTES: usize = 64 << 20;
 
 /// An in-process cluster: engines of one test share it, each through its
 /// own [`MemoryBus`] (what Node's cluster-engine tests do with an event
 /// emitter).
 #[derive(Debug, Default)]
 pub struct MemoryHub {
-    nodes: Mutex<HashMap<NodeTag, mpsc::Sender<Bytes>>>,
+    nodes: Mutex<HashMap<NodeTag, InboxSender>>,
+    /// Frames held back from paused nodes, in order.
+    paused: Mutex<HashMap<NodeTag, Vec<Bytes>>>,
     /// Nodes whose lease checks answer "missing" while they still run
     /// (what a Redis restart that lost the lease keys looks like).
     hidden: Mutex<HashSet<NodeTag>>,
@@ -73,7 +86,7 @@ impl MemoryHub {
 
     /// A new node on the hub, with a fresh random tag.
     pub fn join(self: &Arc<Self>) -> Arc<MemoryBus> {
-        let (tx, rx) = mpsc::channel(MEMORY_INBOX);
+        let (tx, rx) = Inbox::bounded(MEMORY_INBOX, MEMORY_INBOX_BYTES);
         let mut nodes = self.nodes.lock();
         let tag = loop {
             let tag = NodeTag::random();
@@ -117,6 +130,26 @@ impl MemoryHub {
     pub fn restore_lease(&self, tag: NodeTag) {
         self.hidden.lock().remove(&tag);
     }
+
+    /// Holds back the frames sent to `tag` (a node whose inbox runs late:
+    /// a stalled event loop, a slow subscriber) until
+    /// [`MemoryHub::resume`]. Its lease stays good.
+    pub fn pause(&self, tag: NodeTag) {
+        self.paused.lock().entry(tag).or_default();
+    }
+
+    /// Delivers the frames held back from `tag`, in order, and lets later
+    /// ones through.
+    pub fn resume(&self, tag: NodeTag) {
+        let mut paused = self.paused.lock();
+        let held = paused.remove(&tag).unwrap_or_default();
+        let target = self.nodes.lock().get(&tag).cloned();
+        if let Some(target) = target {
+            for frame in held {
+                let _ = target.try_send(frame);
+            }
+        }
+    }
 }
 
 /// One node's access to a [`MemoryHub`].
@@ -124,7 +157,7 @@ impl MemoryHub {
 pub struct MemoryBus {
     hub: Arc<MemoryHub>,
     tag: NodeTag,
-    inbox: Mutex<Option<mpsc::Receiver<Bytes>>>,
+    inbox: Mutex<Option<Inbox>>,
 }
 
 impl ClusterBus for MemoryBus {
@@ -141,13 +174,20 @@ impl ClusterBus for MemoryBus {
             nodes.get(&to).cloned()
         };
         let target = target.ok_or(BusError::Dead(to))?;
+        // Checked under the pause lock, so that a resume delivers what it
+        // held before anything published after it.
+        let mut paused = self.hub.paused.lock();
+        if let Some(held) = paused.get_mut(&to) {
+            held.push(frame);
+            return Ok(());
+        }
         target.try_send(frame).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => BusError::Full,
-            mpsc::error::TrySendError::Closed(_) => BusError::Dead(to),
+            BusError::Unavailable(_) => BusError::Dead(to),
+            e => e,
         })
     }
 
-    fn take_inbox(&self) -> Option<mpsc::Receiver<Bytes>> {
+    fn take_inbox(&self) -> Option<Inbox> {
         self.inbox.lock().take()
     }
 
@@ -160,5 +200,11 @@ impl ClusterBus for MemoryBus {
     fn leave(&self) -> BoxFuture<()> {
         self.hub.kill(self.tag);
         Box::pin(std::future::ready(()))
+    }
+
+    /// False while the hub hides this node's lease
+    /// ([`MemoryHub::hide_lease`]) or after it was killed.
+    fn is_member(&self) -> bool {
+        self.hub.is_alive(self.tag)
     }
 }

@@ -1,7 +1,7 @@
 //! The forwarder's side: a polling request (or WebSocket upgrade) for a
 //! session of another node, sent to its owner and answered here.
 
-use super::frame::{F_BINARY, F_JSON, Frame, Kind};
+use super::frame::{F_BINARY, F_BROKEN, F_JSON, Frame, Kind};
 use super::{Cluster, Failure, relay, stats};
 use crate::engine::{BoxError, Engine, Shared, method_not_allowed};
 use crate::error::{ErrorCode, Refusal};
@@ -164,7 +164,15 @@ where
             shared.stats.count(Trip::BodyTimeout);
             return polling::closing(shared, parts, StatusCode::REQUEST_TIMEOUT);
         }
-        BodyRead::Failed => return response::empty(shared, parts, StatusCode::BAD_REQUEST),
+        BodyRead::Failed => {
+            // The local path closes the session on a broken body: so does
+            // the owner, told without waiting.
+            if cluster.reachable(sid.tag()).await {
+                let frame = cluster.frame(Kind::Post, sid, F_BROKEN, 0, Bytes::new());
+                cluster.send(sid.tag(), frame);
+            }
+            return response::empty(shared, parts, StatusCode::BAD_REQUEST);
+        }
     };
     if !owner_reachable(cluster, &sid).await {
         return unknown(shared, parts);

@@ -61,6 +61,9 @@ pub(crate) const F_RELAY: u8 = 1;
 pub(crate) const F_BINARY: u8 = 1;
 /// POST: the body is one relayed WebSocket frame.
 pub(crate) const F_WS: u8 = 2;
+/// POST: the client's body could not be read (the connection broke): the
+/// owner closes the session, as the local path does. No answer is sent.
+pub(crate) const F_BROKEN: u8 = 4;
 /// REPLY: the body is a JSON refusal (`{"code":N,"message":...}`) to
 /// answer with the reply's status.
 pub(crate) const F_JSON: u8 = 2;

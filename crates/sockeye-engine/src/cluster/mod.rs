@@ -22,9 +22,11 @@
 //! See `docs/design/sessions-without-stickiness.md`.
 
 mod bus;
+mod dispatch;
 mod forward;
 pub(crate) mod frame;
 pub(crate) mod handover;
+mod inbox;
 mod lookup;
 mod owner;
 mod peers;
@@ -33,6 +35,7 @@ mod stats;
 
 pub use bus::{BusError, ClusterBus, MemoryBus, MemoryHub};
 pub(crate) use forward::forward;
+pub use inbox::{Inbox, InboxFrame, InboxSender};
 pub use stats::ClusterStats;
 
 use crate::engine::Shared;
@@ -43,7 +46,6 @@ use parking_lot::Mutex;
 use peers::{Peers, Verdict};
 use sockeye_proto::{NodeTag, Sid, SidMap};
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::fmt;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -59,6 +61,7 @@ pub struct ClusterConfig {
     pub(crate) heartbeat: Duration,
     pub(crate) request_timeout: Duration,
     pub(crate) max_in_flight: usize,
+    pub(crate) max_waiting: usize,
     pub(crate) handover_window: Duration,
 }
 
@@ -69,6 +72,7 @@ impl fmt::Debug for ClusterConfig {
             .field("heartbeat", &self.heartbeat)
             .field("request_timeout", &self.request_timeout)
             .field("max_in_flight", &self.max_in_flight)
+            .field("max_waiting", &self.max_waiting)
             .field("handover_window", &self.handover_window)
             .finish()
     }
@@ -77,13 +81,16 @@ impl fmt::Debug for ClusterConfig {
 impl ClusterConfig {
     /// Cluster mode over `bus`: liveness checked every second, a forwarded
     /// request without answer fails after 2 s (GETs: after the ping
-    /// interval and timeout on top), at most 10,000 forwards in flight.
+    /// interval and timeout on top), at most 10,000 short forwards (POSTs,
+    /// upgrade steps) and 100,000 long ones (parked GETs, relay pulls) in
+    /// flight.
     pub fn new(bus: Arc<dyn ClusterBus>) -> Self {
         ClusterConfig {
             bus,
             heartbeat: Duration::from_secs(1),
             request_timeout: Duration::from_secs(2),
             max_in_flight: 10_000,
+            max_waiting: 100_000,
             handover_window: Duration::from_millis(300),
         }
     }
@@ -115,10 +122,20 @@ impl ClusterConfig {
         self
     }
 
-    /// How many forwarded requests may wait at once (default 10,000;
-    /// beyond, requests are answered `503`).
+    /// How many short forwarded requests (POSTs, relayed frames, upgrade
+    /// steps, each answered at once by a healthy owner) may wait at once
+    /// (default 10,000; beyond, requests are answered `503`).
     pub fn with_max_in_flight(mut self, n: usize) -> Self {
         self.max_in_flight = n.max(1);
+        self
+    }
+
+    /// How many long forwarded waits (polling GETs parked on their owner,
+    /// relay pulls: one per session served through this node) may be open
+    /// at once (default 100,000; beyond, answered `503`). A separate budget,
+    /// so that many idle sessions cannot starve their own POSTs.
+    pub fn with_max_waiting(mut self, n: usize) -> Self {
+        self.max_waiting = n.max(1);
         self
     }
 
@@ -135,6 +152,11 @@ pub(crate) fn count_local_upgrade(shared: &Shared) {
     }
 }
 
+/// Counts a handshake refused because this node lost its cluster lease.
+pub(crate) fn count_membership_refusal(shared: &Shared) {
+    stats::bump(&shared.stats.cluster().membership_refusals);
+}
+
 /// Why a forwarded request got no answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Failure {
@@ -148,7 +170,27 @@ pub(crate) enum Failure {
 
 struct Pending {
     to: NodeTag,
+    /// A long wait (parked GET, relay pull), under its own budget.
+    long: bool,
     tx: oneshot::Sender<Result<Frame, Failure>>,
+}
+
+/// Requests this node forwarded, by request id, with how many of them are
+/// long waits.
+#[derive(Default)]
+struct PendingTable {
+    map: HashMap<u64, Pending>,
+    long: usize,
+}
+
+impl PendingTable {
+    fn remove(&mut self, id: &u64) -> Option<Pending> {
+        let p = self.map.remove(id)?;
+        if p.long {
+            self.long -= 1;
+        }
+        Some(p)
+    }
 }
 
 /// A forwarded GET parked on this node (the owner) for another node.
@@ -165,11 +207,12 @@ pub(crate) struct Cluster {
     pub request_timeout: Duration,
     pub handover_window: Duration,
     max_in_flight: usize,
+    max_waiting: usize,
     next_id: AtomicU64,
     /// Keys the hash that turns `next_id` into request ids.
     id_key: std::collections::hash_map::RandomState,
     /// Requests this node forwarded, by request id.
-    pending: Mutex<HashMap<u64, Pending>>,
+    pending: Mutex<PendingTable>,
     /// GETs other nodes forwarded here, by (forwarder, request id).
     waiters: Mutex<HashMap<(NodeTag, u64), Waiter>>,
     /// Sessions of this node upgrading or relayed through another node.
@@ -199,9 +242,10 @@ impl Cluster {
             request_timeout: config.request_timeout,
             handover_window: config.handover_window,
             max_in_flight: config.max_in_flight,
+            max_waiting: config.max_waiting,
             next_id: AtomicU64::new(1),
             id_key: std::collections::hash_map::RandomState::new(),
-            pending: Mutex::new(HashMap::new()),
+            pending: Mutex::new(PendingTable::default()),
             waiters: Mutex::new(HashMap::new()),
             served: Mutex::new(SidMap::default()),
             peers: Mutex::new(Peers::default()),
@@ -221,6 +265,7 @@ impl Cluster {
             .take_inbox()
             .ok_or_else(|| "the cluster bus's inbox was already taken".to_owned())?;
         let _ = self.shared.set(Arc::downgrade(shared));
+        let _ = self.stats.inbox_dropped.set(Box::new(inbox.drop_count()));
         handle.spawn(owner::inbox(
             Arc::downgrade(shared),
             Arc::downgrade(self),
@@ -254,20 +299,27 @@ impl Cluster {
         }
     }
 
-    /// Sends a request and waits for its answer, at most `deadline`. When
-    /// the wait is dropped or times out and `cancel` is set, the owner is
-    /// told (a forwarded GET whose client went away).
+    /// Sends a request and waits for its answer, at most `deadline`. A
+    /// `long` wait (a forwarded GET, a relay pull) counts against
+    /// `max_waiting` instead of `max_in_flight`, and when it is dropped or
+    /// times out the owner is told (a GET whose client went away).
     pub async fn request(
         self: &Arc<Self>,
         to: NodeTag,
         mut frame: Frame,
         deadline: Duration,
-        cancel: bool,
+        long: bool,
     ) -> Result<Frame, Failure> {
         let (tx, rx) = oneshot::channel();
         let id = {
             let mut pending = self.pending.lock();
-            if pending.len() >= self.max_in_flight {
+            let full = if long {
+                pending.long >= self.max_waiting
+            } else {
+                pending.map.len() - pending.long >= self.max_in_flight
+            };
+            if full {
+                stats::bump(&self.stats.busy);
                 return Err(Failure::Busy);
             }
             // Unguessable ids (a counter through a keyed hash): a forged
@@ -275,11 +327,12 @@ impl Cluster {
             let id = loop {
                 let n = self.next_id.fetch_add(1, Ordering::Relaxed);
                 let id = self.id_key.hash_one(n);
-                if id != 0 && !pending.contains_key(&id) {
+                if id != 0 && !pending.map.contains_key(&id) {
                     break id;
                 }
             };
-            pending.insert(id, Pending { to, tx });
+            pending.map.insert(id, Pending { to, long, tx });
+            pending.long += usize::from(long);
             id
         };
         frame.request = id;
@@ -288,7 +341,7 @@ impl Cluster {
             id,
             to,
             sid: frame.sid,
-            cancel,
+            cancel: long,
         };
         if let Err(e) = self.bus.publish(to, frame.encode()) {
             guard.cancel = false;
@@ -324,8 +377,8 @@ impl Cluster {
     fn resolve(&self, frame: Frame) {
         let pending = {
             let mut pending = self.pending.lock();
-            match pending.entry(frame.request) {
-                Entry::Occupied(e) if e.get().to == frame.from => Some(e.remove()),
+            match pending.map.get(&frame.request) {
+                Some(p) if p.to == frame.from => pending.remove(&frame.request),
                 _ => None,
             }
         };
@@ -398,6 +451,7 @@ impl Cluster {
         let failed: Vec<Pending> = {
             let mut pending = self.pending.lock();
             let ids: Vec<u64> = pending
+                .map
                 .iter()
                 .filter(|(_, p)| p.to == tag)
                 .map(|(id, _)| *id)
@@ -479,7 +533,7 @@ impl Cluster {
     /// traffic, and the recently used ones.
     fn watched(&self) -> Vec<NodeTag> {
         let now = Instant::now();
-        let mut tags: Vec<NodeTag> = self.pending.lock().values().map(|p| p.to).collect();
+        let mut tags: Vec<NodeTag> = self.pending.lock().map.values().map(|p| p.to).collect();
         tags.extend(self.waiters.lock().keys().map(|k| k.0));
         let shared = self.shared();
         {
@@ -499,7 +553,7 @@ impl Cluster {
     /// upgrading or relayed through other nodes.
     pub fn backlog(&self) -> (usize, usize, usize) {
         (
-            self.pending.lock().len(),
+            self.pending.lock().map.len(),
             self.waiters.lock().len(),
             self.served.lock().len(),
         )
@@ -580,12 +634,19 @@ mod tests {
         let c = Cluster::new(&ClusterConfig::new(hub.join()), Arc::default());
         let (owner, other) = (NodeTag([1, 1, 1]), NodeTag([2, 2, 2]));
         let (tx, mut rx) = oneshot::channel();
-        c.pending.lock().insert(7, Pending { to: owner, tx });
+        c.pending.lock().map.insert(
+            7,
+            Pending {
+                to: owner,
+                long: false,
+                tx,
+            },
+        );
         let mut answer = c.frame(Kind::Reply, frame::no_sid(), 0, 200, Bytes::new());
         answer.request = 7;
         answer.from = other;
         c.resolve(answer.clone());
-        assert!(c.pending.lock().contains_key(&7));
+        assert!(c.pending.lock().map.contains_key(&7));
         answer.from = owner;
         c.resolve(answer);
         assert!(matches!(rx.try_recv(), Ok(Ok(_))));

@@ -1,10 +1,12 @@
 //! The owner's side: frames from other nodes about this node's sessions,
 //! applied with the same code as local requests.
 
+use super::dispatch::Dispatch;
 use super::frame::{
-    self, F_BINARY, F_HANDOVER, F_JSON, F_RELAY, F_WS, Frame, Kind, STAGE_ABORT, STAGE_BEGIN,
-    STAGE_COMMIT, STAGE_PROBED,
+    self, F_BINARY, F_BROKEN, F_HANDOVER, F_JSON, F_RELAY, F_WS, Frame, Kind, STAGE_ABORT,
+    STAGE_BEGIN, STAGE_COMMIT, STAGE_PROBED,
 };
+use super::inbox::Inbox;
 use super::{Cluster, Waiter, handover, stats};
 use crate::engine::Shared;
 use crate::error::{ErrorCode, Refusal};
@@ -15,21 +17,25 @@ use bytes::Bytes;
 use sockeye_proto::eio::{Packet, WsFrame};
 use sockeye_proto::{NodeTag, Str};
 use std::sync::{Arc, Weak};
-use tokio::sync::mpsc;
 
-/// Reads this node's inbox until the engine or the bus is gone.
-pub(crate) async fn inbox(
-    shared: Weak<Shared>,
-    cluster: Weak<Cluster>,
-    mut rx: mpsc::Receiver<Bytes>,
-) {
-    while let Some(data) = rx.recv().await {
+/// Reads this node's inbox until the engine or the bus is gone: answers
+/// and goodbyes are applied at once, frames about a session by that
+/// session's worker (see `dispatch`).
+pub(crate) async fn inbox(shared: Weak<Shared>, cluster: Weak<Cluster>, mut rx: Inbox) {
+    let dispatch = Arc::new(Dispatch::default());
+    while let Some(item) = rx.recv().await {
         let (Some(shared), Some(cluster)) = (shared.upgrade(), cluster.upgrade()) else {
             return;
         };
+        let (data, permit) = item.into_parts();
         match Frame::decode(data) {
-            Ok(frame) if frame.from != cluster.tag => on_frame(&shared, &cluster, frame),
-            Ok(_) => {}
+            Ok(frame) if frame.from == cluster.tag => {}
+            Ok(frame) if matches!(frame.kind, Kind::Reply | Kind::Bye) => {
+                on_frame(&shared, &cluster, frame);
+            }
+            Ok(frame) => {
+                dispatch.push(&shared, &cluster, frame, permit, on_frame);
+            }
             Err(e) => tracing::debug!(error = %e, "cluster frame dropped"),
         }
     }
@@ -174,6 +180,12 @@ fn on_post(shared: &Arc<Shared>, cluster: &Arc<Cluster>, frame: Frame) {
         return refuse(cluster, &frame, Refusal::new(ErrorCode::UnknownSid));
     };
     let binary = frame.flags & F_BINARY != 0;
+    if frame.flags & F_BROKEN != 0 {
+        if session.transport() == TransportKind::Polling {
+            session.close_with(CloseReason::TransportError);
+        }
+        return;
+    }
     if frame.flags & F_WS != 0 {
         if cluster.served_by(&frame.sid) != Some(frame.from) || !session.is_relayed() {
             return refuse(cluster, &frame, Refusal::new(ErrorCode::BadRequest));
@@ -269,11 +281,22 @@ fn on_upgrade(shared: &Arc<Shared>, cluster: &Arc<Cluster>, frame: Frame) {
             ok
         }
         STAGE_ABORT if holder == Some(from) => {
-            let mut st = inner.state.lock();
-            if !st.relay {
-                st.upgrade = Upgrade::Idle;
-                drop(st);
-                cluster.unserve(&frame.sid);
+            // The bus keeps one sender's frames in order, so an abort that
+            // follows a commit this node applied late (the forwarder gave
+            // up waiting and dropped the socket) arrives after it: the
+            // relay it committed has no socket, and the session ends now
+            // rather than at the ping timeout.
+            let relayed = {
+                let mut st = inner.state.lock();
+                if !st.relay {
+                    st.upgrade = Upgrade::Idle;
+                }
+                st.relay
+            };
+            cluster.unserve(&frame.sid);
+            if relayed {
+                stats::bump(&cluster.stats.relays_aborted);
+                session.close_with(CloseReason::TransportError);
             }
             true
         }

@@ -19,7 +19,7 @@ use super::frame::{
     self, F_BINARY, F_HANDOVER, F_RELAY, F_WS, Kind, STAGE_ABORT, STAGE_BEGIN, STAGE_COMMIT,
     STAGE_PROBED,
 };
-use super::{Cluster, handover, stats};
+use super::{Cluster, Failure, handover, stats};
 use crate::engine::Shared;
 use crate::error::{ErrorCode, Refusal};
 use crate::response::{self, EngineResponse, Hooks};
@@ -219,7 +219,7 @@ async fn run(shared: &Shared, cluster: &Arc<Cluster>, sid: Sid, conn: WsConn) {
     let down = async {
         loop {
             let frame = cluster.frame(Kind::Get, sid, F_RELAY, 0, Bytes::new());
-            let Ok(reply) = cluster.request(owner, frame, pull_deadline, true).await else {
+            let Ok(reply) = patient(cluster, frame, pull_deadline, true).await else {
                 return false;
             };
             if reply.status != 200 {
@@ -288,6 +288,32 @@ async fn run(shared: &Shared, cluster: &Arc<Cluster>, sid: Sid, conn: WsConn) {
     }
 }
 
+/// A relay's request to the owner: when this node is momentarily out of
+/// forwarding budget (`Busy`), it is retried with a growing pause for up
+/// to `request_timeout` instead of ending the relay (a polling client
+/// would retry after a `503`; a relayed WebSocket cannot).
+async fn patient(
+    cluster: &Arc<Cluster>,
+    frame: super::frame::Frame,
+    deadline: std::time::Duration,
+    long: bool,
+) -> Result<super::frame::Frame, Failure> {
+    let give_up = tokio::time::Instant::now() + cluster.request_timeout;
+    let mut pause = std::time::Duration::from_millis(5);
+    loop {
+        match cluster
+            .request(frame.sid.tag(), frame.clone(), deadline, long)
+            .await
+        {
+            Err(Failure::Busy) if tokio::time::Instant::now() + pause < give_up => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_millis(200));
+            }
+            result => return result,
+        }
+    }
+}
+
 /// Sends the client's frames to the owner, each once the previous one was
 /// applied; returns the close reason (0 closed, 1 error).
 async fn relay_up(
@@ -295,7 +321,6 @@ async fn relay_up(
     sid: Sid,
     stream: &mut futures_util::stream::SplitStream<WsConn>,
 ) -> u16 {
-    let owner = sid.tag();
     {
         while let Some(msg) = stream.next().await {
             let (binary, data) = match msg {
@@ -308,10 +333,7 @@ async fn relay_up(
             stats::bump(&cluster.stats.out_post);
             let flags = F_WS | if binary { F_BINARY } else { 0 };
             let frame = cluster.frame(Kind::Post, sid, flags, 0, data);
-            match cluster
-                .request(owner, frame, cluster.request_timeout, false)
-                .await
-            {
+            match patient(cluster, frame, cluster.request_timeout, false).await {
                 Ok(r) if r.status == 200 => {}
                 _ => return 1,
             }

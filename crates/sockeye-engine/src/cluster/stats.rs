@@ -1,10 +1,12 @@
 //! [`ClusterStats`]: counters of the forwarding between nodes.
 
+use std::fmt;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What the cluster forwarding did since the engine started (all zero
 /// without a cluster). Read with `engine.stats().cluster()`.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct ClusterStats {
     pub(crate) out_get: AtomicU64,
     pub(crate) out_post: AtomicU64,
@@ -22,6 +24,25 @@ pub struct ClusterStats {
     pub(crate) upgrades_handover: AtomicU64,
     pub(crate) relayed_closed_by_death: AtomicU64,
     pub(crate) relays_failed: AtomicU64,
+    pub(crate) relays_aborted: AtomicU64,
+    pub(crate) busy: AtomicU64,
+    pub(crate) membership_refusals: AtomicU64,
+    /// Reads the inbox's drop count (set when the engine starts).
+    pub(crate) inbox_dropped: OnceLock<Box<dyn Fn() -> u64 + Send + Sync>>,
+}
+
+impl fmt::Debug for ClusterStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClusterStats")
+            .field("forwarded_out_get", &self.forwarded_out_get())
+            .field("forwarded_out_post", &self.forwarded_out_post())
+            .field("forwarded_in_get", &self.forwarded_in_get())
+            .field("forwarded_in_post", &self.forwarded_in_post())
+            .field("timeouts", &self.timeouts())
+            .field("busy", &self.busy())
+            .field("inbox_dropped", &self.inbox_dropped())
+            .finish_non_exhaustive()
+    }
 }
 
 pub(crate) fn bump(counter: &AtomicU64) {
@@ -102,5 +123,25 @@ impl ClusterStats {
     /// failed, or the owner could not be pulled from); the owner was told.
     pub fn relays_failed(&self) -> u64 {
         read(&self.relays_failed)
+    }
+    /// Relays this node (the owner) had committed when their holder's
+    /// abort came (the commit was applied after the holder gave up): the
+    /// session was closed at once.
+    pub fn relays_aborted(&self) -> u64 {
+        read(&self.relays_aborted)
+    }
+    /// Forwards refused because too many were in flight (answered `503`).
+    pub fn busy(&self) -> u64 {
+        read(&self.busy)
+    }
+    /// Handshakes refused (`503`) while this node's bus said it was not a
+    /// member (its lease lapsed, its inbox unsubscribed).
+    pub fn membership_refusals(&self) -> u64 {
+        read(&self.membership_refusals)
+    }
+    /// Frames dropped on arrival because this node's inbox was full (in
+    /// frames or bytes); their requests time out on the sender.
+    pub fn inbox_dropped(&self) -> u64 {
+        self.inbox_dropped.get().map_or(0, |count| count())
     }
 }

@@ -24,13 +24,26 @@ impl Cluster {
         config: impl Fn() -> EngineConfig,
         window: Duration,
     ) -> Cluster {
+        Self::start_tuned(n, config, window, |c| c).await
+    }
+
+    /// Like [`Cluster::start_with`], with the cluster options of every
+    /// node passed through `tune`.
+    pub async fn start_tuned(
+        n: usize,
+        config: impl Fn() -> EngineConfig,
+        window: Duration,
+        tune: impl Fn(ClusterConfig) -> ClusterConfig,
+    ) -> Cluster {
         let hub = MemoryHub::new();
         let mut nodes = Vec::new();
         for _ in 0..n {
-            let cluster = ClusterConfig::new(hub.join())
-                .with_heartbeat(Duration::from_millis(50))
-                .with_request_timeout(Duration::from_millis(500))
-                .with_handover_window(window);
+            let cluster = tune(
+                ClusterConfig::new(hub.join())
+                    .with_heartbeat(Duration::from_millis(50))
+                    .with_request_timeout(Duration::from_millis(500))
+                    .with_handover_window(window),
+            );
             nodes.push(TestServer::start(config().with_cluster(Some(cluster))).await);
         }
         Cluster { hub, nodes }

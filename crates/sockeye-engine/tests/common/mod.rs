@@ -74,6 +74,35 @@ pub enum Event {
     },
 }
 
+/// A message whose handler call blocks its thread until [`release`]: a
+/// slow application handler.
+pub const HOLD_MESSAGE: &str = "hold-the-handler";
+
+static HELD: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+static HOLD_CV: std::sync::Condvar = std::sync::Condvar::new();
+
+static HOLDING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// How many handler calls [`HOLD_MESSAGE`] has held so far.
+pub fn holding() -> usize {
+    HOLDING.load(std::sync::atomic::Ordering::Acquire)
+}
+
+fn hold() {
+    HOLDING.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    let mut released = HELD.lock().unwrap();
+    while !*released {
+        released = HOLD_CV.wait(released).unwrap();
+    }
+}
+
+/// Lets every handler call held by [`HOLD_MESSAGE`] return (and later ones
+/// pass at once).
+pub fn release() {
+    *HELD.lock().unwrap() = true;
+    HOLD_CV.notify_all();
+}
+
 /// Records every event through a channel and (optionally) echoes messages.
 pub struct Recorder {
     tx: mpsc::UnboundedSender<Event>,
@@ -96,6 +125,9 @@ impl EngineHandler for Recorder {
     }
 
     fn on_message(&self, session: &Session, message: Message) {
+        if matches!(&message, Message::Text(t) if t.as_str() == HOLD_MESSAGE) {
+            hold();
+        }
         if self.echo {
             let _ = session.send_many([message.clone()]);
         }
