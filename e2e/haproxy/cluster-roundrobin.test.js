@@ -5,7 +5,9 @@
 // polling only, on the default upgrade and on WebSocket only log in and
 // chat: every message arrives once and in order, no connect_error, no
 // reconnection. The access log shows the polling sessions' requests spread
-// over the nodes. With `--no-forwarding` the same setup fails at once.
+// over the nodes. The nodes share a `--cluster-secret`, so every frame they
+// forward carries an HMAC. With `--no-forwarding` the same setup fails at
+// once.
 
 import test from "node:test";
 import { io } from "socket.io-client";
@@ -16,7 +18,7 @@ import { assert, serversBySid, startHaproxy, startNodes } from "./proxy-helpers.
 const opts = { timeout: 120_000 };
 
 test("balance roundrobin without stickiness: polling, upgrade and WebSocket-only users chat across three nodes", opts, async (t) => {
-  const { nodes } = await startNodes(t, 3);
+  const { nodes } = await startNodes(t, 3, ["--cluster-secret", "e2e round robin secret"]);
   const proxy = await startHaproxy(t, { nodes });
 
   const { users, delivered } = await conversation(t, proxy.url, { count: 30 });

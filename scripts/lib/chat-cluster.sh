@@ -166,6 +166,13 @@ cluster_run() {
     note "using the Redis at $redis_url"
   fi
 
+  # The nodes authenticate the frames they forward to each other with a
+  # shared secret: a random one unless the caller exported one.
+  if [[ -z ${SOCKEYE_CLUSTER_SECRET:-} ]]; then
+    SOCKEYE_CLUSTER_SECRET=$(head -c 24 /dev/urandom | base64)
+    export SOCKEYE_CLUSTER_SECRET
+  fi
+
   local servers=()
   for ((i = 1; i <= CLUSTER_NODES; i++)); do
     "$bin" --listen 127.0.0.1:0 --redis "$redis_url" "${CLUSTER_ARGS[@]}" \

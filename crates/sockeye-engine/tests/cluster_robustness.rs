@@ -175,3 +175,34 @@ async fn a_node_that_lost_its_lease_refuses_new_sessions() {
     c.hub.restore_lease(c.tag(0));
     Polling::open(c.addr(0)).await;
 }
+
+#[tokio::test]
+async fn frames_are_applied_only_with_the_clusters_secret() {
+    let mut c = Cluster::start_tuned(2, EngineConfig::default, Duration::ZERO, |c| {
+        c.with_secret("one secret")
+    })
+    .await;
+    let client = Polling::open(c.addr(0)).await;
+    let sid = c.nodes[0].events.opened().await;
+    post(c.addr(1), &client.url(""), "4hi").await.assert_ok();
+    assert_eq!(c.nodes[0].events.message(&sid).await, text("hi"));
+
+    // A node with another secret (or none) is not heard: its forwards get
+    // no answer (400 once they time out), and nothing reaches the session.
+    for secret in [Some("another secret"), None] {
+        let cluster = sockeye_engine::ClusterConfig::new(c.hub.join())
+            .with_request_timeout(Duration::from_millis(300));
+        let cluster = match secret {
+            Some(s) => cluster.with_secret(s),
+            None => cluster,
+        };
+        let stranger = TestServer::start(EngineConfig::default().with_cluster(Some(cluster))).await;
+        post(stranger.addr, &client.url(""), "4forged")
+            .await
+            .assert_error(400, 1, "Session ID unknown");
+        assert_eq!(stranger.engine.stats().cluster().timeouts(), 1);
+    }
+    assert_eq!(c.nodes[0].engine.stats().cluster().forwarded_in_post(), 1);
+    c.nodes[0].events.assert_open(&sid);
+    assert!(c.nodes[0].events.pending().is_empty());
+}

@@ -269,6 +269,17 @@ pub struct Cli {
     #[arg(long = "no-forwarding", env = "SOCKEYE_CHAT_NO_FORWARDING")]
     pub no_forwarding: bool,
 
+    /// With forwarding, a secret all nodes share: the frames nodes send each
+    /// other through Redis carry an HMAC of it, and frames without a valid
+    /// one are dropped. Prefer the environment variable (a flag shows in
+    /// the process list).
+    #[arg(
+        long = "cluster-secret",
+        env = "SOCKEYE_CLUSTER_SECRET",
+        hide_env_values = true
+    )]
+    pub cluster_secret: Option<String>,
+
     /// Logging and metrics.
     #[command(flatten)]
     pub ops: crate::ops::OpsArgs,

@@ -249,7 +249,11 @@ async fn run(cli: Cli, client_dist: PathBuf, cluster: Option<Cluster>) -> Result
     let forwarding = cluster
         .as_ref()
         .and_then(|c| c.bus.clone())
-        .map(|bus| ClusterConfig::new(bus as std::sync::Arc<dyn sockeye::engine::ClusterBus>));
+        .map(|bus| ClusterConfig::new(bus as std::sync::Arc<dyn sockeye::engine::ClusterBus>))
+        .map(|c| match &cli.cluster_secret {
+            Some(secret) => c.with_secret(secret),
+            None => c,
+        });
     io_builder = io_builder.metrics(cli.ops.metrics_on());
     let io = io_builder
         .path(path.clone())

@@ -15,6 +15,7 @@ pub struct ClusterConfig {
     pub(crate) max_in_flight: usize,
     pub(crate) max_waiting: usize,
     pub(crate) handover_window: Duration,
+    pub(crate) secret: Option<Vec<u8>>,
 }
 
 impl fmt::Debug for ClusterConfig {
@@ -26,6 +27,7 @@ impl fmt::Debug for ClusterConfig {
             .field("max_in_flight", &self.max_in_flight)
             .field("max_waiting", &self.max_waiting)
             .field("handover_window", &self.handover_window)
+            .field("secret", &self.secret.as_ref().map(|_| ".."))
             .finish()
     }
 }
@@ -44,7 +46,20 @@ impl ClusterConfig {
             max_in_flight: 10_000,
             max_waiting: 100_000,
             handover_window: Duration::from_millis(300),
+            secret: None,
         }
+    }
+
+    /// A secret every node of the cluster shares: each frame then carries
+    /// an HMAC-SHA256 of its bytes, and frames without a valid one are
+    /// dropped, so that a client of the bus without the secret (anything
+    /// else allowed on the same Redis) cannot forge requests or answers.
+    /// All nodes must have the same secret (or none). It does not stop
+    /// replays by someone who can read the bus: restrict its channels to
+    /// the nodes (Redis ACLs) and use TLS to Redis as well.
+    pub fn with_secret(mut self, secret: impl AsRef<[u8]>) -> Self {
+        self.secret = Some(secret.as_ref().to_vec());
+        self
     }
 
     /// How long a new polling session (when upgrades are allowed) stays

@@ -101,7 +101,18 @@ pub(crate) struct BadFrame;
 impl Frame {
     /// The bytes to publish.
     pub fn encode(&self) -> Bytes {
-        let mut out = BytesMut::with_capacity(HEADER + self.body.len());
+        let mut out = BytesMut::with_capacity(self.encoded_len());
+        self.encode_into(&mut out);
+        out.freeze()
+    }
+
+    /// The length of [`Frame::encode`]'s bytes.
+    pub fn encoded_len(&self) -> usize {
+        HEADER + self.body.len()
+    }
+
+    /// Appends the frame's bytes to `out`.
+    pub fn encode_into(&self, out: &mut BytesMut) {
         out.put_u8(VERSION);
         out.put_u8(self.kind as u8);
         out.put_slice(&self.from.0);
@@ -110,7 +121,6 @@ impl Frame {
         out.put_slice(self.sid.as_str().as_bytes());
         out.put_u16(self.status);
         out.put_slice(&self.body);
-        out.freeze()
     }
 
     /// Reads a frame; the body is a slice of `data` (no copy).

@@ -32,6 +32,7 @@ mod lookup;
 mod owner;
 mod peers;
 mod relay;
+mod seal;
 mod stats;
 
 pub use bus::{BusError, ClusterBus, MemoryBus, MemoryHub};
@@ -117,6 +118,8 @@ pub(crate) struct Cluster {
     pub heartbeat: Duration,
     pub request_timeout: Duration,
     pub handover_window: Duration,
+    /// The shared secret that authenticates frames, if any.
+    seal: Option<seal::Seal>,
     max_in_flight: usize,
     max_waiting: usize,
     next_id: AtomicU64,
@@ -152,6 +155,7 @@ impl Cluster {
             heartbeat: config.heartbeat,
             request_timeout: config.request_timeout,
             handover_window: config.handover_window,
+            seal: config.secret.as_deref().map(seal::Seal::new),
             max_in_flight: config.max_in_flight,
             max_waiting: config.max_waiting,
             next_id: AtomicU64::new(1),
@@ -186,6 +190,11 @@ impl Cluster {
         Ok(())
     }
 
+    /// Reads a frame from the inbox (its tag checked when sealed).
+    pub(crate) fn open(&self, data: Bytes) -> Result<Frame, frame::BadFrame> {
+        seal::open(self.seal.as_ref(), data)
+    }
+
     fn shared(&self) -> Option<Arc<Shared>> {
         self.shared.get().and_then(Weak::upgrade)
     }
@@ -205,7 +214,10 @@ impl Cluster {
 
     /// Publishes a frame that expects no answer; errors only logged.
     pub fn send(&self, to: NodeTag, frame: Frame) {
-        if let Err(e) = self.bus.publish(to, frame.encode()) {
+        if let Err(e) = self
+            .bus
+            .publish(to, seal::close(self.seal.as_ref(), &frame))
+        {
             tracing::debug!(%to, error = %e, "cluster frame not sent");
         }
     }
@@ -254,7 +266,10 @@ impl Cluster {
             sid: frame.sid,
             cancel: long,
         };
-        if let Err(e) = self.bus.publish(to, frame.encode()) {
+        if let Err(e) = self
+            .bus
+            .publish(to, seal::close(self.seal.as_ref(), &frame))
+        {
             guard.cancel = false;
             tracing::debug!(%to, error = %e, "forward not published");
             return Err(match e {

@@ -28,7 +28,7 @@ pub(crate) async fn inbox(shared: Weak<Shared>, cluster: Weak<Cluster>, mut rx: 
             return;
         };
         let (data, permit) = item.into_parts();
-        match Frame::decode(data) {
+        match cluster.open(data) {
             Ok(frame) if frame.from == cluster.tag => {}
             Ok(frame) if matches!(frame.kind, Kind::Reply | Kind::Bye) => {
                 on_frame(&shared, &cluster, frame);
