@@ -206,3 +206,21 @@ async fn frames_are_applied_only_with_the_clusters_secret() {
     c.nodes[0].events.assert_open(&sid);
     assert!(c.nodes[0].events.pending().is_empty());
 }
+
+#[tokio::test]
+async fn messages_waiting_out_the_hand_over_window_are_bounded_in_bytes() {
+    let config = || EngineConfig::default().with_max_buffered_bytes(1000);
+    let mut c = Cluster::start_with(2, config, Duration::from_secs(30)).await;
+    let client = Polling::open(c.addr(0)).await;
+    let within_bound = format!("4{}", "a".repeat(400));
+    client
+        .post(format!("{within_bound}\x1e{within_bound}"))
+        .await
+        .assert_ok();
+    assert!(c.nodes[0].knows(&client.sid));
+    // Over 1,000 bytes waiting for a handler that has not seen the session:
+    // closed (and, never announced, never reported).
+    let _ = client.post(within_bound).await;
+    until("the session to close", || !c.nodes[0].knows(&client.sid)).await;
+    assert!(c.nodes[0].events.pending().is_empty());
+}

@@ -48,7 +48,7 @@ fn advance(session: &Session, from: u8, to: u8) -> bool {
 
 /// Defers `on_open` of a session not yet in the table.
 pub(crate) fn defer(session: &Session) {
-    *session.0.deferred.lock() = Some(Vec::new());
+    *session.0.deferred.lock() = Some(Box::default());
     phase(session).store(DEFERRED, Ordering::Release);
     session.0.buffering.store(true, Ordering::Release);
 }
@@ -113,7 +113,10 @@ pub(crate) fn open_deferred(session: &Session) {
         let batch = {
             let mut deferred = inner.deferred.lock();
             match deferred.as_mut() {
-                Some(early) if !early.is_empty() && !session.is_closed() => std::mem::take(early),
+                Some(early) if !early.messages.is_empty() && !session.is_closed() => {
+                    early.bytes = 0;
+                    std::mem::take(&mut early.messages)
+                }
                 _ => {
                     *deferred = None;
                     inner.buffering.store(false, Ordering::Release);
@@ -145,7 +148,12 @@ pub(crate) fn take(session: &Session) -> Option<Bytes> {
     if !advance(session, DEFERRED, HIDDEN) {
         return None;
     }
-    let early = inner.deferred.lock().take().unwrap_or_default();
+    let early = inner
+        .deferred
+        .lock()
+        .take()
+        .map(|e| e.messages)
+        .unwrap_or_default();
     // Gone from here without a word to the handler (it never knew it).
     let queue: Vec<Out> = {
         let mut st = inner.state.lock();
@@ -253,7 +261,8 @@ pub(crate) fn restore(
             .and_then(Value::as_str)
             .and_then(|p| p.parse().ok()),
         secure: v.get("secure")?.as_bool()?,
-        time: SystemTime::UNIX_EPOCH + Duration::from_millis(v.get("time")?.as_u64()?),
+        time: SystemTime::UNIX_EPOCH
+            .checked_add(Duration::from_millis(v.get("time")?.as_u64()?))?,
     };
     let mut queue = Vec::new();
     for (binary, data) in items(v.get("queue")?)? {

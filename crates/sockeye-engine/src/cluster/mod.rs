@@ -130,7 +130,8 @@ pub(crate) struct Cluster {
     /// GETs other nodes forwarded here, by (forwarder, request id).
     waiters: Mutex<HashMap<(NodeTag, u64), Waiter>>,
     /// Sessions of this node upgrading or relayed through another node.
-    served: Mutex<SidMap<NodeTag>>,
+    /// (holder, the request id of its upgrade's BEGIN: which attempt).
+    served: Mutex<SidMap<(NodeTag, u64)>>,
     peers: Mutex<Peers>,
     lookups: Mutex<lookup::Lookups>,
     /// Set when the engine closes: relays held here end.
@@ -400,7 +401,7 @@ impl Cluster {
         let mut upgrading = Vec::new();
         {
             let mut served = self.served.lock();
-            served.retain(|sid, t| {
+            served.retain(|sid, (t, _)| {
                 if *t == tag {
                     upgrading.push(*sid);
                     false
@@ -467,7 +468,7 @@ impl Cluster {
             if let Some(shared) = &shared {
                 served.retain(|sid, _| shared.contains(sid));
             }
-            tags.extend(served.values().copied());
+            tags.extend(served.values().map(|(t, _)| *t));
         }
         tags.extend(self.peers.lock().prune(now));
         tags.sort_unstable();
@@ -486,11 +487,16 @@ impl Cluster {
     }
 
     /// Records that `sid` is upgrading or relayed through `tag`.
-    fn serve_through(&self, sid: Sid, tag: NodeTag) {
-        self.served.lock().insert(sid, tag);
+    fn serve_through(&self, sid: Sid, tag: NodeTag, attempt: u64) {
+        self.served.lock().insert(sid, (tag, attempt));
     }
 
     fn served_by(&self, sid: &Sid) -> Option<NodeTag> {
+        self.served.lock().get(sid).map(|(t, _)| *t)
+    }
+
+    /// The holder of `sid`'s upgrade and which attempt it is.
+    fn upgrade_attempt(&self, sid: &Sid) -> Option<(NodeTag, u64)> {
         self.served.lock().get(sid).copied()
     }
 

@@ -235,8 +235,8 @@ fn on_upgrade(shared: &Arc<Shared>, cluster: &Arc<Cluster>, frame: Frame) {
         STAGE_BEGIN => {
             let eligible = session.begin_upgrade();
             if eligible {
-                cluster.serve_through(session.sid(), from);
-                upgrade_deadline(shared, cluster, &session, from);
+                cluster.serve_through(session.sid(), from, frame.request);
+                upgrade_deadline(shared, cluster, &session, (from, frame.request));
             }
             eligible
         }
@@ -321,7 +321,7 @@ fn upgrade_deadline(
     shared: &Arc<Shared>,
     cluster: &Arc<Cluster>,
     session: &Session,
-    from: NodeTag,
+    attempt: (NodeTag, u64),
 ) {
     let wait = shared.config.upgrade_timeout + cluster.request_timeout * 2;
     let session = session.clone();
@@ -331,7 +331,8 @@ fn upgrade_deadline(
         let Some(cluster) = cluster.upgrade() else {
             return;
         };
-        if cluster.served_by(&session.sid()) != Some(from) {
+        // A later attempt by the same node has its own deadline.
+        if cluster.upgrade_attempt(&session.sid()) != Some(attempt) {
             return;
         }
         let stuck = {
