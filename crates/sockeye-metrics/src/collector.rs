@@ -287,9 +287,78 @@ impl SockeyeCollector {
     }
 }
 
+impl SockeyeCollector {
+    /// Sessions served from any node (only in cluster mode): what this node
+    /// forwarded and served for others, what failed, and what waits now.
+    fn cluster(&self, e: &mut DescriptorEncoder<'_>) -> fmt::Result {
+        let engine = self.io.engine();
+        let Some((forwards, parked, relayed)) = engine.cluster_backlog() else {
+            return Ok(());
+        };
+        let c = engine.stats().cluster();
+        counters(
+            e,
+            "engine_cluster_forwards",
+            "Requests forwarded to another node (out) or served for one (in), by kind",
+            [
+                ("out", "get", c.forwarded_out_get()),
+                ("out", "post", c.forwarded_out_post()),
+                ("out", "upgrade", c.forwarded_out_upgrade()),
+                ("in", "get", c.forwarded_in_get()),
+                ("in", "post", c.forwarded_in_post()),
+                ("in", "upgrade", c.forwarded_in_upgrade()),
+            ]
+            .map(|(d, k, v)| (vec![("direction", d), ("kind", k)], v)),
+        )?;
+        counters(
+            e,
+            "engine_cluster_failures",
+            "Forwards that failed or were refused, by cause",
+            [
+                ("timeout", c.timeouts()),
+                ("busy", c.busy()),
+                ("dead_node", c.dead_tag_refusals()),
+                ("refused_by_owner", c.nacks()),
+                ("inbox_dropped", c.inbox_dropped()),
+                ("membership_lost", c.membership_refusals()),
+            ]
+            .map(|(l, v)| (vec![("cause", l)], v)),
+        )?;
+        counters(
+            e,
+            "engine_cluster_upgrades",
+            "WebSocket upgrades of this node's sessions, by where they landed",
+            [
+                ("local", c.upgrades_local()),
+                ("relay", c.upgrades_relay()),
+                ("handover", c.upgrades_handover()),
+            ]
+            .map(|(l, v)| (vec![("path", l)], v)),
+        )?;
+        counter(
+            e,
+            "engine_cluster_dead_nodes",
+            "Peers this node found dead (lease gone, or a goodbye)",
+            c.dead_tags(),
+        )?;
+        gauges(
+            e,
+            "engine_cluster_backlog",
+            "What waits now: forwards sent, GETs parked here, sessions upgrading or relayed through others",
+            [
+                ("forwards", forwards),
+                ("parked_gets", parked),
+                ("relayed", relayed),
+            ]
+            .map(|(l, v)| (vec![("what", l)], v as i64)),
+        )
+    }
+}
+
 impl Collector for SockeyeCollector {
     fn encode(&self, mut e: DescriptorEncoder<'_>) -> fmt::Result {
         self.engine(&mut e)?;
+        self.cluster(&mut e)?;
         self.sockets(&mut e)?;
         if let Some(probe) = &self.redis {
             let h = probe();

@@ -137,3 +137,78 @@ async fn off_by_default_exports_gauges_and_bounds_only() {
     );
     assert!(!text.contains("sockeye_engine_handshakes"), "{text}");
 }
+
+/// One HTTP/1.1 request on its own connection: (status, body).
+async fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: text/plain;charset=UTF-8\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    tcp.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(WAIT, tcp.read_to_end(&mut raw))
+        .await
+        .expect("an answer in time")
+        .unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text[9..12].parse().unwrap();
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned());
+    (status, body.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn cluster_forwarding_is_counted_on_both_nodes() {
+    use sockeye::engine::{ClusterConfig, MemoryHub};
+    let hub = MemoryHub::new();
+    let mut nodes = Vec::new();
+    for _ in 0..2 {
+        let bus = hub.join();
+        let io = SocketIo::builder()
+            .metrics(true)
+            .engine(move |c| c.with_cluster(Some(ClusterConfig::new(bus))))
+            .build()
+            .expect("server");
+        let handle = Server::builder()
+            .listen(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .serve(io.service())
+            .await
+            .expect("the server starts");
+        nodes.push((Exporter::new(&io), handle, io));
+    }
+    let (a, b) = (
+        nodes[0].1.local_addrs()[0].addr,
+        nodes[1].1.local_addrs()[0].addr,
+    );
+    let (status, open) = http(a, "GET", "/socket.io/?EIO=4&transport=polling", "").await;
+    assert_eq!(status, 200, "{open}");
+    let sid = open
+        .split("\"sid\":\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    // The Socket.IO CONNECT, through the other node.
+    let path = format!("/socket.io/?EIO=4&transport=polling&sid={sid}");
+    assert_eq!(http(b, "POST", &path, "40").await.0, 200);
+    let owner = nodes[0].0.render().expect("render");
+    let forwarder = nodes[1].0.render().expect("render");
+    let post = |d: &str| {
+        format!("sockeye_engine_cluster_forwards_total{{direction=\"{d}\",kind=\"post\"}} ")
+    };
+    assert_eq!(sample(&owner, &post("in")), 1.0);
+    assert_eq!(sample(&forwarder, &post("out")), 1.0);
+    assert_eq!(
+        sample(
+            &forwarder,
+            "sockeye_engine_cluster_failures_total{cause=\"timeout\"} "
+        ),
+        0.0
+    );
+    assert_eq!(
+        sample(&owner, "sockeye_engine_cluster_backlog{what=\"forwards\"} "),
+        0.0
+    );
+}
