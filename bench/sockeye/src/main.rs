@@ -11,7 +11,8 @@
 //!   `--redis URL`: a cluster node with the classic Redis adapter
 //!   (`sockeye-redis`, wire-compatible with `@socket.io/redis-adapter`);
 //!   with `--forwarding` too, sessions are served from any node (the
-//!   engine's cluster mode on a `RedisBus`: the `forwarding` scenario).
+//!   engine's cluster mode on a `RedisBus`: the `forwarding` scenario),
+//!   with frames sealed when `SOCKEYE_CLUSTER_SECRET` is set.
 //!   `--metrics`: activity counters on (`SocketIoBuilder::metrics`), to
 //!   measure their cost.
 
@@ -63,7 +64,12 @@ fn main() {
                 let bus = RedisBus::connect(&url, RedisBusConfig::default())
                     .await
                     .expect("redis bus");
-                let cluster = ClusterConfig::new(bus as Arc<dyn ClusterBus>);
+                let mut cluster = ClusterConfig::new(bus as Arc<dyn ClusterBus>);
+                // `SOCKEYE_CLUSTER_SECRET=.. scripts/bench --only forwarding`
+                // measures the cost of sealed frames.
+                if let Ok(secret) = std::env::var("SOCKEYE_CLUSTER_SECRET") {
+                    cluster = cluster.with_secret(secret);
+                }
                 builder = builder.engine(|c| c.with_cluster(Some(cluster)));
             }
         }
