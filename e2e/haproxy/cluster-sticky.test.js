@@ -60,7 +60,11 @@ for (const setup of SETUPS) {
         continue;
       }
       const servers = bySid.get(u.sid) ?? [];
-      assert.ok(servers.length > 3, `${u.name}: ${servers.length} requests`);
+      // The upgrading user's polling requests before its WebSocket: the
+      // CONNECT's POST and a GET or two, depending on when the probe
+      // releases the pending poll. The polling user makes dozens.
+      const least = u.mode === "polling" ? 4 : 2;
+      assert.ok(servers.length >= least, `${u.name}: ${servers.length} requests`);
       assert.deepEqual([...new Set(servers)], [servers[0]], `${u.name}'s requests went to one server`);
       homes.push(servers[0]);
     }
