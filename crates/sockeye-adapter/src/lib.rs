@@ -503,6 +503,14 @@ pub trait Adapter: Send + Sync + 'static {
         let _ = (pid, offset);
         Box::pin(async { None })
     }
+    /// Resolves once what this adapter has queued for the other nodes so
+    /// far (broadcasts, requests, persisted sessions) has been sent. The
+    /// server's graceful close calls it, bounded in time, after the
+    /// sockets' disconnect handlers ran and before [`Adapter::close`]; the
+    /// default has nothing queued and resolves at once.
+    fn flush(&self) -> BoxFuture<()> {
+        Box::pin(async {})
+    }
     /// Called when the namespace is removed or the server closes.
     fn close(&self) {}
 }

@@ -189,6 +189,15 @@ impl Engine {
         self.0.count.load(Ordering::Acquire)
     }
 
+    /// Refuses new handshakes from now on (`Server is shutting down`, as
+    /// during [`Engine::close`]); the open sessions carry on. The first
+    /// step of a shutdown that has work to do before the sessions close
+    /// (the Socket.IO layer's disconnect handlers); [`Engine::close`]
+    /// follows.
+    pub fn stop_accepting(&self) {
+        self.0.closing.store(true, Ordering::Release);
+    }
+
     /// Node's `engine.close()`: graceful shutdown: refuses new handshakes, closes every session
     /// ([`CloseReason::ServerShuttingDown`]; polling clients get a `close`
     /// packet, WebSockets a close frame once their queue is flushed) and

@@ -384,6 +384,11 @@ impl Adapter for RedisAdapter {
         self.0.local.restore_session(pid, offset)
     }
 
+    fn flush(&self) -> BoxFuture<()> {
+        let link = self.0.link.clone();
+        Box::pin(async move { link.flush().await })
+    }
+
     fn close(&self) {
         self.0.unsubscribe();
     }

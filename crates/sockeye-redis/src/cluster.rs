@@ -90,6 +90,11 @@ pub(crate) trait Bus: Send + Sync + 'static {
     fn room_deleted(&self, room: &Room) {
         let _ = room;
     }
+    /// Resolves once what was sent so far has left this node (see
+    /// [`Adapter::flush`]).
+    fn flush(&self) -> BoxFuture<()> {
+        Box::pin(async {})
+    }
     /// The adapter closes.
     fn close(&self) {}
     /// Whether the last exchange with the transport worked.

@@ -54,8 +54,14 @@ pub(crate) enum PublishKind {
     Sharded,
 }
 
-/// A command for the publisher task (`PUBLISH`, `SPUBLISH`, `XADD`).
-struct Outgoing(redis::Cmd);
+/// What the publisher task is given.
+enum Outgoing {
+    /// A command (`PUBLISH`, `SPUBLISH`, `XADD`, `SET`).
+    Cmd(redis::Cmd),
+    /// Told once every command queued before it was sent (see
+    /// [`Link::flush`]).
+    Flushed(tokio::sync::oneshot::Sender<()>),
+}
 
 #[derive(Default)]
 struct Routes {
@@ -239,7 +245,7 @@ impl Link {
 
     /// Queues any write (an `XADD`), as [`Link::publish`].
     pub(crate) fn send(&self, cmd: redis::Cmd) -> Result<(), sockeye_adapter::AdapterError> {
-        self.outgoing.try_send(Outgoing(cmd)).map_err(|e| {
+        self.outgoing.try_send(Outgoing::Cmd(cmd)).map_err(|e| {
             let why = match e {
                 mpsc::error::TrySendError::Full(_) => "the publish queue is full",
                 mpsc::error::TrySendError::Closed(_) => "the Redis link is closed",
@@ -247,6 +253,17 @@ impl Link {
             self.health.failed("publish", &why);
             sockeye_adapter::AdapterError::Transport(format!("Redis: {why}"))
         })
+    }
+
+    /// Resolves once every command queued before the call (by
+    /// [`Link::publish`] and [`Link::send`]) has been sent to Redis and
+    /// answered, or failed; at once if the publisher is gone. Waits for
+    /// room in a full queue: the caller bounds it in time.
+    pub(crate) async fn flush(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.outgoing.send(Outgoing::Flushed(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
     }
 
     /// Routes `channels` to `to` and subscribes (retrying while Redis is
@@ -487,16 +504,31 @@ async fn dispatcher(link: Weak<Link>, mut rx: mpsc::Receiver<PushInfo>) {
 async fn publisher(link: Weak<Link>, mut con: ConnectionManager, mut rx: mpsc::Receiver<Outgoing>) {
     const BATCH: usize = 512;
     let mut batch = Vec::with_capacity(BATCH);
+    let mut flushed = Vec::new();
     while rx.recv_many(&mut batch, BATCH).await > 0 {
         let mut pipe = redis::pipe();
-        for Outgoing(cmd) in batch.drain(..) {
-            pipe.add_command(cmd).ignore();
+        let mut commands = 0;
+        for item in batch.drain(..) {
+            match item {
+                Outgoing::Cmd(cmd) => {
+                    pipe.add_command(cmd).ignore();
+                    commands += 1;
+                }
+                Outgoing::Flushed(tx) => flushed.push(tx),
+            }
         }
-        let result: redis::RedisResult<()> = pipe.query_async(&mut con).await;
-        let Some(link) = link.upgrade() else { return };
-        match result {
-            Ok(()) => link.health.worked(),
-            Err(e) => link.health.failed("publish", &e),
+        if commands > 0 {
+            let result: redis::RedisResult<()> = pipe.query_async(&mut con).await;
+            let Some(link) = link.upgrade() else { return };
+            match result {
+                Ok(()) => link.health.worked(),
+                Err(e) => link.health.failed("publish", &e),
+            }
+        }
+        // The commands queued before each marker were in this pipeline
+        // (or an earlier one).
+        for tx in flushed.drain(..) {
+            let _ = tx.send(());
         }
     }
 }
@@ -538,51 +570,4 @@ async fn watchdog(link: Weak<Link>) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::Health;
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
-
-    /// Collects what the subscriber writes.
-    #[derive(Clone, Default)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Sink {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0
-                .lock()
-                .map_err(|_| std::io::ErrorKind::Other)?
-                .extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    #[test]
-    fn an_outage_and_its_recovery_are_logged_once_each() {
-        let sink = Sink::default();
-        let writer = sink.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::with_default(subscriber, || {
-            let health = Health::new();
-            health.worked();
-            for _ in 0..100 {
-                health.failed("publish", &"connection refused");
-            }
-            assert!(!health.is_up());
-            for _ in 0..100 {
-                health.worked();
-            }
-            health.failed("ping", &"connection refused");
-            health.worked();
-        });
-        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
-        assert_eq!(text.matches("Redis unreachable").count(), 2, "{text}");
-        assert_eq!(text.matches("Redis reachable again").count(), 2, "{text}");
-    }
-}
+mod tests;

@@ -294,6 +294,11 @@ impl Bus for Arc<ShardedBus> {
         }
     }
 
+    fn flush(&self) -> BoxFuture<()> {
+        let link = self.link.clone();
+        Box::pin(async move { link.flush().await })
+    }
+
     fn close(&self) {
         self.unsubscribe_all();
     }

@@ -21,7 +21,7 @@
 use crate::cluster::{Bus, ClusterAdapter, Core, MessageType};
 use crate::config::LinkOptions;
 use crate::link::{Inbound, Link, PublishKind, RedisError};
-use crate::streams_adapter::{Ordered, StreamsAdapter};
+use crate::streams_adapter::{Queued, StreamsAdapter};
 use crate::wire::{self, as_string, encode_json, encode_msgpack};
 use bytes::Bytes;
 use parking_lot::RwLock;
@@ -210,7 +210,7 @@ pub(crate) struct StreamsBus {
     pub(crate) to: Weak<Core>,
     registry: Weak<Registry>,
     /// The queue of recoverable broadcasts waiting for their stream id.
-    pub(crate) ordered: parking_lot::Mutex<Option<mpsc::Sender<Ordered>>>,
+    pub(crate) ordered: parking_lot::Mutex<Option<mpsc::Sender<Queued>>>,
 }
 
 impl StreamsBus {
@@ -387,6 +387,16 @@ impl Bus for Arc<StreamsBus> {
         let link = self.link.clone();
         let channel = self.public.clone();
         Box::pin(async move { link.numsub(&channel).await })
+    }
+
+    fn flush(&self) -> BoxFuture<()> {
+        let bus = self.clone();
+        Box::pin(async move {
+            // The recoverable broadcasts first: their XADDs are not in the
+            // link's queue.
+            bus.flush_ordered().await;
+            bus.link.flush().await;
+        })
     }
 
     fn close(&self) {

@@ -53,17 +53,19 @@ impl StreamsAdapter {
         ]);
         let cmd = self.bus.xadd(&message);
         let sender = self.bus.ordered(core.handle.clone());
-        let queued = sender.try_send(Ordered {
+        let queued = sender.try_send(Queued::Broadcast(Ordered {
             cmd,
             packet: wp,
             fallback: clean,
             opts: opts.clone(),
-        });
+        }));
         if let Err(e) = queued {
             // Redis too slow to keep up: delivered here at once, without a
             // recoverable offset, rather than queued without bound.
-            let o = match e {
-                mpsc::error::TrySendError::Full(o) | mpsc::error::TrySendError::Closed(o) => o,
+            let (mpsc::error::TrySendError::Full(Queued::Broadcast(o))
+            | mpsc::error::TrySendError::Closed(Queued::Broadcast(o))) = e
+            else {
+                return;
             };
             self.bus
                 .link
@@ -87,6 +89,18 @@ fn strip_pending(wp: &mut WirePacket) -> bool {
     false
 }
 
+/// What the queue of recoverable broadcasts holds.
+// Unboxed: a broadcast costs no allocation of its own; the rare marker
+// takes a slot of a broadcast's size.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Queued {
+    /// A broadcast waiting for its stream id.
+    Broadcast(Ordered),
+    /// Told once the broadcasts queued before it are in the stream (or
+    /// failed): see [`StreamsBus::flush_ordered`].
+    Flushed(tokio::sync::oneshot::Sender<()>),
+}
+
 /// A recoverable broadcast waiting for its stream id.
 pub(crate) struct Ordered {
     cmd: redis::Cmd,
@@ -98,17 +112,24 @@ pub(crate) struct Ordered {
 impl StreamsBus {
     /// The queue of recoverable broadcasts of this namespace (started on
     /// first use).
-    fn ordered(&self, handle: tokio::runtime::Handle) -> mpsc::Sender<Ordered> {
+    fn ordered(&self, handle: tokio::runtime::Handle) -> mpsc::Sender<Queued> {
         let mut slot = self.ordered.lock();
         if let Some(tx) = slot.as_ref() {
             return tx.clone();
         }
-        let (tx, mut rx) = mpsc::channel::<Ordered>(MAX_PENDING_RECOVERABLE);
+        let (tx, mut rx) = mpsc::channel::<Queued>(MAX_PENDING_RECOVERABLE);
         let mut con = self.link.commands();
         let link = self.link.clone();
         let core = self.to.clone();
         handle.spawn(async move {
-            while let Some(o) = rx.recv().await {
+            while let Some(queued) = rx.recv().await {
+                let o = match queued {
+                    Queued::Broadcast(o) => o,
+                    Queued::Flushed(tx) => {
+                        let _ = tx.send(());
+                        continue;
+                    }
+                };
                 if !link.health.is_up() {
                     // Redis known to be down: delivered here at once (in
                     // order, without an offset) rather than each waiting
@@ -139,6 +160,18 @@ impl StreamsBus {
         });
         *slot = Some(tx.clone());
         tx
+    }
+
+    /// Resolves once the recoverable broadcasts queued so far are in the
+    /// stream (or failed); at once when none was ever queued.
+    pub(crate) async fn flush_ordered(&self) {
+        let Some(tx) = self.ordered.lock().clone() else {
+            return;
+        };
+        let (done, flushed) = tokio::sync::oneshot::channel();
+        if tx.send(Queued::Flushed(done)).await.is_ok() {
+            let _ = flushed.await;
+        }
     }
 }
 
@@ -351,6 +384,10 @@ impl Adapter for StreamsAdapter {
             Some(RestoredSession::new(session, missed))
         })
     }
+    fn flush(&self) -> BoxFuture<()> {
+        self.cluster.flush()
+    }
+
     fn close(&self) {
         self.cluster.close();
     }

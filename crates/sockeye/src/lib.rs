@@ -55,6 +55,7 @@ mod rooms;
 mod server;
 mod server_events;
 mod service;
+mod shutdown;
 mod socket;
 mod stats;
 

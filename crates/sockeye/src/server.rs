@@ -9,7 +9,6 @@ use crate::error::{EmitError, Error};
 use crate::namespace::{ConnectError, Namespace};
 use crate::operators::BroadcastOperator;
 use crate::rate_limit::{Limits, RateLimit};
-use crate::reason::DisconnectReason;
 use crate::rooms::IntoRooms;
 use crate::service::{SocketIoLayer, SocketIoService};
 use crate::socket::Socket;
@@ -44,6 +43,9 @@ pub(crate) struct Config {
     pub adapter: AdapterFactory,
     pub cleanup_empty_child_namespaces: bool,
     pub recovery: Option<sockeye_adapter::RecoveryConfig>,
+    /// The `on_disconnect` handlers running now (waited for by
+    /// [`SocketIo::close`]).
+    pub disconnect_tasks: Arc<crate::shutdown::DisconnectTasks>,
 }
 
 /// Default cap on the namespaces that dynamic parents create from client
@@ -299,20 +301,6 @@ impl SocketIo {
     pub fn metrics(&self) -> Option<crate::Metrics> {
         self.0.config.activity.as_ref().map(|a| a.snapshot())
     }
-
-    /// Node's `io.close()`: graceful shutdown: every socket is disconnected with `server
-    /// shutting down`, then the engine closes every connection; waits at
-    /// most `deadline`.
-    pub async fn close(&self, deadline: Duration) {
-        let namespaces: Vec<Namespace> = self.0.namespaces.read().values().cloned().collect();
-        for ns in &namespaces {
-            for socket in ns.sockets() {
-                socket.close(DisconnectReason::ServerShuttingDown);
-            }
-            ns.adapter().close();
-        }
-        self.engine().close(deadline).await;
-    }
 }
 
 /// Node's `ServerOptions`: builds a [`SocketIo`].
@@ -564,6 +552,7 @@ impl SocketIoBuilder {
             }),
             cleanup_empty_child_namespaces: self.cleanup_empty_child_namespaces,
             recovery: self.recovery,
+            disconnect_tasks: Default::default(),
         });
         let inner = Arc::new(ServerInner {
             config,

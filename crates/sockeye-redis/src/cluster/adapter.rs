@@ -242,6 +242,13 @@ impl Adapter for ClusterAdapter {
         self.0.local.restore_session(pid, offset)
     }
 
+    fn flush(&self) -> BoxFuture<()> {
+        match self.0.bus() {
+            Ok(bus) => bus.flush(),
+            Err(_) => Box::pin(async {}),
+        }
+    }
+
     fn close(&self) {
         if let Ok(bus) = self.0.bus() {
             bus.close();

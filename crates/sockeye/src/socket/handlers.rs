@@ -136,7 +136,10 @@ impl Socket {
 
     /// Node's `socket.on("disconnect", (reason) => ...)`: called once the
     /// socket has disconnected (rooms left). An async closure runs on its
-    /// own task. Returns the handle that [`Socket::remove_listener`] takes.
+    /// own task; [`SocketIo::close`](crate::SocketIo::close) waits for the
+    /// running ones (within its deadline) before it closes the adapters, so
+    /// that what they broadcast during a shutdown still reaches the other
+    /// nodes. Returns the handle that [`Socket::remove_listener`] takes.
     pub fn on_disconnect<F, Fut>(&self, f: F) -> ListenerId
     where
         F: FnOnce(Socket, DisconnectReason) -> Fut + Send + 'static,
@@ -146,7 +149,8 @@ impl Socket {
         self.0.disconnect.lock().push((
             id,
             Box::new(move |s, r| {
-                tokio::spawn(f(s, r));
+                let tasks = s.0.ns.0.config.disconnect_tasks.clone();
+                tasks.spawn(f(s, r));
             }),
         ));
         id
