@@ -8,6 +8,7 @@ pub(crate) use emit::frames;
 mod guard;
 mod handlers;
 mod handshake;
+mod table;
 
 use crate::ack::{AckReply, AckSlot, FromAck};
 use crate::args::{EventArgs, IntoArgs};
@@ -113,7 +114,7 @@ pub(crate) struct SocketInner {
     pub ns: Namespace,
     pub client: Weak<Client>,
     pub handshake: Handshake,
-    handlers: RwLock<HashMap<String, Arc<dyn ErasedHandler>>>,
+    handlers: RwLock<table::HandlerTable>,
     /// `disconnect` handlers stay inline: most applications add one to
     /// every socket (the chat does), so boxing them would cost a box.
     disconnect: Mutex<Vec<(ListenerId, DisconnectFn)>>,
@@ -218,7 +219,7 @@ impl Socket {
                 auth,
                 issued: SystemTime::now(),
             },
-            handlers: RwLock::new(HashMap::new()),
+            handlers: RwLock::new(table::HandlerTable::default()),
             extras: OnceLock::new(),
             disconnect: Mutex::new(Vec::new()),
             acks: Mutex::new(HashMap::new()),
