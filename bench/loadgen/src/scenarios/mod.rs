@@ -27,6 +27,7 @@ pub const PAYLOAD: &str = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
 pub async fn run(name: &str, ctx: &Ctx, args: &Args) -> Result<Value, String> {
     match name {
         "idle" => Ok(idle::idle(ctx, args).await),
+        "idle_nick" => Ok(idle::idle_nick(ctx, args).await),
         "broadcast" => Ok(broadcast::broadcast(ctx, args).await),
         "cluster" => cluster::cluster(ctx, args).await,
         "echo" => Ok(echo::echo(ctx, args).await),

@@ -25,6 +25,7 @@ pub fn collect(doc: &Value) -> Table<'_> {
     // Rows follow the scenarios' order, whichever round was chosen.
     let order = [
         "idle",
+        "idle_nick",
         "broadcast",
         "echo",
         "polling",

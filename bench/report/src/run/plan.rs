@@ -39,12 +39,24 @@ pub fn scenarios(q: bool, sizes: &Sizes) -> Vec<Scenario> {
         echo_n,
     } = *sizes;
     let dur = |full: &str, quick: &str| if q { quick.to_owned() } else { full.to_owned() };
-    vec![
+    let mut all = vec![
         Scenario {
             name: "idle",
             args: s(&[
                 "--n",
                 &idle_n.to_string(),
+                "--max",
+                &idle_max.to_string(),
+                "--settle-ms",
+                if q { "500" } else { "1000" },
+            ]),
+            polling: false,
+            rerun_if_busy: true,
+            timeout: Duration::from_secs(240),
+        },
+        Scenario {
+            name: "idle_nick",
+            args: s(&[
                 "--max",
                 &idle_max.to_string(),
                 "--settle-ms",
@@ -112,7 +124,12 @@ pub fn scenarios(q: bool, sizes: &Sizes) -> Vec<Scenario> {
             rerun_if_busy: false,
             timeout: Duration::from_secs(180),
         },
-    ]
+    ];
+    // The quick run has no maximum: no nickname phase either.
+    if idle_max == 0 {
+        all.retain(|s| s.name != "idle_nick");
+    }
+    all
 }
 
 /// The servers in the order they run; `bin`: the bench workspace's binaries.
