@@ -29,6 +29,7 @@ pub fn collect(doc: &Value) -> Table<'_> {
         "broadcast",
         "echo",
         "polling",
+        "polling_idle",
         "upgrade",
         "cluster",
         "forwarding",
