@@ -125,28 +125,9 @@ async fn connection<S, B>(
     B::Error: Into<BoxError>,
 {
     let shared = &guard.0;
-    match acceptor {
-        None => drive(Counted::new(stream, permit), service, shared).await,
-        // Boxed: the TLS handshake's and the TLS stream's state would
-        // otherwise size every connection's task, plain ones included.
-        Some(acceptor) => Box::pin(tls(stream, acceptor, service, permit, shared)).await,
-    }
-}
-
-/// [`connection`] over TLS: the handshake (within its timeout), then HTTP.
-async fn tls<S, B>(
-    stream: TcpStream,
-    acceptor: TlsAcceptor,
-    service: HyperService<S>,
-    permit: Places,
-    shared: &Shared,
-) where
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send,
-    S::Error: Into<BoxError>,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
+    let Some(acceptor) = acceptor else {
+        return drive(Counted::new(stream, permit), service, shared).await;
+    };
     let peer = service.info.peer;
     let mut shutdown = shared.shutdown.subscribe();
     let handshake =
