@@ -4,6 +4,8 @@
 // - event `echo`: the payload comes back by ack;
 // - event `bcast` {n, size}: n events `tick` with a size-byte string to every
 //   socket of `/`, back to back (one handler run);
+// - event `nick` name: `socket.data.username = name` (as the chat keeps a
+//   user's nickname; the `idle_nick` scenario);
 // - event `probe-join`: the socket joins room `probe` (answered by ack);
 //   event `probe` x: `probe` x to room `probe` (the cluster scenario's
 //   cross-node latency probe);
@@ -31,6 +33,9 @@ const io = new Server(httpServer);
 const redisUrl = arg("--redis", "");
 
 io.on("connection", (socket) => {
+  socket.on("nick", (name) => {
+    socket.data.username = name;
+  });
   socket.on("probe-join", (ack) => {
     socket.join("probe");
     if (typeof ack === "function") ack(true);

@@ -25,6 +25,25 @@ pub async fn hold(mut ws: Ws, ticks: Rc<Cell<u64>>) {
 /// Opens `count` Socket.IO connections, at most `in_flight` connecting at
 /// once. Returns the connections and the failures (with the first error).
 pub async fn connect_many(ctx: &Ctx, count: usize) -> (Vec<Ws>, usize, Option<String>) {
+    connect_many_as(ctx, count, false).await
+}
+
+/// The next nickname (`user-1`, `user-2`...): what the chat keeps in a
+/// socket's data.
+fn next_nick() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(1);
+    format!("user-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// [`connect_many`]; with `nick`, each connection then sends
+/// `42["nick","user-N"]`, which the bench servers keep in the socket's data
+/// (as the chat keeps its users' nicknames).
+pub async fn connect_many_as(
+    ctx: &Ctx,
+    count: usize,
+    nick: bool,
+) -> (Vec<Ws>, usize, Option<String>) {
     let sem = Arc::new(Semaphore::new(ctx.in_flight));
     let out: Rc<RefCell<Vec<Ws>>> = Rc::new(RefCell::new(Vec::with_capacity(count)));
     let failures = Rc::new(Cell::new(0usize));
@@ -34,7 +53,15 @@ pub async fn connect_many(ctx: &Ctx, count: usize) -> (Vec<Ws>, usize, Option<St
         let (target, src) = (ctx.target, ctx.next_src());
         let (out, failures, first_error) = (out.clone(), failures.clone(), first_error.clone());
         spawn_local(async move {
-            let r = tokio::time::timeout(Duration::from_secs(60), sio_connect(target, src)).await;
+            let open = async {
+                let mut ws = sio_connect(target, src).await?;
+                if nick {
+                    let frame = format!("42[\"nick\",\"{}\"]", next_nick());
+                    ws.send(frame.as_bytes()).await?;
+                }
+                Ok::<_, io::Error>(ws)
+            };
+            let r = tokio::time::timeout(Duration::from_secs(60), open).await;
             drop(permit);
             match r {
                 Ok(Ok(ws)) => out.borrow_mut().push(ws),
@@ -64,7 +91,17 @@ pub async fn connect_many(ctx: &Ctx, count: usize) -> (Vec<Ws>, usize, Option<St
 
 /// Connects `count` and keeps them open with [`hold`].
 pub async fn connect_and_hold(ctx: &Ctx, count: usize) -> (usize, usize, Option<String>) {
-    let (conns, failures, e) = connect_many(ctx, count).await;
+    connect_and_hold_as(ctx, count, false).await
+}
+
+/// [`connect_and_hold`], each with a nickname when `nick` (see
+/// [`connect_many_as`]).
+pub async fn connect_and_hold_as(
+    ctx: &Ctx,
+    count: usize,
+    nick: bool,
+) -> (usize, usize, Option<String>) {
+    let (conns, failures, e) = connect_many_as(ctx, count, nick).await;
     let ok = conns.len();
     for ws in conns {
         spawn_local(hold(ws, ctx.ticks.clone()));

@@ -1,12 +1,20 @@
 //! socketioxide bench server, default configuration, one worker thread
 //! (`current_thread` runtime), served by hyper's HTTP/1.1 connection with
 //! upgrades. Same behaviour as bench-sockeye: `echo` by ack, `bcast` (n emits back to back),
+//! `nick` (the name kept with the socket until it disconnects: socketioxide's
+//! default configuration has no per-socket data, so in a map by socket id),
 //! `listening on ADDR`, `--port P`.
 
 use hyper_util::rt::TokioIo;
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, Data, SocketRef};
+use socketioxide::socket::Sid;
+use std::collections::HashMap;
 use std::io::Write;
+use std::sync::{LazyLock, Mutex};
+
+/// The nicknames of the sockets that sent `nick`.
+static NICKS: LazyLock<Mutex<HashMap<Sid, String>>> = LazyLock::new(Default::default);
 
 #[derive(serde::Deserialize)]
 struct Bcast {
@@ -42,6 +50,16 @@ fn main() {
                     let _ = ack.send(&v);
                 },
             );
+            s.on("nick", async |s: SocketRef, Data(name): Data<String>| {
+                if let Ok(mut nicks) = NICKS.lock() {
+                    nicks.insert(s.id, name);
+                }
+                s.on_disconnect(async |s: SocketRef| {
+                    if let Ok(mut nicks) = NICKS.lock() {
+                        nicks.remove(&s.id);
+                    }
+                });
+            });
             s.on("bcast", async |io: SocketIo, Data(cmd): Data<Bcast>| {
                 let payload = "x".repeat(cmd.size);
                 for _ in 0..cmd.n {

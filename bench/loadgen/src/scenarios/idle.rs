@@ -1,10 +1,15 @@
 //! `idle --n 10000 --max 19000 --settle-ms 1000`: RSS per connection,
 //! connects/s and server CPU per connect for `n` held connections, then up
 //! to `max` (the `idle_max` phase).
+//!
+//! `idle_nick --max 19000`: `max` connections (warm-up included), each of
+//! which sends `42["nick","user-N"]` once connected, kept by the server in
+//! the socket's data as the chat keeps a user's nickname (the
+//! `idle_max_nick` phase).
 
 use super::{kb_per, label, measured, settle};
 use crate::cli::{Args, arg};
-use crate::connect::connect_and_hold;
+use crate::connect::{connect_and_hold, connect_and_hold_as};
 use crate::ctx::Ctx;
 use crate::procfs::Meter;
 use serde_json::{Value, json};
@@ -58,4 +63,29 @@ pub async fn idle(ctx: &Ctx, args: &Args) -> Value {
         }));
     }
     json!(phases)
+}
+
+pub async fn idle_nick(ctx: &Ctx, args: &Args) -> Value {
+    let max: usize = arg(args, "max", 19_000);
+    let settle_ms: u64 = arg(args, "settle-ms", 1000);
+    let (warm, _, _) = connect_and_hold_as(ctx, 100, true).await;
+    settle(300).await;
+    let rss0 = ctx.rss().unwrap_or(0) as i64;
+    let meter = Meter::start(ctx.pid);
+    let (ok, failed, err) = connect_and_hold_as(ctx, max.saturating_sub(warm), true).await;
+    let m = meter.stop();
+    settle(settle_ms).await;
+    let rss1 = ctx.rss().unwrap_or(0) as i64;
+    json!([{
+        "name": "idle_max_nick",
+        "connections": ok + warm,
+        "failures": failed,
+        "first_error": err,
+        "rss_before_kib": rss0,
+        "rss_after_kib": rss1,
+        "rss_per_conn_kb": kb_per(rss1 - rss0, ok),
+        "connects_per_s": ok as f64 / m.wall,
+        "cpu_per_connect_us": m.server_cpu * 1e6 / ok.max(1) as f64,
+        "measure": measured(&m),
+    }])
 }

@@ -27,11 +27,13 @@ pub const PAYLOAD: &str = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
 pub async fn run(name: &str, ctx: &Ctx, args: &Args) -> Result<Value, String> {
     match name {
         "idle" => Ok(idle::idle(ctx, args).await),
+        "idle_nick" => Ok(idle::idle_nick(ctx, args).await),
         "broadcast" => Ok(broadcast::broadcast(ctx, args).await),
         "cluster" => cluster::cluster(ctx, args).await,
         "echo" => Ok(echo::echo(ctx, args).await),
         "forwarding" => forwarding::forwarding(ctx, args).await,
         "polling" => Ok(polling::polling(ctx, args).await),
+        "polling_idle" => Ok(polling_idle::polling_idle(ctx, crate::cli::arg(args, "n", 2500)).await),
         "upgrade" => Ok(upgrade::upgrade(ctx, args).await),
         "smoke" => smoke::smoke(ctx, args).await,
         "soak" => soak::soak(ctx, args).await,

@@ -1,5 +1,5 @@
-//! `upgrade --idle-polling 2000`'s first phase: long-polling sessions
-//! between two polls. Each is opened (handshake, CONNECT to `/`) on its own
+//! `polling_idle --n 2500` (or `upgrade --idle-polling 2500`'s first
+//! phase): long-polling sessions between two polls. Each is opened (handshake, CONNECT to `/`) on its own
 //! keep-alive HTTP connection, which stays open with no request pending, as
 //! a browser's does between polls; RSS per session. Then every session is
 //! closed (`1`) so that the upgrade phase after it starts from a quiet

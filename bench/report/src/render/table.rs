@@ -25,9 +25,11 @@ pub fn collect(doc: &Value) -> Table<'_> {
     // Rows follow the scenarios' order, whichever round was chosen.
     let order = [
         "idle",
+        "idle_nick",
         "broadcast",
         "echo",
         "polling",
+        "polling_idle",
         "upgrade",
         "cluster",
         "forwarding",

@@ -147,8 +147,9 @@ fn summary(run: &Value) -> String {
             .or_else(|| {
                 pick("cpu_per_session_us").map(|v| {
                     format!(
-                        "{v:.0} µs/session, {:.0} sessions/s",
-                        pick("sessions_per_s").unwrap_or(0.0)
+                        "{v:.0} µs/session, {:.0} sessions/s, {:.1} KB/session",
+                        pick("sessions_per_s").unwrap_or(0.0),
+                        pick("rss_per_session_kb").unwrap_or(0.0)
                     )
                 })
             })

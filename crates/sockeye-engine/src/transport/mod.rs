@@ -37,9 +37,22 @@ pub(crate) fn polling_tick(session: &Session, now: Instant) -> Option<Instant> {
 /// 400-byte connection in its own state for the session's whole life.
 pub(crate) fn run_websocket(
     session: Session,
-    conn: WsConn,
+    mut conn: WsConn,
 ) -> impl std::future::Future<Output = ()> + Send {
+    forget_write_wakers(&mut conn);
     ws::run(FinishOnDrop(session), conn)
+}
+
+/// Drops the waker that tungstenite keeps from the connection's last write
+/// through its `Sink` (an upgrade's `3probe`, a hand-over's frames): the I/O
+/// loop writes through [`ws_io::WsIo`] and never replaces it, and that
+/// waker kept the task that wrote, the upgrade task (about 2.2 KB), alive
+/// for the whole session. A flush with a no-op waker puts the no-op in its
+/// place; nothing is pending (those writes were awaited to the end).
+fn forget_write_wakers(conn: &mut WsConn) {
+    use futures_util::SinkExt as _;
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let _ = conn.poll_flush_unpin(&mut cx);
 }
 
 /// Ends its session when dropped: closed first if the loop did not close

@@ -168,7 +168,9 @@ pub(crate) async fn wait_poll(mut active: ActiveGet, relay_pull: bool) -> (Vec<O
             }
             if !st.queue.is_empty() {
                 st.queued_bytes = 0;
-                break (st.queue.drain(..).collect(), st.b64, false);
+                // The queue's buffer goes with the answer: an idle session
+                // between polls holds none (as on WebSocket).
+                break (std::mem::take(&mut st.queue).into(), st.b64, false);
             }
         }
         notified.await;

@@ -78,7 +78,7 @@ impl Socket {
         if !self.connected() {
             return Err(EmitError::Disconnected);
         }
-        if !self.0.any_outgoing.is_empty() {
+        if self.0.has_any_outgoing() {
             self.notify_outgoing(packet);
         }
         self.0
@@ -121,7 +121,10 @@ impl Socket {
                 return;
             }
         };
-        for h in self.0.any_outgoing.snapshot() {
+        let Some(extras) = self.0.extras_if_any() else {
+            return;
+        };
+        for h in extras.any_outgoing.snapshot() {
             h(self, &name, &args);
         }
     }

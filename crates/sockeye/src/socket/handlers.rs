@@ -39,7 +39,7 @@ impl Socket {
         H: EventHandler<T>,
         T: 'static,
     {
-        self.0.any.push(handler::erase(handler))
+        self.0.extras().any.push(handler::erase(handler))
     }
 
     /// Node's `socket.prependAny(...)`: a catch-all handler before the
@@ -49,13 +49,15 @@ impl Socket {
         H: EventHandler<T>,
         T: 'static,
     {
-        self.0.any.prepend(handler::erase(handler))
+        self.0.extras().any.prepend(handler::erase(handler))
     }
 
     /// Node's `socket.offAny()`: removes every catch-all handler (one of
     /// them: [`Socket::remove_listener`]).
     pub fn off_any(&self) {
-        self.0.any.clear();
+        if let Some(e) = self.0.extras_if_any() {
+            e.any.clear();
+        }
     }
 
     /// Node's `socket.onAnyOutgoing((event, ...args) => ...)`: adds a
@@ -70,7 +72,7 @@ impl Socket {
         f: impl Fn(&Socket, &str, &[Value]) + Send + Sync + 'static,
     ) -> ListenerId {
         let f: Arc<OutgoingFn> = Arc::new(f);
-        self.0.any_outgoing.push(f)
+        self.0.extras().any_outgoing.push(f)
     }
 
     /// Node's `socket.prependAnyOutgoing(...)`: an outgoing catch-all
@@ -80,13 +82,15 @@ impl Socket {
         f: impl Fn(&Socket, &str, &[Value]) + Send + Sync + 'static,
     ) -> ListenerId {
         let f: Arc<OutgoingFn> = Arc::new(f);
-        self.0.any_outgoing.prepend(f)
+        self.0.extras().any_outgoing.prepend(f)
     }
 
     /// Node's `socket.offAnyOutgoing()`: removes every outgoing catch-all
     /// (one of them: [`Socket::remove_listener`]).
     pub fn off_any_outgoing(&self) {
-        self.0.any_outgoing.clear();
+        if let Some(e) = self.0.extras_if_any() {
+            e.any_outgoing.clear();
+        }
     }
 
     /// Removes a handler of this socket by the handle its `on_*` method
@@ -102,11 +106,13 @@ impl Socket {
             list.retain(|(i, _)| *i != id);
             list.len() != before
         };
-        self.0.any.remove(id)
-            || self.0.any_outgoing.remove(id)
-            || self.0.errors.remove(id)
-            || once(&self.0.disconnecting)
-            || once(&self.0.disconnect)
+        let extra = self.0.extras_if_any().is_some_and(|e| {
+            e.any.remove(id)
+                || e.any_outgoing.remove(id)
+                || e.errors.remove(id)
+                || once(&e.disconnecting)
+        });
+        extra || once(&self.0.disconnect)
     }
 
     /// Node's `socket.use(([ev, ...args], next) => ...)`: adds a per-packet middleware: it sees every incoming event before
@@ -116,7 +122,7 @@ impl Socket {
         &self,
         f: impl Fn(&Socket, &EventParts) -> Result<(), String> + Send + Sync + 'static,
     ) {
-        self.0.middlewares.write().push(Arc::new(f));
+        self.0.extras().middlewares.write().push(Arc::new(f));
     }
 
     /// Node's `socket.on("disconnecting", (reason) => ...)`: called when
@@ -128,6 +134,7 @@ impl Socket {
     ) -> ListenerId {
         let id = ListenerId::new();
         self.0
+            .extras()
             .disconnecting
             .lock()
             .push((id, Box::new(move |s, r| f(&s, r))));
@@ -164,11 +171,14 @@ impl Socket {
         f: impl Fn(&Socket, &SocketError) + Send + Sync + 'static,
     ) -> ListenerId {
         let f: Arc<ErrorFn> = Arc::new(f);
-        self.0.errors.push(f)
+        self.0.extras().errors.push(f)
     }
 
     pub(crate) fn report_error(&self, error: SocketError) {
-        for h in self.0.errors.snapshot() {
+        let Some(extras) = self.0.extras_if_any() else {
+            return;
+        };
+        for h in extras.errors.snapshot() {
             h(self, &error);
         }
     }
