@@ -224,3 +224,18 @@ async fn messages_waiting_out_the_hand_over_window_are_bounded_in_bytes() {
     until("the session to close", || !c.nodes[0].knows(&client.sid)).await;
     assert!(c.nodes[0].events.pending().is_empty());
 }
+
+#[tokio::test]
+async fn a_handler_that_panics_does_not_stall_its_sessions_later_frames() {
+    let mut c = Cluster::start(2, EngineConfig::default).await;
+    let client = Polling::open(c.addr(0)).await;
+    let sid = c.nodes[0].events.opened().await;
+    // Applied on the owner for node 1, the handler panics: that POST gets
+    // no answer (400 once node 1 stops waiting).
+    let res = post(c.addr(1), &client.url(""), format!("4{PANIC_MESSAGE}")).await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    // The session's next frames get a new worker.
+    post(c.addr(1), &client.url(""), "4after").await.assert_ok();
+    assert_eq!(c.nodes[0].events.message(&sid).await, text("after"));
+    c.assert_idle().await;
+}

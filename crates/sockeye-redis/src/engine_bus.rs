@@ -204,8 +204,10 @@ impl RedisBus {
 
 /// Keeps the lease alive until the bus is dropped or left.
 async fn refresh(bus: Weak<RedisBus>) {
+    // At least twice per lease, whatever was configured: a refresh period
+    // as long as the lease would let it lapse between refreshes.
     let every = match bus.upgrade() {
-        Some(b) => b.config.refresh,
+        Some(b) => b.config.refresh.min(b.config.lease / 2),
         None => return,
     };
     let mut tick = tokio::time::interval(every);

@@ -86,6 +86,13 @@ async fn work(
     sid: Sid,
     apply: fn(&Arc<Shared>, &Arc<Cluster>, Frame),
 ) {
+    // A frame whose handler panics ends this task: the guard then drops the
+    // session's queue (and the permits of its frames), so that the next
+    // frame starts a new worker instead of waiting behind a dead one.
+    let _guard = Unwind {
+        dispatch: dispatch.clone(),
+        sid,
+    };
     loop {
         let Some(d) = dispatch.upgrade() else { return };
         let Some((frame, permit)) = d.next(&sid) else {
@@ -99,6 +106,22 @@ async fn work(
         drop(permit);
         // Lets other tasks run between the frames of a busy session.
         tokio::task::yield_now().await;
+    }
+}
+
+/// Drops a session's queue when its worker unwinds.
+struct Unwind {
+    dispatch: Weak<Dispatch>,
+    sid: Sid,
+}
+
+impl Drop for Unwind {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            if let Some(d) = self.dispatch.upgrade() {
+                d.queues.lock().remove(&self.sid);
+            }
+        }
     }
 }
 

@@ -60,8 +60,14 @@ impl Drop for Permit {
 }
 
 impl Inbox {
-    /// An inbox that holds at most `max_frames` frames and `max_bytes`
-    /// bytes of frames not yet applied.
+    /// What a frame costs beyond its bytes while it waits (its `Frame`,
+    /// permit and queue slot), counted against the byte bound so that a
+    /// flood of tiny frames is bounded in memory too.
+    pub const FRAME_OVERHEAD: usize = 128;
+
+    /// An inbox that holds at most `max_frames` frames not yet read and
+    /// `max_bytes` bytes (each frame's length plus [`Inbox::FRAME_OVERHEAD`]) of
+    /// frames not yet applied.
     pub fn bounded(max_frames: usize, max_bytes: usize) -> (InboxSender, Inbox) {
         let (tx, rx) = mpsc::channel(max_frames.max(1));
         let counters = Arc::new(Counters::default());
@@ -80,7 +86,8 @@ impl Inbox {
         self.rx.recv().await
     }
 
-    /// Bytes of frames received and not yet applied (or dropped).
+    /// Bytes of frames received and not yet applied (or dropped), each
+    /// with [`Inbox::FRAME_OVERHEAD`].
     pub fn queued_bytes(&self) -> usize {
         self.counters.bytes.load(Ordering::Acquire)
     }
@@ -102,7 +109,7 @@ impl InboxSender {
     /// its most frames or bytes (the frame is dropped and counted),
     /// [`BusError::Unavailable`] when the engine is gone.
     pub fn try_send(&self, data: Bytes) -> Result<(), BusError> {
-        let len = data.len();
+        let len = data.len() + Inbox::FRAME_OVERHEAD;
         let before = self.counters.bytes.fetch_add(len, Ordering::AcqRel);
         // The permit gives the bytes back however this ends.
         let permit = Permit {
@@ -144,7 +151,8 @@ mod tests {
 
     #[tokio::test]
     async fn frames_count_against_the_byte_bound_until_dropped() {
-        let (tx, mut inbox) = Inbox::bounded(100, 10);
+        let o = Inbox::FRAME_OVERHEAD;
+        let (tx, mut inbox) = Inbox::bounded(100, 2 * o + 10);
         tx.try_send(Bytes::from_static(b"123456")).unwrap();
         assert_eq!(
             tx.try_send(Bytes::from_static(b"12345")),
@@ -153,13 +161,22 @@ mod tests {
         assert_eq!(inbox.dropped(), 1);
         let first = inbox.recv().await.unwrap();
         // Received but not applied: still counted.
-        assert_eq!(inbox.queued_bytes(), 6);
+        assert_eq!(inbox.queued_bytes(), o + 6);
         assert!(tx.try_send(Bytes::from_static(b"12345")).is_err());
         drop(first);
         assert_eq!(inbox.queued_bytes(), 0);
         tx.try_send(Bytes::from_static(b"12345")).unwrap();
         assert_eq!(inbox.recv().await.unwrap().bytes().as_ref(), b"12345");
         assert_eq!(inbox.queued_bytes(), 0);
+    }
+
+    #[tokio::test]
+    async fn tiny_frames_are_bounded_by_their_overhead() {
+        let (tx, _inbox) = Inbox::bounded(1 << 20, 10 * Inbox::FRAME_OVERHEAD);
+        let sent = (0..100)
+            .filter(|_| tx.try_send(Bytes::new()).is_ok())
+            .count();
+        assert_eq!(sent, 10);
     }
 
     #[tokio::test]

@@ -333,6 +333,11 @@ impl Cluster {
         self.lookup(tag).await
     }
 
+    /// Whether `tag` is held dead.
+    fn peer_dead(&self, tag: NodeTag) -> bool {
+        self.peers.lock().is_dead(&tag)
+    }
+
     /// A frame came from `tag`: it is alive (again, if it was held dead).
     fn saw(&self, tag: NodeTag) {
         if self.peers.lock().saw(tag) {

@@ -30,11 +30,16 @@ pub(crate) async fn inbox(shared: Weak<Shared>, cluster: Weak<Cluster>, mut rx: 
         let (data, permit) = item.into_parts();
         match cluster.open(data) {
             Ok(frame) if frame.from == cluster.tag => {}
-            Ok(frame) if matches!(frame.kind, Kind::Reply | Kind::Bye) => {
-                on_frame(&shared, &cluster, frame);
-            }
             Ok(frame) => {
-                dispatch.push(&shared, &cluster, frame, permit, on_frame);
+                // Seen alive in arrival order: a frame the sender sent
+                // before its goodbye, applied after it by a session's
+                // worker, must not bring it back.
+                cluster.saw(frame.from);
+                if matches!(frame.kind, Kind::Reply | Kind::Bye) {
+                    on_frame(&shared, &cluster, frame);
+                } else {
+                    dispatch.push(&shared, &cluster, frame, permit, on_frame);
+                }
             }
             Err(e) => tracing::debug!(error = %e, "cluster frame dropped"),
         }
@@ -42,7 +47,12 @@ pub(crate) async fn inbox(shared: Weak<Shared>, cluster: Weak<Cluster>, mut rx: 
 }
 
 fn on_frame(shared: &Arc<Shared>, cluster: &Arc<Cluster>, frame: Frame) {
-    cluster.saw(frame.from);
+    // A wait or an upgrade for a node that left (or died) since it sent
+    // them: nobody would collect the answer, and a parked GET would hold
+    // the session's one GET place until its deadline.
+    if matches!(frame.kind, Kind::Get | Kind::Upgrade) && cluster.peer_dead(frame.from) {
+        return;
+    }
     match frame.kind {
         Kind::Reply => cluster.resolve(frame),
         Kind::Get => on_get(shared, cluster, frame),

@@ -13,7 +13,7 @@
 //! HMAC from `ring`, which the engine already has through rustls: no new
 //! dependency, and a constant-time check.
 
-use super::frame::{BadFrame, Frame};
+use super::frame::{BadFrame, Frame, SEALED_VERSION};
 use bytes::{BufMut, Bytes, BytesMut};
 use ring::hmac;
 use std::fmt;
@@ -44,6 +44,7 @@ pub(crate) fn close(seal: Option<&Seal>, frame: &Frame) -> Bytes {
     };
     let mut out = BytesMut::with_capacity(frame.encoded_len() + TAG);
     frame.encode_into(&mut out);
+    out[0] = SEALED_VERSION;
     let tag = hmac::sign(&seal.0, &out);
     out.put_slice(tag.as_ref());
     out.freeze()
@@ -56,7 +57,7 @@ pub(crate) fn open(seal: Option<&Seal>, data: Bytes) -> Result<Frame, BadFrame> 
     };
     let body = data.len().checked_sub(TAG).ok_or(BadFrame)?;
     hmac::verify(&seal.0, &data[..body], &data[body..]).map_err(|_| BadFrame)?;
-    Frame::decode(data.slice(..body))
+    Frame::decode_version(data.slice(..body), SEALED_VERSION)
 }
 
 #[cfg(test)]
@@ -84,8 +85,11 @@ mod tests {
         let back = open(Some(&a), data.clone()).unwrap();
         assert_eq!(back.body, frame().body);
         assert!(open(Some(&Seal::new(b"other")), data.clone()).is_err());
-        // Unsealed frames, and any changed byte, are refused.
+        // Unsealed frames, and any changed byte, are refused; a node
+        // without the secret refuses sealed frames (never reads the tag as
+        // body).
         assert!(open(Some(&a), close(None, &frame())).is_err());
+        assert!(open(None, data.clone()).is_err());
         let mut changed = data.to_vec();
         changed[40] ^= 1;
         assert!(open(Some(&a), Bytes::from(changed)).is_err());

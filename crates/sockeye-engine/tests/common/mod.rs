@@ -78,6 +78,9 @@ pub enum Event {
 /// slow application handler.
 pub const HOLD_MESSAGE: &str = "hold-the-handler";
 
+/// A message whose handler call panics: a buggy application handler.
+pub const PANIC_MESSAGE: &str = "panic-in-the-handler";
+
 static HELD: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
 static HOLD_CV: std::sync::Condvar = std::sync::Condvar::new();
 
@@ -127,6 +130,9 @@ impl EngineHandler for Recorder {
     fn on_message(&self, session: &Session, message: Message) {
         if matches!(&message, Message::Text(t) if t.as_str() == HOLD_MESSAGE) {
             hold();
+        }
+        if matches!(&message, Message::Text(t) if t.as_str() == PANIC_MESSAGE) {
+            panic!("the handler panics on {PANIC_MESSAGE}");
         }
         if self.echo {
             let _ = session.send_many([message.clone()]);
