@@ -90,9 +90,12 @@ fn main() {
                     let _ = ack.send(&v);
                 },
             );
-            socket.on("nick", |s: Socket, Data(username): Data<String>| async move {
-                s.set_data(Nick { username });
-            });
+            socket.on(
+                "nick",
+                |s: Socket, Data(username): Data<String>| async move {
+                    s.set_data(Nick { username });
+                },
+            );
             socket.on("probe-join", |s: Socket, ack: AckSender| async move {
                 s.join("probe");
                 let _ = ack.send(&true);

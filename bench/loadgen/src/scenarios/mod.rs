@@ -33,7 +33,9 @@ pub async fn run(name: &str, ctx: &Ctx, args: &Args) -> Result<Value, String> {
         "echo" => Ok(echo::echo(ctx, args).await),
         "forwarding" => forwarding::forwarding(ctx, args).await,
         "polling" => Ok(polling::polling(ctx, args).await),
-        "polling_idle" => Ok(polling_idle::polling_idle(ctx, crate::cli::arg(args, "n", 2500)).await),
+        "polling_idle" => {
+            Ok(polling_idle::polling_idle(ctx, crate::cli::arg(args, "n", 2500)).await)
+        }
         "upgrade" => Ok(upgrade::upgrade(ctx, args).await),
         "smoke" => smoke::smoke(ctx, args).await,
         "soak" => soak::soak(ctx, args).await,
