@@ -150,7 +150,7 @@ pub(crate) struct SessionInner {
     /// Cluster hand-over window: the handler has not been told of the
     /// session yet, and the client's messages wait here (see
     /// `cluster::handover`). `None` for every other session.
-    pub deferred: Mutex<Option<Box<Early>>>,
+    pub deferred: Mutex<Option<Box<crate::cluster::handover::Early>>>,
     /// Messages go to `deferred` while set (one atomic load per message
     /// for every other session).
     pub buffering: std::sync::atomic::AtomicBool,
@@ -565,7 +565,9 @@ impl Session {
             let mut deferred = self.0.deferred.lock();
             if let Some(early) = deferred.as_mut() {
                 let config = &self.0.shared.config;
-                let bytes = early.bytes.saturating_add(message_len(&message));
+                let bytes = early
+                    .bytes
+                    .saturating_add(crate::cluster::handover::message_len(&message));
                 if early.messages.len() >= config.max_buffered_packets
                     || bytes > config.max_buffered_bytes
                 {
@@ -584,21 +586,5 @@ impl Session {
             }
         }
         self.0.shared.handler.on_message(self, message);
-    }
-}
-
-/// Messages a client sent while the handler did not know its session yet
-/// (cluster hand-over window), bounded like the outgoing queue: at most
-/// `max_buffered_packets` messages and `max_buffered_bytes` bytes.
-#[derive(Debug, Default)]
-pub(crate) struct Early {
-    pub messages: Vec<Message>,
-    pub bytes: usize,
-}
-
-fn message_len(message: &Message) -> usize {
-    match message {
-        Message::Text(t) => t.len(),
-        Message::Binary(b) => b.len(),
     }
 }

@@ -299,3 +299,20 @@ pub(crate) fn restore(
     tokio::spawn(run_websocket(session, conn));
     Some(())
 }
+
+/// Messages a client sent while the handler did not know its session yet
+/// (cluster hand-over window), bounded like the outgoing queue: at most
+/// `max_buffered_packets` messages and `max_buffered_bytes` bytes.
+#[derive(Debug, Default)]
+pub(crate) struct Early {
+    pub messages: Vec<Message>,
+    pub bytes: usize,
+}
+
+/// The bytes of a message's content.
+pub(crate) fn message_len(message: &Message) -> usize {
+    match message {
+        Message::Text(t) => t.len(),
+        Message::Binary(b) => b.len(),
+    }
+}
