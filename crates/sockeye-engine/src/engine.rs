@@ -17,7 +17,6 @@ use parking_lot::RwLock;
 use sockeye_proto::eio::ProtocolVersion;
 use sockeye_proto::{Sid, SidMap};
 use std::fmt;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
@@ -398,11 +397,7 @@ impl Engine {
             }
         }
         let conn = parts.extensions.get::<ConnectionInfo>().copied();
-        let peer = parts
-            .extensions
-            .get::<SocketAddr>()
-            .copied()
-            .or(conn.map(|c| c.peer));
+        let peer = crate::request::peer_addr(&parts);
         let admission = match crate::limits::admit(shared, peer.map(|p| p.ip())) {
             Ok(admission) => admission,
             Err(refusal) => return refuse(refusal),

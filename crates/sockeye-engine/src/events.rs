@@ -7,7 +7,6 @@ use crate::engine::Engine;
 use crate::error::{ErrorCode, Refusal};
 use crate::handler::CloseReason;
 use crate::listeners::{ListenerId, Listeners};
-use crate::serve::ConnectionInfo;
 use crate::session::{Session, TransportKind};
 use http::StatusCode;
 use http::request::Parts;
@@ -46,16 +45,7 @@ impl ConnectionError<'_> {
     /// The peer's address, as the engine counts it (a `SocketAddr` in the
     /// request's extensions, else the connection's).
     pub fn peer_addr(&self) -> Option<SocketAddr> {
-        self.request
-            .extensions
-            .get::<SocketAddr>()
-            .copied()
-            .or_else(|| {
-                self.request
-                    .extensions
-                    .get::<ConnectionInfo>()
-                    .map(|c| c.peer)
-            })
+        crate::request::peer_addr(self.request)
     }
 
     /// A query parameter of the request (`"transport"`, `"sid"`, `"EIO"`),

@@ -76,6 +76,18 @@ impl HandshakeRequest {
     }
 }
 
+/// The peer's address, as the engine counts it: a `SocketAddr` in the
+/// request's extensions (set by an embedding server), else the address of
+/// the connection ([`crate::serve::ConnectionInfo`]).
+pub(crate) fn peer_addr(parts: &http::request::Parts) -> Option<SocketAddr> {
+    parts.extensions.get::<SocketAddr>().copied().or_else(|| {
+        parts
+            .extensions
+            .get::<crate::serve::ConnectionInfo>()
+            .map(|c| c.peer)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

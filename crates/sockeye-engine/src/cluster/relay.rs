@@ -75,7 +75,7 @@ pub(crate) async fn upgrade(
         }
         Err(_) => return response::ws_refusal(shared, parts, &Refusal::new(ErrorCode::UnknownSid)),
     }
-    let peer = peer_ip(parts);
+    let peer = crate::request::peer_addr(parts).map(|p| p.ip());
     let task_shared = shared.clone();
     let task_cluster = cluster.clone();
     tokio::spawn(async move {
@@ -117,20 +117,6 @@ pub(crate) async fn upgrade(
         }
     });
     ws::switching_protocols(shared, parts, accept, Hooks::Every)
-}
-
-/// The client's address as this node sees it.
-fn peer_ip(parts: &Parts) -> Option<std::net::IpAddr> {
-    let conn = parts
-        .extensions
-        .get::<crate::serve::ConnectionInfo>()
-        .copied();
-    parts
-        .extensions
-        .get::<std::net::SocketAddr>()
-        .copied()
-        .or(conn.map(|c| c.peer))
-        .map(|p| p.ip())
 }
 
 /// A place for a handed-over session under this node's caps; `None` when
