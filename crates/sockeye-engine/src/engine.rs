@@ -63,6 +63,20 @@ impl Shared {
             .insert(session.sid(), session.clone());
     }
 
+    /// Tells the handler, then the engine's `connection` listeners, that
+    /// `session` opened.
+    pub fn announce_open(&self, session: &Session) {
+        self.handler.on_open(session);
+        self.events.opened(session);
+    }
+
+    /// Tells the handler, then the engine's `close` listeners, that
+    /// `session` closed.
+    pub fn announce_close(&self, session: &Session, reason: CloseReason) {
+        self.handler.on_close(session, reason);
+        self.events.closed(session, reason);
+    }
+
     pub fn remove(&self, sid: &Sid) {
         self.shard(sid).write().remove(sid);
     }
@@ -352,13 +366,16 @@ impl Engine {
                     if session.transport() != TransportKind::Polling {
                         return refuse(Refusal::new(ErrorCode::BadRequest));
                     }
-                    let started = config.metrics.as_ref().map(|_| std::time::Instant::now());
+                    let timing = config
+                        .metrics
+                        .as_ref()
+                        .map(|m| (m, std::time::Instant::now()));
                     let res = match parts.method {
                         Method::GET => polling::get(&session, &parts).await,
                         Method::POST => polling::post(&session, &parts, body).await,
                         _ => return method_not_allowed(shared, &parts),
                     };
-                    if let (Some(m), Some(t)) = (&config.metrics, started) {
+                    if let Some((m, t)) = timing {
                         m.polled(parts.method == Method::POST, t.elapsed());
                     }
                     res
@@ -469,11 +486,10 @@ pub(crate) fn open_session(shared: &Arc<Shared>, session: &Session) {
         tracing::info!(
             sid = %session.sid(),
             transport = session.transport().as_str(),
-            protocol = if session.protocol() == ProtocolVersion::V3 { 3 } else { 4 },
+            protocol = session.protocol().as_u8(),
             "session opened"
         );
-        shared.handler.on_open(session);
-        shared.events.opened(session);
+        shared.announce_open(session);
     } else if let Some(cluster) = &shared.cluster {
         // Cluster hand-over window: opened later (see `cluster::handover`).
         crate::cluster::handover::arm_window(session, cluster.handover_window);

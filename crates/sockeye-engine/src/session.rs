@@ -71,9 +71,16 @@ impl Out {
     /// [`EngineConfig::with_max_buffered_bytes`]: crate::EngineConfig::with_max_buffered_bytes
     pub fn weight(&self) -> usize {
         match self {
-            Out::Packet(Packet::Binary(data)) => 1 + data.len(),
-            Out::Packet(p) => p.text_len(),
+            Out::Packet(p) => Out::packet_weight(p),
             Out::Encoded(s) => s.len(),
+        }
+    }
+
+    /// A packet's weight (see [`Out::weight`]).
+    pub fn packet_weight(p: &Packet) -> usize {
+        match p {
+            Packet::Binary(data) => 1 + data.len(),
+            p => p.text_len(),
         }
     }
 
@@ -365,9 +372,10 @@ impl Session {
         }
         let items: Vec<Out> = items.into_iter().collect();
         if !self.is_closed() {
+            let packets: Vec<Packet> = items.iter().map(Out::to_packet).collect();
             for f in events.snapshot() {
-                for item in &items {
-                    f(self, &item.to_packet());
+                for packet in &packets {
+                    f(self, packet);
                 }
             }
         }
@@ -476,8 +484,7 @@ impl Session {
         // hand-over window) or when it is being told of it right now (then
         // told once `on_open` returned).
         if crate::cluster::handover::close_now(self) {
-            self.0.shared.handler.on_close(self, reason);
-            self.0.shared.events.closed(self, reason);
+            self.0.shared.announce_close(self, reason);
         }
         // A polling session has no I/O loop to end it: unless it waits for
         // a last poll, it ends now (a WebSocket session ends with its loop).
@@ -509,10 +516,7 @@ impl Session {
             return false;
         }
         if let Some(m) = &self.0.shared.config.metrics {
-            m.received(match &packet {
-                Packet::Binary(data) => 1 + data.len(),
-                other => other.text_len(),
-            });
+            m.received(Out::packet_weight(&packet));
         }
         if !self.0.shared.events.packet.is_empty() {
             self.0.shared.events.packet(self, &packet);

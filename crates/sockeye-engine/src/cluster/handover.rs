@@ -107,8 +107,7 @@ pub(crate) fn open_deferred(session: &Session) {
         inner.deferred.lock().take();
         return;
     }
-    inner.shared.handler.on_open(session);
-    inner.shared.events.opened(session);
+    inner.shared.announce_open(session);
     loop {
         let batch = {
             let mut deferred = inner.deferred.lock();
@@ -136,8 +135,7 @@ pub(crate) fn open_deferred(session: &Session) {
             .lock()
             .closed
             .unwrap_or(CloseReason::TransportClose);
-        inner.shared.handler.on_close(session, reason);
-        inner.shared.events.closed(session, reason);
+        inner.shared.announce_close(session, reason);
     }
 }
 
@@ -207,7 +205,7 @@ fn encode_snapshot(session: &Session, queue: &[Out], early: &[Message]) -> Bytes
         })
         .collect();
     let snapshot = json!({
-        "protocol": if session.protocol() == ProtocolVersion::V3 { 3 } else { 4 },
+        "protocol": session.protocol().as_u8(),
         "method": req.method.as_str(),
         "uri": req.uri.to_string(),
         "headers": headers,

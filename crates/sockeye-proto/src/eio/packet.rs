@@ -24,6 +24,14 @@ impl ProtocolVersion {
             _ => None,
         }
     }
+
+    /// The revision's number (`3` or `4`), as in the `EIO` query.
+    pub fn as_u8(self) -> u8 {
+        match self {
+            Self::V3 => 3,
+            Self::V4 => 4,
+        }
+    }
 }
 
 /// The type digit of a packet.
