@@ -165,11 +165,26 @@ impl LocalAdapter {
     /// unless it is also stored, joined by others). Called with `sid`'s
     /// shard held: takes a `rooms` shard (lock order).
     fn own_room_left(&self, sid: Sid, room: Room, events: &mut Vec<RoomEvent>) {
-        let stored = self.rooms_shard(&room).read().contains_key(&room);
+        let stored = self.stored(&room);
         events.push(RoomEvent::Leave(room.clone(), sid));
         if !stored {
             events.push(RoomEvent::Delete(room));
         }
+    }
+
+    /// Events for `sid` joining its own room `room` (created unless it is
+    /// also stored). Called with `sid`'s shard held (lock order as above).
+    fn own_room_joined(&self, sid: Sid, room: &Room, events: &mut Vec<RoomEvent>) {
+        if !self.stored(room) {
+            events.push(RoomEvent::Create(room.clone()));
+        }
+        events.push(RoomEvent::Join(room.clone(), sid));
+    }
+
+    /// Whether `room` is in the stored rooms (joined by a socket other than
+    /// the one it is named after).
+    fn stored(&self, room: &Room) -> bool {
+        self.rooms_shard(room).read().contains_key(room)
     }
 
     /// Reports the collected events, with no lock held. A stored room named
@@ -226,10 +241,7 @@ impl Adapter for LocalAdapter {
                 if is_own(&sid, room) {
                     if !joined.own {
                         if let Some(events) = events.as_mut() {
-                            if !self.rooms_shard(room).read().contains_key(room) {
-                                events.push(RoomEvent::Create(room.clone()));
-                            }
-                            events.push(RoomEvent::Join(room.clone(), sid));
+                            self.own_room_joined(sid, room, events);
                         }
                     }
                     joined.own = true;

@@ -83,8 +83,13 @@ pub trait FromAck: Sized + Send + 'static {
 
 impl<T: DeserializeOwned + Send + 'static> FromAck for T {
     fn from_ack(args: Vec<Value>) -> Result<Self, PayloadError> {
-        from_value(args.into_iter().next().unwrap_or(Value::Null))
+        first_arg(args)
     }
+}
+
+/// The first argument as `T` (`null` when there is none).
+fn first_arg<T: DeserializeOwned>(args: Vec<Value>) -> Result<T, PayloadError> {
+    from_value(args.into_iter().next().unwrap_or(Value::Null))
 }
 
 impl<T: DeserializeOwned + Send + 'static> FromAck for Args<T> {
@@ -103,8 +108,7 @@ pub struct AckReply {
 impl AckReply {
     /// Reads the first argument as `T` (`null` when there is none).
     pub fn first<T: DeserializeOwned>(&self) -> Result<T, AckError> {
-        let args = self.values()?;
-        Ok(from_value(args.into_iter().next().unwrap_or(Value::Null))?)
+        Ok(first_arg(self.values()?)?)
     }
 
     /// Reads the arguments as `R` (see [`FromAck`]).

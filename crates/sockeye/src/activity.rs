@@ -140,6 +140,13 @@ impl crate::server::Config {
         }
     }
 
+    /// Counts a disconnect by its reason when metrics are on.
+    pub(crate) fn count_disconnect(&self, reason: DisconnectReason) {
+        if let Some(a) = &self.activity {
+            a.disconnected(reason);
+        }
+    }
+
     /// Counts the outcome of an adapter request when metrics are on.
     pub(crate) fn count_request<T, E>(&self, result: &Result<T, E>) {
         if let Some(a) = &self.activity {

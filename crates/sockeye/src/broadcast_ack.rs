@@ -134,15 +134,25 @@ impl<R: FromAck> AckCollector<R> {
         self.finish()
     }
 
+    /// Reads one answer's arguments as `R` and keeps it, with its raw
+    /// arguments.
+    fn accept(
+        &mut self,
+        id: Option<SocketId>,
+        args: Vec<Value>,
+    ) -> Result<(), sockeye_proto::sio::PayloadError> {
+        let value = R::from_ack(args.clone())?;
+        self.responses
+            .push(AckResponse::new(id, value).with_args(args));
+        Ok(())
+    }
+
     fn on_local(&mut self, id: SocketId, reply: AckReply) {
         let read = reply
             .values()
-            .and_then(|args| Ok((R::from_ack(args.clone())?, args)));
-        match read {
-            Ok((value, args)) => self
-                .responses
-                .push(AckResponse::new(Some(id.clone()), value).with_args(args)),
-            Err(e) => tracing::warn!(sid = %id, error = %e, "unexpected broadcast ack payload"),
+            .and_then(|args| Ok(self.accept(Some(id.clone()), args)?));
+        if let Err(e) = read {
+            tracing::warn!(sid = %id, error = %e, "unexpected broadcast ack payload");
         }
         self.answered.insert(id);
     }
@@ -156,13 +166,8 @@ impl<R: FromAck> AckCollector<R> {
             RemoteAck::Ack(args) => {
                 self.remote_answers += 1;
                 let args: Vec<Value> = args.into_iter().map(Value::from).collect();
-                match R::from_ack(args.clone()) {
-                    Ok(value) => self
-                        .responses
-                        .push(AckResponse::new(None, value).with_args(args)),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "unexpected broadcast ack payload from another node")
-                    }
+                if let Err(e) = self.accept(None, args) {
+                    tracing::warn!(error = %e, "unexpected broadcast ack payload from another node")
                 }
             }
             other => tracing::debug!(?other, "unknown remote ack event ignored"),

@@ -20,6 +20,7 @@ use sockeye_engine::{Engine, EngineConfig, EngineError, EngineService, ListenerI
 use sockeye_proto::Str;
 use sockeye_proto::sio::{DecodeLimits, Parser, Value};
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
@@ -142,12 +143,11 @@ impl SocketIo {
         }
         let (ns, created) = {
             let mut namespaces = self.0.namespaces.write();
-            match namespaces.get(&name) {
-                Some(ns) => (ns.clone(), false),
-                None => {
-                    let ns = Namespace::new(name.clone(), self.0.config.clone());
-                    namespaces.insert(name, ns.clone());
-                    (ns, true)
+            match namespaces.entry(name) {
+                Entry::Occupied(e) => (e.get().clone(), false),
+                Entry::Vacant(e) => {
+                    let ns = Namespace::new(e.key().clone(), self.0.config.clone());
+                    (e.insert(ns).clone(), true)
                 }
             }
         };

@@ -2,7 +2,6 @@
 //! of the disconnect handlers still running, which it waits for.
 
 use crate::SocketIo;
-use crate::namespace::Namespace;
 use crate::reason::DisconnectReason;
 use std::future::Future;
 use std::sync::Arc;
@@ -72,7 +71,7 @@ impl SocketIo {
     pub async fn close(&self, deadline: Duration) {
         let until = tokio::time::Instant::now() + deadline;
         self.engine().stop_accepting();
-        let namespaces: Vec<Namespace> = self.0.namespaces.read().values().cloned().collect();
+        let namespaces = self.namespaces();
         for ns in &namespaces {
             for socket in ns.sockets() {
                 socket.close(DisconnectReason::ServerShuttingDown);

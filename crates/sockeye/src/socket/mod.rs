@@ -401,9 +401,7 @@ impl Socket {
         }
         self.0.gone.store(true, Ordering::Release);
         let config = &self.0.ns.0.config;
-        if let Some(a) = &config.activity {
-            a.disconnected(reason);
-        }
+        config.count_disconnect(reason);
         // The disconnect sequence (handlers included) runs in the socket's span.
         let span = tracing::info_span!("socket", sid = %self.0.id, namespace = %self.0.ns.name());
         let _span = span.enter();
