@@ -15,7 +15,7 @@
 //!   `bcast {n: 1}` (`CONFIG RESETSTAT`, then `INFO commandstats`).
 
 use super::broadcast::broadcast_phase;
-use super::{kb_per, label, settle};
+use super::{kb_per, label, percentile, settle};
 use crate::cli::{Args, arg, list};
 use crate::connect::connect_and_hold;
 use crate::ctx::Ctx;
@@ -24,14 +24,6 @@ use serde_json::{Value, json};
 use std::cell::Cell;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)] as f64
-}
 
 /// Waits for `prefix` on `ws` and returns when it arrived.
 async fn arrival(ws: &mut Ws, prefix: &[u8]) -> Result<Instant, String> {

@@ -2,7 +2,7 @@
 //! round trips by ack in closed loop, one connection alone (`echo_unloaded`)
 //! and `active` of `connected` (`echo_loaded`); rate, percentiles, CPU.
 
-use super::{PAYLOAD, measured, settle};
+use super::{PAYLOAD, measured, percentile, settle};
 use crate::cli::{Args, arg};
 use crate::connect::{connect_and_hold, connect_many};
 use crate::ctx::Ctx;
@@ -13,14 +13,6 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 use tokio::task::spawn_local;
-
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)] as f64
-}
 
 /// Closed loop: `echo` with an ack id, wait for its ack, again, until
 /// `deadline`. Latencies in nanoseconds.

@@ -19,7 +19,7 @@
 //! the round-trip latency of one echo (POST, then GETs until the ack) is
 //! reported as p50/p99.
 
-use super::{measured, settle};
+use super::{measured, percentile, settle};
 use crate::cli::{Args, arg, list};
 use crate::ctx::Ctx;
 use crate::poll::{self, Http};
@@ -32,14 +32,6 @@ use std::time::{Duration, Instant};
 use tokio::task::spawn_local;
 
 const ECHO: &[u8] = b"421[\"echo\",\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"]";
-
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)] as f64
-}
 
 /// One polling session and a keep-alive connection to every node.
 struct Session {

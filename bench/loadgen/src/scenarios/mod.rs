@@ -65,6 +65,15 @@ pub fn kb_per(delta_kib: i64, n: usize) -> f64 {
     }
 }
 
+/// The `p` quantile (0..=1) of `sorted`, by nearest rank; 0 when empty.
+pub fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)] as f64
+}
+
 pub fn label(n: usize) -> String {
     if n >= 1000 && n.is_multiple_of(1000) {
         format!("{}k", n / 1000)

@@ -1,9 +1,7 @@
-//! `polling_idle --n 2500` (or `upgrade --idle-polling 2500`'s first
-//! phase): long-polling sessions between two polls. Each is opened (handshake, CONNECT to `/`) on its own
+//! `polling_idle --n 2500`: long-polling sessions between two polls. Each is opened (handshake, CONNECT to `/`) on its own
 //! keep-alive HTTP connection, which stays open with no request pending, as
 //! a browser's does between polls; RSS per session. Then every session is
-//! closed (`1`) so that the upgrade phase after it starts from a quiet
-//! server.
+//! closed (`1`).
 
 use super::{kb_per, label, measured, settle};
 use crate::ctx::Ctx;
