@@ -91,39 +91,68 @@ pub fn smoke(env: &Env, server: &Server) -> i32 {
         && bcast["delivered"].as_u64().is_some_and(|d| d > 0)
         && bcast["publish_per_broadcast"].as_u64() == Some(1)
         && probe["probes"].as_u64() == Some(50);
-    if ok {
+    let detail = ok.then(|| {
+        format!(
+            "{NODES} nodes, {} deliveries, 1 PUBLISH per broadcast, 50 cross-node probes",
+            bcast["delivered"]
+        )
+    });
+    smoke_verdict("cluster", server, &run, detail)
+}
+
+/// Says how a smoke run of scenario `what` went: ok with `detail`, or
+/// FAILED with its phases or its error. 0 on success, 1 otherwise.
+pub fn smoke_verdict(what: &str, server: &Server, run: &Value, detail: Option<String>) -> i32 {
+    if let Some(detail) = detail {
         say(format!(
-            "cluster smoke against {}: ok ({NODES} nodes, {} deliveries, 1 PUBLISH per broadcast, 50 cross-node probes)",
-            server.name, bcast["delivered"]
+            "{what} smoke against {}: ok ({detail})",
+            server.name
         ));
-        0
-    } else {
-        say(format!(
-            "cluster smoke against {} FAILED: {}",
-            server.name,
-            if run["ok"] == true {
-                run["phases"].to_string()
-            } else {
-                run["error"].to_string()
-            }
-        ));
-        1
+        return 0;
     }
+    say(format!(
+        "{what} smoke against {} FAILED: {}",
+        server.name,
+        if run["ok"] == true {
+            run["phases"].to_string()
+        } else {
+            run["error"].to_string()
+        }
+    ));
+    1
 }
 
 /// Runs the cluster scenario against `server`: `n` connections, `args`
 /// for the generator.
 pub fn run_one(env: &Env, server: &Server, args: &[String], timeout: Duration) -> Value {
+    let keys = ["others_cores", "server_cpu_s", "server_peak_rss_kib"];
+    let mut v = run_nodes(env, server, &Nodes::CLASSIC, args, timeout, &keys);
+    if v["ok"] == true {
+        memory_comparison(env, server, &mut v["phases"][0]);
+    }
+    v
+}
+
+/// Runs `nodes.scenario` against `server`'s nodes (started and stopped
+/// here): the run's record, with the generator's `keys` copied in.
+pub fn run_nodes(
+    env: &Env,
+    server: &Server,
+    nodes: &Nodes,
+    args: &[String],
+    timeout: Duration,
+    keys: &[&str],
+) -> Value {
     let mut v = json!({
         "server": server.name,
-        "scenario": "cluster",
+        "scenario": nodes.scenario,
         "attempt": 1,
         "round": 1,
         "chosen": true,
         "load1_before": machine::load1(),
     });
     let mut children: Vec<Child> = Vec::new();
-    let result = run_inner(env, server, &Nodes::CLASSIC, args, timeout, &mut children);
+    let result = run_inner(env, server, nodes, args, timeout, &mut children);
     for c in children.iter_mut().rev() {
         stop(c);
     }
@@ -132,13 +161,12 @@ pub fn run_one(env: &Env, server: &Server, args: &[String], timeout: Duration) -
             v["ok"] = json!(true);
             v["phases"] = parsed["phases"].clone();
             v["nodes"] = json!(NODES);
-            for k in ["others_cores", "server_cpu_s", "server_peak_rss_kib"] {
-                v[k] = parsed[k].clone();
+            for k in keys {
+                v[*k] = parsed[*k].clone();
             }
-            memory_comparison(env, server, &mut v["phases"][0]);
         }
         Err(e) => {
-            say(format!("{} / cluster: ERROR {e}", server.name));
+            say(format!("{} / {}: ERROR {e}", server.name, nodes.scenario));
             v["ok"] = json!(false);
             v["error"] = json!(e);
         }

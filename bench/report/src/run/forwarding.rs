@@ -8,13 +8,11 @@
 //! Sockeye only: Node's counterpart (`@socket.io/cluster-engine`'s
 //! `RedisEngine`) is not on the npm registry this project installs from.
 
-use super::cluster::{Nodes, run_inner};
+use super::cluster::{Nodes, run_nodes, smoke_verdict};
 use super::plan::Server;
-use super::process::{Env, stop};
+use super::process::Env;
 use super::say;
-use crate::machine;
-use serde_json::{Value, json};
-use std::process::Child;
+use serde_json::Value;
 use std::time::Duration;
 
 /// The servers that run this scenario.
@@ -38,35 +36,14 @@ pub fn args(sessions: usize, duration: f64) -> Vec<String> {
 
 /// Runs the forwarding scenario against `server`.
 pub fn run_one(env: &Env, server: &Server, args: &[String], timeout: Duration) -> Value {
-    let mut v = json!({
-        "server": server.name,
-        "scenario": "forwarding",
-        "attempt": 1,
-        "round": 1,
-        "chosen": true,
-        "load1_before": machine::load1(),
-    });
-    let mut children: Vec<Child> = Vec::new();
-    let result = run_inner(env, server, &NODES, args, timeout, &mut children);
-    for c in children.iter_mut().rev() {
-        stop(c);
-    }
-    match result {
-        Ok(parsed) => {
-            v["ok"] = json!(true);
-            v["phases"] = parsed["phases"].clone();
-            v["nodes"] = json!(super::cluster::NODES);
-            for k in ["others_cores", "server_cpu_s"] {
-                v[k] = parsed[k].clone();
-            }
-        }
-        Err(e) => {
-            say(format!("{} / forwarding: ERROR {e}", server.name));
-            v["ok"] = json!(false);
-            v["error"] = json!(e);
-        }
-    }
-    v
+    run_nodes(
+        env,
+        server,
+        &NODES,
+        args,
+        timeout,
+        &["others_cores", "server_cpu_s"],
+    )
 }
 
 /// `--smoke`: a tiny run (5 sessions, 0.3 s per mode) when Redis is
@@ -85,27 +62,15 @@ pub fn smoke(env: &Env, server: &Server) -> i32 {
             p["round_trips"].as_u64().is_some_and(|n| n > 0)
                 && p["cpu_per_request_us"].as_f64().is_some_and(|c| c > 0.0)
         });
-    if ok {
-        say(format!(
-            "forwarding smoke against {}: ok (owner, forwarded and round-robin polling round trips: {})",
-            server.name,
+    let detail = ok.then(|| {
+        format!(
+            "owner, forwarded and round-robin polling round trips: {}",
             phases
                 .iter()
                 .map(|p| p["round_trips"].to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
-        ));
-        0
-    } else {
-        say(format!(
-            "forwarding smoke against {} FAILED: {}",
-            server.name,
-            if run["ok"] == true {
-                run["phases"].to_string()
-            } else {
-                run["error"].to_string()
-            }
-        ));
-        1
-    }
+        )
+    });
+    smoke_verdict("forwarding", server, &run, detail)
 }
