@@ -37,22 +37,30 @@ pub(crate) struct Counters {
 
 impl Counters {
     fn add(&self, kind: &'static str, sub_type: Option<&'static str>, n: u64) {
+        self.add_all(&[(kind, sub_type, n)]);
+    }
+
+    /// Counts several kinds at once: one clock read and one lock (a
+    /// packet's count and bytes, on every packet each way).
+    fn add_all(&self, counts: &[(&'static str, Option<&'static str>, u64)]) {
         let timestamp = crate::time::now_ms() / 1000 * 1000;
         let mut buckets = self.buckets.lock();
-        if let Some(b) = buckets
-            .iter_mut()
-            .rev()
-            .take(16)
-            .find(|b| b.timestamp == timestamp && b.kind == kind && b.sub_type == sub_type)
-        {
-            b.count += n;
-        } else if buckets.len() < MAX_BUCKETS {
-            buckets.push(Bucket {
-                timestamp,
-                kind,
-                sub_type,
-                count: n,
-            });
+        for &(kind, sub_type, n) in counts {
+            if let Some(b) = buckets
+                .iter_mut()
+                .rev()
+                .take(16)
+                .find(|b| b.timestamp == timestamp && b.kind == kind && b.sub_type == sub_type)
+            {
+                b.count += n;
+            } else if buckets.len() < MAX_BUCKETS {
+                buckets.push(Bucket {
+                    timestamp,
+                    kind,
+                    sub_type,
+                    count: n,
+                });
+            }
         }
     }
 
@@ -100,15 +108,15 @@ pub(crate) fn hook_engine(shared: &Arc<Shared>) {
     let s = Arc::downgrade(shared);
     engine.on_packet(move |_, packet: &Packet| {
         if let (Some(s), Some(len)) = (s.upgrade(), payload_len(packet)) {
-            s.stats.add("packetsIn", None, 1);
-            s.stats.add("bytesIn", None, len as u64);
+            s.stats
+                .add_all(&[("packetsIn", None, 1), ("bytesIn", None, len as u64)]);
         }
     });
     let s = Arc::downgrade(shared);
     engine.on_packet_create(move |_, packet: &Packet| {
         if let (Some(s), Some(len)) = (s.upgrade(), payload_len(packet)) {
-            s.stats.add("packetsOut", None, 1);
-            s.stats.add("bytesOut", None, len as u64);
+            s.stats
+                .add_all(&[("packetsOut", None, 1), ("bytesOut", None, len as u64)]);
         }
     });
 }
