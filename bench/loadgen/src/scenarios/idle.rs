@@ -11,7 +11,7 @@ use super::{kb_per, label, measured, settle};
 use crate::cli::{Args, arg};
 use crate::connect::{connect_and_hold, connect_and_hold_as};
 use crate::ctx::Ctx;
-use crate::procfs::Meter;
+use crate::procfs::{Measured, Meter};
 use serde_json::{Value, json};
 
 pub async fn idle(ctx: &Ctx, args: &Args) -> Value {
@@ -28,18 +28,14 @@ pub async fn idle(ctx: &Ctx, args: &Args) -> Value {
     let m = meter.stop();
     settle(settle_ms).await;
     let rss1 = ctx.rss().unwrap_or(0) as i64;
-    let mut phases = vec![json!({
-        "name": format!("idle_{}", label(n)),
-        "connections": ok,
-        "failures": failed,
-        "first_error": err,
-        "rss_before_kib": rss0,
-        "rss_after_kib": rss1,
-        "rss_per_conn_kb": kb_per(rss1 - rss0, ok),
-        "connects_per_s": ok as f64 / m.wall,
-        "cpu_per_connect_us": m.server_cpu * 1e6 / ok.max(1) as f64,
-        "measure": measured(&m),
-    })];
+    let mut phases = vec![phase(
+        format!("idle_{}", label(n)),
+        ok,
+        (failed, err),
+        (rss0, rss1, ok),
+        ok,
+        &m,
+    )];
     // The maximum phase only when it adds a meaningful number of connections.
     if max >= n + warm + 1000 {
         let more = max - n - warm;
@@ -49,18 +45,14 @@ pub async fn idle(ctx: &Ctx, args: &Args) -> Value {
         settle(settle_ms).await;
         let rss2 = ctx.rss().unwrap_or(0) as i64;
         let total = ok + ok2;
-        phases.push(json!({
-            "name": "idle_max",
-            "connections": total + warm,
-            "failures": failed2,
-            "first_error": err2,
-            "rss_before_kib": rss0,
-            "rss_after_kib": rss2,
-            "rss_per_conn_kb": kb_per(rss2 - rss0, total),
-            "connects_per_s": ok2 as f64 / m2.wall,
-            "cpu_per_connect_us": m2.server_cpu * 1e6 / ok2.max(1) as f64,
-            "measure": measured(&m2),
-        }));
+        phases.push(phase(
+            "idle_max".into(),
+            total + warm,
+            (failed2, err2),
+            (rss0, rss2, total),
+            ok2,
+            &m2,
+        ));
     }
     json!(phases)
 }
@@ -76,16 +68,37 @@ pub async fn idle_nick(ctx: &Ctx, args: &Args) -> Value {
     let m = meter.stop();
     settle(settle_ms).await;
     let rss1 = ctx.rss().unwrap_or(0) as i64;
-    json!([{
-        "name": "idle_max_nick",
-        "connections": ok + warm,
+    json!([phase(
+        "idle_max_nick".into(),
+        ok + warm,
+        (failed, err),
+        (rss0, rss1, ok),
+        ok,
+        &m,
+    )])
+}
+
+/// One idle phase's record: `connections` held in all, its failures, the
+/// RSS before and after divided over `per` connections, and the rate and
+/// CPU of the `made` connections measured by `m`.
+fn phase(
+    name: String,
+    connections: usize,
+    (failed, err): (usize, Option<String>),
+    (rss0, rss1, per): (i64, i64, usize),
+    made: usize,
+    m: &Measured,
+) -> Value {
+    json!({
+        "name": name,
+        "connections": connections,
         "failures": failed,
         "first_error": err,
         "rss_before_kib": rss0,
         "rss_after_kib": rss1,
-        "rss_per_conn_kb": kb_per(rss1 - rss0, ok),
-        "connects_per_s": ok as f64 / m.wall,
-        "cpu_per_connect_us": m.server_cpu * 1e6 / ok.max(1) as f64,
-        "measure": measured(&m),
-    }])
+        "rss_per_conn_kb": kb_per(rss1 - rss0, per),
+        "connects_per_s": made as f64 / m.wall,
+        "cpu_per_connect_us": m.server_cpu * 1e6 / made.max(1) as f64,
+        "measure": measured(m),
+    })
 }
