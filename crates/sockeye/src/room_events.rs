@@ -42,40 +42,35 @@ impl RoomListeners {
     }
 }
 
+/// Calls a create or delete list.
+fn room_event(list: &Listeners<RoomFn>, room: &str) {
+    for f in list.snapshot() {
+        f(room);
+    }
+}
+
 impl NsInner {
     /// Dispatches an event the adapter reported (no adapter lock held).
     pub(crate) fn dispatch_room_event(&self, event: RoomEvent) {
         let l = &self.room_listeners;
         match event {
-            RoomEvent::Create(room) => {
-                for f in l.create.snapshot() {
-                    f(&room);
-                }
-            }
-            RoomEvent::Delete(room) => {
-                for f in l.delete.snapshot() {
-                    f(&room);
-                }
-            }
-            RoomEvent::Join(room, sid) => {
-                let listeners = l.join.snapshot();
-                if !listeners.is_empty() {
-                    let id = self.public_id(sid, &room);
-                    for f in listeners {
-                        f(&room, &id);
-                    }
-                }
-            }
-            RoomEvent::Leave(room, sid) => {
-                let listeners = l.leave.snapshot();
-                if !listeners.is_empty() {
-                    let id = self.public_id(sid, &room);
-                    for f in listeners {
-                        f(&room, &id);
-                    }
-                }
-            }
+            RoomEvent::Create(room) => room_event(&l.create, &room),
+            RoomEvent::Delete(room) => room_event(&l.delete, &room),
+            RoomEvent::Join(room, sid) => self.member_event(&l.join, &room, sid),
+            RoomEvent::Leave(room, sid) => self.member_event(&l.leave, &room, sid),
             _ => {}
+        }
+    }
+
+    /// Calls a join or leave list with the socket's public id (looked up
+    /// only when someone listens).
+    fn member_event(&self, list: &Listeners<MemberFn>, room: &str, sid: Sid) {
+        let listeners = list.snapshot();
+        if !listeners.is_empty() {
+            let id = self.public_id(sid, room);
+            for f in listeners {
+                f(room, &id);
+            }
         }
     }
 
