@@ -2,22 +2,27 @@
 
 use std::future::Future;
 use std::io;
-use std::pin::{Pin, pin};
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{Request, Response};
 use hyper::body::Incoming;
+use hyper::server::conn::http1::UpgradeableConnection;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::watch;
+use tokio::time::{Instant, Sleep};
 use tokio_rustls::TlsAcceptor;
 use tower_service::Service;
 use tracing::{debug, error};
 
 use super::per_address::AddressGuard;
+use super::stream::{Counted, Phase};
 use super::{ACCEPT_ERROR_BACKOFF, BoundAddr, BoxError, ConnectionInfo, Shared, TaskGuard, raised};
 
 /// Errors that concern one connection only, not the listener.
@@ -92,19 +97,23 @@ pub(super) async fn accept_loop<S, B>(
             local: stream.local_addr().unwrap_or(bound.addr),
             tls: bound.tls,
         };
+        let phase = Arc::new(Phase::default());
         let service = HyperService {
-            inner: service.clone(),
+            inner: Box::new(service.clone()),
             info,
+            phase: Arc::clone(&phase),
         };
         let conn_guard = TaskGuard::new(shared);
+        let places = Places {
+            _permit: permit,
+            _address: address,
+        };
         tokio::spawn(connection(
             stream,
             acceptor.clone(),
             service,
-            Places {
-                _permit: permit,
-                _address: address,
-            },
+            places,
+            phase,
             conn_guard,
         ));
     }
@@ -115,7 +124,8 @@ async fn connection<S, B>(
     stream: TcpStream,
     acceptor: Option<TlsAcceptor>,
     service: HyperService<S>,
-    permit: Places,
+    places: Places,
+    phase: Arc<Phase>,
     guard: TaskGuard,
 ) where
     S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
@@ -126,7 +136,7 @@ async fn connection<S, B>(
 {
     let shared = &guard.0;
     let Some(acceptor) = acceptor else {
-        return drive(Counted::new(stream, permit), service, shared).await;
+        return drive(Counted::new(stream, places, phase), service, shared).await;
     };
     let peer = service.info.peer;
     let mut shutdown = shared.shutdown.subscribe();
@@ -147,12 +157,33 @@ async fn connection<S, B>(
             }
         },
     };
-    drive(Counted::new(stream, permit), service, shared).await;
+    drive(Counted::new(stream, places, phase), service, shared).await;
+}
+
+/// The hyper connection of one round (see [`super::stream`]).
+type Round<I, S> = UpgradeableConnection<TokioIo<Counted<I>>, HyperService<S>>;
+
+/// How a round ended.
+enum RoundEnd {
+    /// hyper went idle and gave the stream back: wait for the next request.
+    Idle,
+    /// The connection closed, was upgraded, or was dropped at the shutdown
+    /// deadline.
+    Over,
+}
+
+/// What woke a round up.
+enum Step {
+    Ended(hyper::Result<()>),
+    Idle,
+    Shutdown,
+    Forced,
 }
 
 /// Serves one connection until it closes, is upgraded, or is dropped at the
-/// shutdown deadline.
-async fn drive<I, S, B>(io: I, service: HyperService<S>, shared: &Shared)
+/// shutdown deadline: one round per busy stretch, with no hyper connection
+/// (and none of its buffers) while it waits for its next request.
+async fn drive<I, S, B>(mut io: Counted<I>, mut service: HyperService<S>, shared: &Shared)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
@@ -162,36 +193,189 @@ where
     B::Error: Into<BoxError>,
 {
     let peer = service.info.peer;
+    let phase = Arc::clone(io.phase());
     let mut shutdown = shared.shutdown.subscribe();
     let mut force = shared.force.subscribe();
-    let conn = shared
-        .http
-        .serve_connection(TokioIo::new(io), service)
-        .with_upgrades();
-    let mut conn = pin!(conn);
-    let result = tokio::select! {
-        result = conn.as_mut() => result,
-        () = raised(&mut shutdown) => {
-            conn.as_mut().graceful_shutdown();
-            tokio::select! {
-                result = conn.as_mut() => result,
-                () = raised(&mut force) => {
-                    debug!(%peer, "connection dropped at the shutdown deadline");
-                    return;
+    loop {
+        phase.start_round();
+        // Boxed: the task of a waiting connection keeps only the pointer's
+        // place, not hyper's connection state.
+        let mut conn: Pin<Box<Round<I, S>>> = Box::pin(
+            shared
+                .http
+                .serve_connection(TokioIo::new(io), service)
+                .with_upgrades(),
+        );
+        match serve_round(
+            conn.as_mut(),
+            peer,
+            &phase,
+            shared,
+            &mut shutdown,
+            &mut force,
+        )
+        .await
+        {
+            RoundEnd::Over => return,
+            RoundEnd::Idle => {}
+        }
+        let Some(parts) = Pin::into_inner(conn).into_parts() else {
+            return;
+        };
+        io = parts.io.into_inner();
+        service = parts.service;
+        if !parts.read_buf.is_empty() {
+            // Bytes of the next request that hyper had read already.
+            io.unread(parts.read_buf);
+        } else if !wait_for_request(&mut io, shared, &mut shutdown).await {
+            debug!(%peer, "idle keep-alive connection closed");
+            return;
+        }
+    }
+}
+
+/// Runs one round until hyper ends the connection, goes idle (and the
+/// server's idle release says its buffers go), or the server shuts down.
+async fn serve_round<I, S, B>(
+    mut conn: Pin<&mut Round<I, S>>,
+    peer: SocketAddr,
+    phase: &Phase,
+    shared: &Shared,
+    shutdown: &mut watch::Receiver<bool>,
+    force: &mut watch::Receiver<bool>,
+) -> RoundEnd
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Into<BoxError>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let release = shared.config.release_idle_after;
+    let mut closing = false;
+    // Armed while hyper is parked, when the release waits a while.
+    let mut linger: Option<Pin<Box<Sleep>>> = None;
+    let mut armed = false;
+    loop {
+        let step = std::future::poll_fn(|cx| {
+            if let Poll::Ready(result) = conn.as_mut().poll(cx) {
+                return Poll::Ready(Step::Ended(result));
+            }
+            if closing || !phase.is_parked() {
+                armed = false;
+                return Poll::Pending;
+            }
+            let Some(after) = release else {
+                return Poll::Pending;
+            };
+            if after.is_zero() {
+                return Poll::Ready(Step::Idle);
+            }
+            let deadline = Instant::now() + after;
+            let sleep = linger.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+            if !armed {
+                sleep.as_mut().reset(deadline);
+                armed = true;
+            }
+            sleep.as_mut().poll(cx).map(|()| Step::Idle)
+        });
+        let step = tokio::select! {
+            biased;
+            step = step => step,
+            () = raised(shutdown), if !closing => Step::Shutdown,
+            () = raised(force), if closing => Step::Forced,
+        };
+        match step {
+            Step::Ended(result) => {
+                if let Err(err) = result {
+                    debug!(%peer, %err, "connection error");
+                }
+                return RoundEnd::Over;
+            }
+            Step::Shutdown => {
+                closing = true;
+                phase.close();
+                conn.as_mut().graceful_shutdown();
+            }
+            Step::Forced => {
+                debug!(%peer, "connection dropped at the shutdown deadline");
+                return RoundEnd::Over;
+            }
+            Step::Idle => {
+                phase.recycle();
+                conn.as_mut().graceful_shutdown();
+                // hyper ends an idle connection at once. One that turns out
+                // to be mid-exchange (a request body still coming in) only
+                // loses its keep-alive: it finishes that exchange and closes.
+                match std::future::poll_fn(|cx| Poll::Ready(conn.as_mut().poll(cx))).await {
+                    Poll::Ready(Ok(())) => return RoundEnd::Idle,
+                    Poll::Ready(Err(err)) => {
+                        debug!(%peer, %err, "connection error");
+                        return RoundEnd::Over;
+                    }
+                    Poll::Pending => {
+                        closing = true;
+                        phase.close();
+                    }
                 }
             }
         }
+    }
+}
+
+/// Waits for the first bytes of a keep-alive connection's next request,
+/// with no HTTP buffers held, at most the header read timeout. `false`
+/// when the connection is to close: the client closed it, the wait timed
+/// out, or the server shuts down.
+async fn wait_for_request<I>(
+    io: &mut Counted<I>,
+    shared: &Shared,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool
+where
+    I: AsyncRead + Unpin,
+{
+    let timeout = shared.config.header_read_timeout;
+    let first = {
+        let stream = io.stream_mut();
+        let read = std::future::poll_fn(|cx| {
+            // On the stack of this poll only: an idle connection owns no
+            // buffer. Most request heads fit; hyper reads any rest itself.
+            let mut buf = [0u8; 2048];
+            let mut buf = ReadBuf::new(&mut buf);
+            Pin::new(&mut *stream)
+                .poll_read(cx, &mut buf)
+                .map_ok(|()| Bytes::copy_from_slice(buf.filled()))
+        });
+        let read = async {
+            match timeout {
+                Some(timeout) => tokio::time::timeout(timeout, read).await.ok(),
+                None => Some(read.await),
+            }
+        };
+        tokio::select! {
+            biased;
+            () = raised(shutdown) => None,
+            first = read => first.and_then(Result::ok),
+        }
     };
-    if let Err(err) = result {
-        debug!(%peer, %err, "connection error");
+    match first {
+        Some(bytes) if !bytes.is_empty() => {
+            io.unread(bytes);
+            true
+        }
+        _ => false,
     }
 }
 
 /// Adapts a tower `Service` to hyper's, adding [`ConnectionInfo`] to requests.
-#[derive(Clone)]
 struct HyperService<S> {
-    inner: S,
+    /// Boxed so that hyper's connection is `Unpin` whatever `S` is: the
+    /// connection task moves the stream out of it between rounds.
+    inner: Box<S>,
     info: ConnectionInfo,
+    phase: Arc<Phase>,
 }
 
 impl<S, B> hyper::service::Service<Request<Incoming>> for HyperService<S>
@@ -206,9 +390,10 @@ where
     fn call(&self, mut req: Request<Incoming>) -> Self::Future {
         req.extensions_mut().insert(self.info);
         ReadyThenCall {
-            service: self.inner.clone(),
+            service: S::clone(&self.inner),
             req: Some(req),
             call: None,
+            phase: Arc::clone(&self.phase),
         }
     }
 }
@@ -216,12 +401,14 @@ where
 pin_project_lite::pin_project! {
     /// Waits for the tower service to be ready, then calls it: hyper's
     /// `Service` has no `poll_ready`. A named future rather than a boxed
-    /// `async` block, which cost an allocation per request.
+    /// `async` block, which cost an allocation per request. Its answer
+    /// tells the connection's [`Phase`] that a response is on its way.
     pub(crate) struct ReadyThenCall<S: Service<R>, R> {
         service: S,
         req: Option<R>,
         #[pin]
         call: Option<S::Future>,
+        phase: Arc<Phase>,
     }
 }
 
@@ -241,7 +428,13 @@ impl<S: Service<R>, R> Future for ReadyThenCall<S, R> {
             this.call.set(Some(this.service.call(req)));
         }
         match this.call.as_pin_mut() {
-            Some(call) => call.poll(cx),
+            Some(call) => {
+                let answer = std::task::ready!(call.poll(cx));
+                if answer.is_ok() {
+                    this.phase.responded();
+                }
+                Poll::Ready(answer)
+            }
             None => Poll::Pending,
         }
     }
@@ -249,63 +442,7 @@ impl<S: Service<R>, R> Future for ReadyThenCall<S, R> {
 
 /// A connection's places under the caps: the total, and its address's.
 /// Held only to be dropped with the connection.
-struct Places {
+pub(super) struct Places {
     _permit: OwnedSemaphorePermit,
     _address: Option<AddressGuard>,
-}
-
-/// An I/O stream holding its connection's places for as long as it lives,
-/// even after hyper hands it over to an upgrade.
-struct Counted<T> {
-    io: T,
-    _permit: Places,
-}
-
-impl<T> Counted<T> {
-    fn new(io: T, permit: Places) -> Self {
-        Self {
-            io,
-            _permit: permit,
-        }
-    }
-}
-
-impl<T: AsyncRead + Unpin> AsyncRead for Counted<T> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
-    }
-}
-
-impl<T: AsyncWrite + Unpin> AsyncWrite for Counted<T> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
-    }
 }

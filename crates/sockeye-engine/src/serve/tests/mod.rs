@@ -1,6 +1,7 @@
 //! Tests on real sockets (127.0.0.1, port 0): plain and TLS listeners sharing
 //! one service, upgrades, graceful and forced shutdown, limits, PEM errors.
 
+mod keep_alive;
 mod support;
 
 use std::sync::Arc;

@@ -104,6 +104,11 @@ impl App {
                 let info = info.expect("connection info");
                 text(format!("{n} {} {} {}", info.tls, info.peer, info.local))
             }
+            "/len" => {
+                let body = req.into_body().collect().await.expect("body").to_bytes();
+                text(body.len().to_string())
+            }
+            "/early" => text("not read".into()),
             "/slow" => {
                 self.started.notify_one();
                 tokio::time::sleep(SECOND).await;
