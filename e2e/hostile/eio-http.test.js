@@ -383,4 +383,34 @@ suite("Engine.IO polling: overlapping and abandoned requests", { kind: "engineio
       reader.destroy();
     }
   }, { deadline: 60_000 });
+
+  // An idle keep-alive connection holds no HTTP buffers (the server's
+  // `release_idle_after`): without that, hyper's 8 KiB read and 8 KiB
+  // header buffers stay with every connection, about 13 MB here.
+  hostile("800 keep-alive connections left idle after one request each", async ({ port }) => {
+    const conns = [];
+    try {
+      for (let batch = 0; batch < 16; batch++) {
+        const opened = await Promise.all(Array.from({ length: 50 }, () => Conn.open(port)));
+        await Promise.all(opened.map(async (conn) => {
+          await conn.write(requestBytes("GET", `${EIO}?EIO=4&transport=polling`));
+          const res = await within(10_000, readResponse(conn), "a handshake on a keep-alive connection");
+          check(res && res.status === 200, `handshake: ${res && res.status}`);
+        }));
+        conns.push(...opened);
+      }
+      // Idle well past the release; the harness samples RSS meanwhile.
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      check(conns.every((c) => !c.isClosed), "an idle keep-alive connection was closed");
+      // They still serve: a second request on some of them.
+      for (const conn of conns.slice(0, 20)) {
+        await conn.write(requestBytes("GET", `${EIO}?EIO=4&transport=polling`));
+        const res = await within(10_000, readResponse(conn), "a request after the idle time");
+        check(res && res.status === 200, `second request: ${res && res.status}`);
+      }
+      return "800 idle connections kept open, served again";
+    } finally {
+      for (const conn of conns) conn.destroy();
+    }
+  }, { deadline: 30_000, rssCeilingKib: 6 * 1024 });
 });

@@ -17,6 +17,9 @@
 //!   with frames sealed when `SOCKEYE_CLUSTER_SECRET` is set.
 //!   `--metrics`: activity counters on (`SocketIoBuilder::metrics`), to
 //!   measure their cost.
+//! - `SOCKEYE_RELEASE_IDLE_MS`: `ServerBuilder::release_idle_after` in
+//!   milliseconds, or `off` (hyper's buffers kept for a connection's life),
+//!   for A/B runs; unset, the library's default.
 
 use sockeye::engine::{ClusterBus, ClusterConfig};
 use sockeye::serve::Server;
@@ -115,11 +118,12 @@ fn main() {
             });
         });
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port_arg()));
-        let server = Server::builder()
-            .listen(addr)
-            .serve(io.service())
-            .await
-            .expect("bind");
+        let mut builder = Server::builder().listen(addr);
+        if let Ok(release) = std::env::var("SOCKEYE_RELEASE_IDLE_MS") {
+            builder = builder
+                .release_idle_after(release.parse().ok().map(std::time::Duration::from_millis));
+        }
+        let server = builder.serve(io.service()).await.expect("bind");
         println!("listening on {}", server.local_addrs()[0].addr);
         let _ = std::io::stdout().flush();
         server.wait().await;

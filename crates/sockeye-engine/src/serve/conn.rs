@@ -135,9 +135,34 @@ async fn connection<S, B>(
     B::Error: Into<BoxError>,
 {
     let shared = &guard.0;
-    let Some(acceptor) = acceptor else {
-        return drive(Counted::new(stream, places, phase), service, shared).await;
-    };
+    match acceptor {
+        None => drive(Counted::new(stream, places, phase), service, shared).await,
+        // Boxed: TLS state (the handshake, rustls' connection, about 3 KB)
+        // would otherwise size every plain connection's task as well.
+        Some(acceptor) => {
+            Box::pin(tls_connection(
+                stream, acceptor, service, places, phase, shared,
+            ))
+            .await;
+        }
+    }
+}
+
+/// [`connection`] over TLS: the handshake, then [`drive`].
+async fn tls_connection<S, B>(
+    stream: TcpStream,
+    acceptor: TlsAcceptor,
+    service: HyperService<S>,
+    places: Places,
+    phase: Arc<Phase>,
+    shared: &Shared,
+) where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Into<BoxError>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
     let peer = service.info.peer;
     let mut shutdown = shared.shutdown.subscribe();
     let handshake =
