@@ -385,8 +385,9 @@ suite("Engine.IO polling: overlapping and abandoned requests", { kind: "engineio
   }, { deadline: 60_000 });
 
   // An idle keep-alive connection holds no HTTP buffers (the server's
-  // `release_idle_after`): without that, hyper's 8 KiB read and 8 KiB
-  // header buffers stay with every connection, about 13 MB here.
+  // `release_idle_after`). Measured on the debug test server: about 8 MB
+  // of growth with the release, 11.5 MB without it (hyper's 8 KiB read and
+  // 8 KiB header buffers kept by every connection).
   hostile("800 keep-alive connections left idle after one request each", async ({ port }) => {
     const conns = [];
     try {
@@ -412,5 +413,5 @@ suite("Engine.IO polling: overlapping and abandoned requests", { kind: "engineio
     } finally {
       for (const conn of conns) conn.destroy();
     }
-  }, { deadline: 30_000, rssCeilingKib: 6 * 1024 });
+  }, { deadline: 30_000, rssCeilingKib: 10 * 1024 });
 });
