@@ -12,7 +12,7 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::server::conn::http1::UpgradeableConnection;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::sync::watch;
@@ -22,7 +22,7 @@ use tower_service::Service;
 use tracing::{debug, error};
 
 use super::per_address::AddressGuard;
-use super::stream::{Counted, Phase};
+use super::stream::{Counted, Phase, WaitForRequest};
 use super::{ACCEPT_ERROR_BACKOFF, BoundAddr, BoxError, ConnectionInfo, Shared, TaskGuard, raised};
 
 /// Errors that concern one connection only, not the listener.
@@ -210,7 +210,7 @@ enum Step {
 /// (and none of its buffers) while it waits for its next request.
 async fn drive<I, S, B>(mut io: Counted<I>, mut service: HyperService<S>, shared: &Shared)
 where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    I: AsyncRead + AsyncWrite + WaitForRequest + Unpin + Send + 'static,
     S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send,
     S::Error: Into<BoxError>,
@@ -249,10 +249,16 @@ where
         };
         io = parts.io.into_inner();
         service = parts.service;
-        if !parts.read_buf.is_empty() {
+        // Even empty, hyper's leftover shares its 8 KiB read buffer: it
+        // must not live on through the wait.
+        let leftover = parts.read_buf;
+        if !leftover.is_empty() {
             // Bytes of the next request that hyper had read already.
-            io.unread(parts.read_buf);
-        } else if !wait_for_request(&mut io, shared, &mut shutdown).await {
+            io.unread(leftover);
+            continue;
+        }
+        drop(leftover);
+        if !wait_for_request(&mut io, shared, &mut shutdown).await {
             debug!(%peer, "idle keep-alive connection closed");
             return;
         }
@@ -359,34 +365,27 @@ async fn wait_for_request<I>(
     shutdown: &mut watch::Receiver<bool>,
 ) -> bool
 where
-    I: AsyncRead + Unpin,
+    I: WaitForRequest,
 {
     let timeout = shared.config.header_read_timeout;
-    let first = {
+    let ready = {
         let stream = io.stream_mut();
-        let read = std::future::poll_fn(|cx| {
-            // On the stack of this poll only: an idle connection owns no
-            // buffer. Most request heads fit; hyper reads any rest itself.
-            let mut buf = [0u8; 2048];
-            let mut buf = ReadBuf::new(&mut buf);
-            Pin::new(&mut *stream)
-                .poll_read(cx, &mut buf)
-                .map_ok(|()| Bytes::copy_from_slice(buf.filled()))
-        });
-        let read = async {
+        let ready = std::future::poll_fn(|cx| stream.poll_next_request(cx));
+        let ready = async {
             match timeout {
-                Some(timeout) => tokio::time::timeout(timeout, read).await.ok(),
-                None => Some(read.await),
+                Some(timeout) => tokio::time::timeout(timeout, ready).await.ok(),
+                None => Some(ready.await),
             }
         };
         tokio::select! {
             biased;
             () = raised(shutdown) => None,
-            first = read => first.and_then(Result::ok),
+            ready = ready => ready.and_then(Result::ok),
         }
     };
-    match first {
-        Some(bytes) if !bytes.is_empty() => {
+    match ready {
+        Some(None) => true,
+        Some(Some(bytes)) if !bytes.is_empty() => {
             io.unread(bytes);
             true
         }

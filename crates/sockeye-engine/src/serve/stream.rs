@@ -22,6 +22,8 @@ use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
 
 use super::conn::Places;
 
@@ -196,6 +198,35 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Counted<T> {
             return Pin::new(&mut this.io).poll_flush(cx);
         }
         Pin::new(&mut this.io).poll_shutdown(cx)
+    }
+}
+
+/// How a stream waits for its next request between rounds, holding no
+/// buffer.
+pub(super) trait WaitForRequest {
+    /// Ready when the next request can be read: `None` when its bytes wait
+    /// in the stream (or it ended), `Some(bytes)` when waiting had to read
+    /// them (to be read first).
+    fn poll_next_request(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Bytes>>>;
+}
+
+impl WaitForRequest for TcpStream {
+    /// The socket's readiness: no read, no copy (hyper's next connection
+    /// reads the request itself).
+    fn poll_next_request(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Bytes>>> {
+        self.poll_read_ready(cx).map_ok(|()| None)
+    }
+}
+
+impl WaitForRequest for TlsStream<TcpStream> {
+    /// TLS records must be read and decrypted to know whether a request
+    /// came: the first bytes are read on the stack of this poll and kept.
+    fn poll_next_request(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Bytes>>> {
+        let mut buf = [0u8; 2048];
+        let mut buf = ReadBuf::new(&mut buf);
+        Pin::new(self)
+            .poll_read(cx, &mut buf)
+            .map_ok(|()| Some(Bytes::copy_from_slice(buf.filled())))
     }
 }
 

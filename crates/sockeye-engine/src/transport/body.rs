@@ -64,9 +64,13 @@ where
             return BodyRead::TooLarge(body);
         }
         let chunk = data.copy_to_bytes(n);
-        // The usual single-chunk body is kept as it came, without a copy.
+        // The usual single-chunk body is copied once into a buffer of its
+        // own size: hyper's chunk is a slice of the connection's 8 KiB read
+        // buffer, and the packets decoded from it share their bytes (zero
+        // copy), so anything a handler kept of them (a raw argument) would
+        // keep that whole buffer alive after the connection let go of it.
         match first.take() {
-            None if rest.is_empty() => first = Some(chunk),
+            None if rest.is_empty() => first = Some(Bytes::copy_from_slice(&chunk)),
             None => rest.extend_from_slice(&chunk),
             Some(previous) => {
                 rest.reserve(previous.len() + chunk.len());
