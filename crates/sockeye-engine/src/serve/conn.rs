@@ -25,6 +25,33 @@ use super::per_address::AddressGuard;
 use super::stream::{Counted, Phase, WaitForRequest};
 use super::{ACCEPT_ERROR_BACKOFF, BoundAddr, BoxError, ConnectionInfo, Shared, TaskGuard, raised};
 
+/// A tower service as this module serves it. One name for the bounds every
+/// function on a connection's path repeats; any service that `Server::serve`
+/// accepts is one.
+pub(super) trait AppService<B>:
+    Service<Request<Incoming>, Response = Response<B>, Future: Send, Error: Into<BoxError>>
+    + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S, B> AppService<B> for S where
+    S: Service<Request<Incoming>, Response = Response<B>, Future: Send, Error: Into<BoxError>>
+        + Clone
+        + Send
+        + 'static
+{
+}
+
+/// A response body as this module serves it (see [`AppService`]).
+pub(super) trait AppBody:
+    http_body::Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static
+{
+}
+
+impl<B> AppBody for B where B: http_body::Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static {}
+
 /// Errors that concern one connection only, not the listener.
 fn is_connection_error(err: &io::Error) -> bool {
     matches!(
@@ -42,11 +69,8 @@ pub(super) async fn accept_loop<S, B>(
     service: S,
     guard: TaskGuard,
 ) where
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send,
-    S::Error: Into<BoxError>,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
+    S: AppService<B>,
+    B: AppBody,
 {
     let shared = &guard.0;
     let mut shutdown = shared.shutdown.subscribe();
@@ -97,11 +121,10 @@ pub(super) async fn accept_loop<S, B>(
             local: stream.local_addr().unwrap_or(bound.addr),
             tls: bound.tls,
         };
-        let phase = Arc::new(Phase::default());
         let service = HyperService {
             inner: Box::new(service.clone()),
             info,
-            phase: Arc::clone(&phase),
+            phase: Arc::default(),
         };
         let conn_guard = TaskGuard::new(shared);
         let places = Places {
@@ -113,7 +136,6 @@ pub(super) async fn accept_loop<S, B>(
             acceptor.clone(),
             service,
             places,
-            phase,
             conn_guard,
         ));
     }
@@ -125,25 +147,21 @@ async fn connection<S, B>(
     acceptor: Option<TlsAcceptor>,
     service: HyperService<S>,
     places: Places,
-    phase: Arc<Phase>,
     guard: TaskGuard,
 ) where
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send,
-    S::Error: Into<BoxError>,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
+    S: AppService<B>,
+    B: AppBody,
 {
     let shared = &guard.0;
     match acceptor {
-        None => drive(Counted::new(stream, places, phase), service, shared).await,
+        None => {
+            let io = Counted::new(stream, places, Arc::clone(&service.phase));
+            drive(io, service, shared).await;
+        }
         // Boxed: TLS state (the handshake, rustls' connection, about 3 KB)
         // would otherwise size every plain connection's task as well.
         Some(acceptor) => {
-            Box::pin(tls_connection(
-                stream, acceptor, service, places, phase, shared,
-            ))
-            .await;
+            Box::pin(tls_connection(stream, acceptor, service, places, shared)).await;
         }
     }
 }
@@ -154,14 +172,10 @@ async fn tls_connection<S, B>(
     acceptor: TlsAcceptor,
     service: HyperService<S>,
     places: Places,
-    phase: Arc<Phase>,
     shared: &Shared,
 ) where
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send,
-    S::Error: Into<BoxError>,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
+    S: AppService<B>,
+    B: AppBody,
 {
     let peer = service.info.peer;
     let mut shutdown = shared.shutdown.subscribe();
@@ -182,7 +196,8 @@ async fn tls_connection<S, B>(
             }
         },
     };
-    drive(Counted::new(stream, places, phase), service, shared).await;
+    let io = Counted::new(stream, places, Arc::clone(&service.phase));
+    drive(io, service, shared).await;
 }
 
 /// The hyper connection of one round (see [`super::stream`]).
@@ -211,14 +226,11 @@ enum Step {
 async fn drive<I, S, B>(mut io: Counted<I>, mut service: HyperService<S>, shared: &Shared)
 where
     I: AsyncRead + AsyncWrite + WaitForRequest + Unpin + Send + 'static,
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send,
-    S::Error: Into<BoxError>,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
+    S: AppService<B>,
+    B: AppBody,
 {
     let peer = service.info.peer;
-    let phase = Arc::clone(io.phase());
+    let phase = Arc::clone(&service.phase);
     let mut shutdown = shared.shutdown.subscribe();
     let mut force = shared.force.subscribe();
     loop {
@@ -277,11 +289,8 @@ async fn serve_round<I, S, B>(
 ) -> RoundEnd
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send,
-    S::Error: Into<BoxError>,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
+    S: AppService<B>,
+    B: AppBody,
 {
     let release = shared.config.release_idle_after;
     let mut closing = false;

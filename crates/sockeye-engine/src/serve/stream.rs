@@ -121,11 +121,6 @@ impl<T> Counted<T> {
         }
     }
 
-    /// The phase shared with this connection's task and hyper service.
-    pub(super) fn phase(&self) -> &Arc<Phase> {
-        &self.phase
-    }
-
     /// Bytes to hand to the next reader before the stream's own.
     pub(super) fn unread(&mut self, bytes: Bytes) {
         debug_assert!(self.prefix.is_none(), "a prefix replaced unread");
