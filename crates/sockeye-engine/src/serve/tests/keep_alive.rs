@@ -2,12 +2,10 @@
 //! while a connection waits for its next request (`release_idle_after`),
 //! and nothing a client sends is lost or misread across that gap.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use http::StatusCode;
-use http::header::{CONNECTION, UPGRADE};
-use http_body_util::Empty;
-use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
@@ -133,14 +131,7 @@ async fn a_connection_idle_past_the_release_keeps_serving() {
     }
     // An upgrade after a released round still hands over the stream.
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let req = request("/echo")
-        .header(CONNECTION, "upgrade")
-        .header(UPGRADE, "echo")
-        .body(Empty::new())
-        .expect("req");
-    let res = sender.send_request(req).await.expect("response");
-    assert_eq!(res.status(), StatusCode::SWITCHING_PROTOCOLS);
-    let mut io = TokioIo::new(hyper::upgrade::on(res).await.expect("client upgrade"));
+    let mut io = upgrade_to_echo(&mut sender).await;
     assert_echo(&mut io, b"raw bytes after released rounds").await;
 }
 
@@ -186,23 +177,24 @@ async fn idle_connections_close_at_shutdown_and_at_the_header_read_timeout() {
         .header_read_timeout(Duration::from_millis(200));
     let handle = serve(builder, &app).await;
     let addr = handle.local_addrs()[0].addr;
-    let mut tcp = TcpStream::connect(addr).await.expect("tcp");
-    tcp.write_all(get("/count").as_bytes())
-        .await
-        .expect("write");
-    let mut rd = BufReader::new(tcp);
-    read_response(&mut rd).await;
     // Released and silent: closed at the header read timeout.
-    assert_closed_by_server(rd.into_inner(), Duration::from_secs(3)).await;
+    let answered = answered_once(addr).await;
+    assert_closed_by_server(answered, Duration::from_secs(3)).await;
 
-    let mut tcp = TcpStream::connect(addr).await.expect("tcp");
-    tcp.write_all(get("/count").as_bytes())
-        .await
-        .expect("write");
-    let mut rd = BufReader::new(tcp);
-    read_response(&mut rd).await;
+    let answered = answered_once(addr).await;
     handle.shutdown();
     let outcome = timeout(SECOND, handle.wait()).await.expect("quick");
     assert_eq!(outcome, ShutdownOutcome::Graceful);
-    assert_closed_by_server(rd.into_inner(), SECOND).await;
+    assert_closed_by_server(answered, SECOND).await;
+}
+
+/// A connection whose one request (`GET /count`) was answered.
+async fn answered_once(addr: SocketAddr) -> TcpStream {
+    let mut tcp = TcpStream::connect(addr).await.expect("tcp");
+    tcp.write_all(get("/count").as_bytes())
+        .await
+        .expect("write");
+    let mut rd = BufReader::new(tcp);
+    read_response(&mut rd).await;
+    rd.into_inner()
 }

@@ -221,7 +221,12 @@ pub(super) async fn echo_through<IO>(io: IO) -> TokioIo<hyper::upgrade::Upgraded
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let mut sender = handshake(io).await;
+    upgrade_to_echo(&mut handshake(io).await).await
+}
+
+/// Upgrades the connection of `sender` through `/echo` and checks that raw
+/// bytes echo back.
+pub(super) async fn upgrade_to_echo(sender: &mut Sender) -> TokioIo<hyper::upgrade::Upgraded> {
     let req = request("/echo")
         .header(CONNECTION, "upgrade")
         .header(UPGRADE, "echo")
