@@ -3,7 +3,7 @@
 //! so that its connection stays usable.
 
 use crate::engine::BoxError;
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http_body::Body;
 use http_body_util::BodyExt;
 use std::pin::Pin;
@@ -45,9 +45,12 @@ where
     B::Error: Into<BoxError>,
 {
     let mut body = Box::pin(body);
-    let mut first: Option<Bytes> = None;
-    let mut rest = BytesMut::new();
-    let mut len = 0usize;
+    // The body is copied into a buffer of its own: hyper's chunks are
+    // slices of the connection's 8 KiB read buffer, and the packets decoded
+    // from the body share its bytes (zero copy), so anything a handler kept
+    // of them (a raw argument) would keep that whole buffer alive after the
+    // connection let go of it.
+    let mut out = BytesMut::new();
     loop {
         let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
             Err(_) => return BodyRead::TimedOut,
@@ -55,31 +58,15 @@ where
             Ok(Some(Err(_))) => return BodyRead::Failed,
             Ok(Some(Ok(frame))) => frame,
         };
-        let Ok(mut data) = frame.into_data() else {
+        let Ok(data) = frame.into_data() else {
             continue; // trailers
         };
-        let n = data.remaining();
-        len = len.saturating_add(n);
-        if len > max {
+        if out.len().saturating_add(data.remaining()) > max {
             return BodyRead::TooLarge(body);
         }
-        let chunk = data.copy_to_bytes(n);
-        // The usual single-chunk body is copied once into a buffer of its
-        // own size: hyper's chunk is a slice of the connection's 8 KiB read
-        // buffer, and the packets decoded from it share their bytes (zero
-        // copy), so anything a handler kept of them (a raw argument) would
-        // keep that whole buffer alive after the connection let go of it.
-        match first.take() {
-            None if rest.is_empty() => first = Some(Bytes::copy_from_slice(&chunk)),
-            None => rest.extend_from_slice(&chunk),
-            Some(previous) => {
-                rest.reserve(previous.len() + chunk.len());
-                rest.extend_from_slice(&previous);
-                rest.extend_from_slice(&chunk);
-            }
-        }
+        out.put(data);
     }
-    BodyRead::Complete(first.unwrap_or_else(|| rest.freeze()))
+    BodyRead::Complete(out.freeze())
 }
 
 /// Reads and drops up to `limit` more bytes of a refused body, in a task of
