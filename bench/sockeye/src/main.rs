@@ -20,6 +20,7 @@
 //! - `SOCKEYE_RELEASE_IDLE_MS`: `ServerBuilder::release_idle_after` in
 //!   milliseconds, or `off` (hyper's buffers kept for a connection's life),
 //!   for A/B runs; unset, the library's default.
+//! - `SOCKEYE_MAX_LINGERING`: `ServerBuilder::max_lingering`, the same way.
 
 use sockeye::engine::{ClusterBus, ClusterConfig};
 use sockeye::serve::Server;
@@ -122,6 +123,12 @@ fn main() {
         if let Ok(release) = std::env::var("SOCKEYE_RELEASE_IDLE_MS") {
             builder = builder
                 .release_idle_after(release.parse().ok().map(std::time::Duration::from_millis));
+        }
+        if let Some(max) = std::env::var("SOCKEYE_MAX_LINGERING")
+            .ok()
+            .and_then(|m| m.parse().ok())
+        {
+            builder = builder.max_lingering(max);
         }
         let server = builder.serve(io.service()).await.expect("bind");
         println!("listening on {}", server.local_addrs()[0].addr);

@@ -83,6 +83,14 @@ struct Args {
     /// The most connections open at once.
     #[arg(long, global = true)]
     max_connections: Option<usize>,
+    /// How long an idle keep-alive connection keeps its HTTP buffers, in
+    /// milliseconds (`ServerBuilder::release_idle_after`).
+    #[arg(long, global = true)]
+    release_idle_ms: Option<u64>,
+    /// The most idle keep-alive connections that keep their HTTP buffers at
+    /// once (`ServerBuilder::max_lingering`).
+    #[arg(long, global = true)]
+    max_lingering: Option<usize>,
     /// The most Engine.IO sessions open at once from one client address.
     #[arg(long, global = true)]
     max_connections_per_address: Option<usize>,
@@ -185,6 +193,12 @@ async fn main() {
     }
     if let Some(n) = args.max_connections {
         builder = builder.max_connections(n);
+    }
+    if let Some(ms) = args.release_idle_ms {
+        builder = builder.release_idle_after(Duration::from_millis(ms));
+    }
+    if let Some(n) = args.max_lingering {
+        builder = builder.max_lingering(n);
     }
     let handle = match builder
         .shutdown_timeout(Duration::from_secs(5))

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::io;
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use tokio_rustls::TlsAcceptor;
 use tower_service::Service;
 use tracing::{debug, error};
 
+use super::linger::LingerPlace;
 use super::per_address::AddressGuard;
 use super::stream::{Counted, Phase, WaitForRequest};
 use super::{ACCEPT_ERROR_BACKOFF, BoundAddr, BoxError, ConnectionInfo, Shared, TaskGuard, raised};
@@ -152,16 +154,15 @@ async fn connection<S, B>(
     S: AppService<B>,
     B: AppBody,
 {
-    let shared = &guard.0;
     match acceptor {
         None => {
             let io = Counted::new(stream, places, Arc::clone(&service.phase));
-            drive(io, service, shared).await;
+            drive(io, service, guard).await;
         }
         // Boxed: TLS state (the handshake, rustls' connection, about 3 KB)
         // would otherwise size every plain connection's task as well.
         Some(acceptor) => {
-            Box::pin(tls_connection(stream, acceptor, service, places, shared)).await;
+            Box::pin(tls_connection(stream, acceptor, service, places, guard)).await;
         }
     }
 }
@@ -172,12 +173,13 @@ async fn tls_connection<S, B>(
     acceptor: TlsAcceptor,
     service: HyperService<S>,
     places: Places,
-    shared: &Shared,
+    guard: TaskGuard,
 ) where
     S: AppService<B>,
     B: AppBody,
 {
     let peer = service.info.peer;
+    let shared = &guard.0;
     let mut shutdown = shared.shutdown.subscribe();
     let handshake =
         tokio::time::timeout(shared.config.tls_handshake_timeout, acceptor.accept(stream));
@@ -197,7 +199,7 @@ async fn tls_connection<S, B>(
         },
     };
     let io = Counted::new(stream, places, Arc::clone(&service.phase));
-    drive(io, service, shared).await;
+    drive(io, service, guard).await;
 }
 
 /// The hyper connection of one round (see [`super::stream`]).
@@ -220,15 +222,18 @@ enum Step {
     Forced,
 }
 
-/// Serves one connection until it closes, is upgraded, or is dropped at the
-/// shutdown deadline: one round per busy stretch, with no hyper connection
-/// (and none of its buffers) while it waits for its next request.
-async fn drive<I, S, B>(mut io: Counted<I>, mut service: HyperService<S>, shared: &Shared)
+/// Serves one connection until it closes, is upgraded, is dropped at the
+/// shutdown deadline, or waits for its next request: one round per busy
+/// stretch. A connection that waits does so in a task of its own
+/// ([`idle`]), with no hyper connection, none of its buffers and none of
+/// this task's state; this task ends.
+async fn drive<I, S, B>(mut io: Counted<I>, mut service: HyperService<S>, guard: TaskGuard)
 where
     I: AsyncRead + AsyncWrite + WaitForRequest + Unpin + Send + 'static,
     S: AppService<B>,
     B: AppBody,
 {
+    let shared = &*guard.0;
     let peer = service.info.peer;
     let phase = Arc::clone(&service.phase);
     let mut shutdown = shared.shutdown.subscribe();
@@ -269,11 +274,67 @@ where
             io.unread(leftover);
             continue;
         }
-        drop(leftover);
-        if !wait_for_request(&mut io, shared, &mut shutdown).await {
-            debug!(%peer, "idle keep-alive connection closed");
-            return;
+        break;
+    }
+    let wait = wait_idle(io, guard, peer);
+    tokio::spawn(Idle::<_, S, B> {
+        wait,
+        service: Some(service),
+        _body: PhantomData,
+    });
+}
+
+pin_project_lite::pin_project! {
+    /// A keep-alive connection between two requests, as a task of its own:
+    /// it waits for the first bytes of the next request ([`wait_idle`]),
+    /// then serves them in a new [`drive`] task. Small, so an idle
+    /// connection costs only this task and its stream. A named future
+    /// because `drive` and it spawn each other, which two `async fn`s
+    /// cannot.
+    struct Idle<W, S, B> {
+        #[pin]
+        wait: W,
+        service: Option<HyperService<S>>,
+        _body: PhantomData<fn() -> B>,
+    }
+}
+
+impl<W, I, S, B> Future for Idle<W, S, B>
+where
+    W: Future<Output = Option<(Counted<I>, TaskGuard)>>,
+    I: AsyncRead + AsyncWrite + WaitForRequest + Unpin + Send + 'static,
+    S: AppService<B>,
+    B: AppBody,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        let woken = std::task::ready!(this.wait.poll(cx));
+        if let (Some((io, guard)), Some(service)) = (woken, this.service.take()) {
+            tokio::spawn(drive::<I, S, B>(io, service, guard));
         }
+        Poll::Ready(())
+    }
+}
+
+/// [`wait_for_request`] for an [`Idle`] connection: the stream and the
+/// connection's place among the server's tasks back when a request comes,
+/// `None` when the connection is to close.
+async fn wait_idle<I>(
+    mut io: Counted<I>,
+    guard: TaskGuard,
+    peer: SocketAddr,
+) -> Option<(Counted<I>, TaskGuard)>
+where
+    I: WaitForRequest,
+{
+    let mut shutdown = guard.0.shutdown.subscribe();
+    if wait_for_request(&mut io, &guard.0, &mut shutdown).await {
+        Some((io, guard))
+    } else {
+        debug!(%peer, "idle keep-alive connection closed");
+        None
     }
 }
 
@@ -296,29 +357,39 @@ where
     let mut closing = false;
     // Armed while hyper is parked, when the release waits a while.
     let mut linger: Option<Pin<Box<Sleep>>> = None;
-    let mut armed = false;
+    // Held while armed: at most `max_lingering` connections linger at once;
+    // over it, a connection releases at once.
+    let mut place: Option<LingerPlace<'_>> = None;
     loop {
         let step = std::future::poll_fn(|cx| {
             if let Poll::Ready(result) = conn.as_mut().poll(cx) {
                 return Poll::Ready(Step::Ended(result));
             }
             if closing || !phase.is_parked() {
-                armed = false;
+                place = None;
                 return Poll::Pending;
             }
             let Some(after) = release else {
                 return Poll::Pending;
             };
-            if after.is_zero() {
-                return Poll::Ready(Step::Idle);
+            if place.is_none() {
+                if after.is_zero() {
+                    return Poll::Ready(Step::Idle);
+                }
+                let Some(taken) = shared.lingering.try_take() else {
+                    return Poll::Ready(Step::Idle);
+                };
+                place = Some(taken);
+                let deadline = Instant::now() + after;
+                match &mut linger {
+                    Some(sleep) => sleep.as_mut().reset(deadline),
+                    None => linger = Some(Box::pin(tokio::time::sleep_until(deadline))),
+                }
             }
-            let deadline = Instant::now() + after;
-            let sleep = linger.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-            if !armed {
-                sleep.as_mut().reset(deadline);
-                armed = true;
+            match &mut linger {
+                Some(sleep) => sleep.as_mut().poll(cx).map(|()| Step::Idle),
+                None => Poll::Pending,
             }
-            sleep.as_mut().poll(cx).map(|()| Step::Idle)
         });
         let step = tokio::select! {
             biased;

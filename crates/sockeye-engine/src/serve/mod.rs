@@ -47,6 +47,7 @@
 //! they are not waited for, and closing them is the hooks' job.
 
 mod conn;
+mod linger;
 mod per_address;
 mod stream;
 mod tls;
@@ -80,9 +81,6 @@ type Hook = Box<dyn FnOnce() + Send + 'static>;
 
 /// hyper's default header count, kept on the stack.
 const DEFAULT_MAX_HEADERS: usize = 100;
-
-/// The default of [`ServerBuilder::release_idle_after`].
-const DEFAULT_RELEASE_IDLE_AFTER: Duration = Duration::from_millis(100);
 
 /// Pause after an accept error such as `EMFILE` before accepting again.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_secs(1);
@@ -181,6 +179,7 @@ pub enum ShutdownOutcome {
 struct Config {
     header_read_timeout: Option<Duration>,
     release_idle_after: Option<Duration>,
+    max_lingering: usize,
     max_headers: usize,
     max_header_size: usize,
     tls_handshake_timeout: Duration,
@@ -227,7 +226,8 @@ impl ServerBuilder {
             listeners: Vec::new(),
             config: Config {
                 header_read_timeout: Some(Duration::from_secs(30)),
-                release_idle_after: Some(DEFAULT_RELEASE_IDLE_AFTER),
+                release_idle_after: Some(linger::DEFAULT_RELEASE_IDLE_AFTER),
+                max_lingering: linger::DEFAULT_MAX_LINGERING,
                 max_headers: DEFAULT_MAX_HEADERS,
                 max_header_size: 64 * 1024,
                 tls_handshake_timeout: Duration::from_secs(10),
@@ -257,16 +257,6 @@ impl ServerBuilder {
     /// disables it. Default 30 s.
     pub fn header_read_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.config.header_read_timeout = timeout.into();
-        self
-    }
-
-    /// How long an idle keep-alive connection keeps its HTTP buffers
-    /// (hyper's 8 KiB read and header buffers; the next request gets new
-    /// ones). `ZERO`: released as soon as a response is written, at about
-    /// 5 µs on the next request; `None`: kept, as hyper does. Default
-    /// 100 ms: busy connections keep them, idle ones cost 16 KiB less.
-    pub fn release_idle_after(mut self, after: impl Into<Option<Duration>>) -> Self {
-        self.config.release_idle_after = after.into();
         self
     }
 
@@ -455,6 +445,7 @@ impl Server {
                 ))
             }),
             http,
+            lingering: linger::Lingering::new(config.max_lingering),
             config,
         });
         for (listener, bound, acceptor) in listeners {
@@ -548,6 +539,8 @@ struct Shared {
     permits: Arc<Semaphore>,
     per_address: Option<Arc<per_address::AddressCap>>,
     http: http1::Builder,
+    /// Idle connections keeping their HTTP buffers (`release_idle_after`).
+    lingering: linger::Lingering,
     config: Config,
 }
 

@@ -114,6 +114,26 @@ async fn requests_on_a_released_connection_are_served_whole_over_plain_and_tls()
 }
 
 #[tokio::test]
+async fn connections_over_the_linger_cap_are_released_and_served_whole() {
+    let pki = pki();
+    let app = App::default();
+    // An hour's linger for one connection: the others wait with no
+    // buffers from their first response on.
+    let builder = Server::builder()
+        .listen(LOCAL)
+        .listen_tls(LOCAL, tls_config(&pki))
+        .release_idle_after(Duration::from_secs(3600))
+        .max_lingering(1);
+    let handle = serve(builder, &app).await;
+    let addrs = handle.local_addrs();
+    let plain =
+        |_| async { exchanges(TcpStream::connect(addrs[0].addr).await.expect("tcp")).await };
+    let tls = |_| async { exchanges(tls_connect(&pki, addrs[1].addr).await).await };
+    futures_util::future::join_all((0..4).map(plain)).await;
+    futures_util::future::join_all((0..4).map(tls)).await;
+}
+
+#[tokio::test]
 async fn a_connection_idle_past_the_release_keeps_serving() {
     let app = App::default();
     let builder = Server::builder()
