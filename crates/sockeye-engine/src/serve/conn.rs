@@ -168,38 +168,45 @@ async fn connection<S, B>(
 }
 
 /// [`connection`] over TLS: the handshake, then [`drive`].
-async fn tls_connection<S, B>(
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn would hold its arguments twice"
+)]
+fn tls_connection<S, B>(
     stream: TcpStream,
     acceptor: TlsAcceptor,
     service: HyperService<S>,
     places: Places,
     guard: TaskGuard,
-) where
+) -> impl Future<Output = ()> + Send
+where
     S: AppService<B>,
     B: AppBody,
 {
-    let peer = service.info.peer;
-    let shared = &guard.0;
-    let mut shutdown = shared.shutdown.subscribe();
-    let handshake =
-        tokio::time::timeout(shared.config.tls_handshake_timeout, acceptor.accept(stream));
-    let stream = tokio::select! {
-        biased;
-        () = raised(&mut shutdown) => return,
-        handshake = handshake => match handshake {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(err)) => {
-                debug!(%peer, %err, "TLS handshake failed");
-                return;
-            }
-            Err(_) => {
-                debug!(%peer, "TLS handshake timed out");
-                return;
-            }
-        },
-    };
-    let io = Counted::new(stream, places, Arc::clone(&service.phase));
-    drive(io, service, guard).await;
+    async move {
+        let peer = service.info.peer;
+        let shared = &guard.0;
+        let mut shutdown = shared.shutdown.subscribe();
+        let handshake =
+            tokio::time::timeout(shared.config.tls_handshake_timeout, acceptor.accept(stream));
+        let stream = tokio::select! {
+            biased;
+            () = raised(&mut shutdown) => return,
+            handshake = handshake => match handshake {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(err)) => {
+                    debug!(%peer, %err, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            },
+        };
+        let io = Counted::new(stream, places, Arc::clone(&service.phase));
+        drive(io, service, guard).await;
+    }
 }
 
 /// The hyper connection of one round (see [`super::stream`]).
@@ -227,61 +234,85 @@ enum Step {
 /// stretch. A connection that waits does so in a task of its own
 /// ([`idle`]), with no hyper connection, none of its buffers and none of
 /// this task's state; this task ends.
-async fn drive<I, S, B>(mut io: Counted<I>, mut service: HyperService<S>, guard: TaskGuard)
+///
+/// Returns an `async move` block rather than being an `async fn`, which
+/// would hold its arguments twice (see `conn_sizes_tests.rs`).
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn would hold its arguments twice"
+)]
+fn drive<I, S, B>(
+    mut io: Counted<I>,
+    mut service: HyperService<S>,
+    guard: TaskGuard,
+) -> impl Future<Output = ()> + Send
 where
     I: AsyncRead + AsyncWrite + WaitForRequest + Unpin + Send + 'static,
     S: AppService<B>,
     B: AppBody,
 {
-    let shared = &*guard.0;
-    let peer = service.info.peer;
-    let phase = Arc::clone(&service.phase);
-    let mut shutdown = shared.shutdown.subscribe();
-    let mut force = shared.force.subscribe();
-    loop {
-        phase.start_round();
-        // Boxed: the task of a waiting connection keeps only the pointer's
-        // place, not hyper's connection state.
-        let mut conn: Pin<Box<Round<I, S>>> = Box::pin(
-            shared
-                .http
-                .serve_connection(TokioIo::new(io), service)
-                .with_upgrades(),
-        );
-        match serve_round(
-            conn.as_mut(),
-            peer,
-            &phase,
-            shared,
-            &mut shutdown,
-            &mut force,
-        )
-        .await
-        {
-            RoundEnd::Over => return,
-            RoundEnd::Idle => {}
+    async move {
+        let shared = &*guard.0;
+        let peer = service.info.peer;
+        let phase = Arc::clone(&service.phase);
+        let mut shutdown = shared.shutdown.subscribe();
+        let mut force = shared.force.subscribe();
+        loop {
+            phase.start_round();
+            // Boxed: the task of a waiting connection keeps only the pointer's
+            // place, not hyper's connection state.
+            let mut conn: Pin<Box<Round<I, S>>> = Box::pin(
+                shared
+                    .http
+                    .serve_connection(TokioIo::new(io), service)
+                    .with_upgrades(),
+            );
+            match serve_round(
+                conn.as_mut(),
+                peer,
+                &phase,
+                shared,
+                &mut shutdown,
+                &mut force,
+            )
+            .await
+            {
+                RoundEnd::Over => return,
+                RoundEnd::Idle => {}
+            }
+            let Some(parts) = Pin::into_inner(conn).into_parts() else {
+                return;
+            };
+            io = parts.io.into_inner();
+            service = parts.service;
+            // Even empty, hyper's leftover shares its 8 KiB read buffer: it
+            // must not live on through the wait.
+            let leftover = parts.read_buf;
+            if !leftover.is_empty() {
+                // Bytes of the next request that hyper had read already.
+                io.unread(leftover);
+                continue;
+            }
+            break;
         }
-        let Some(parts) = Pin::into_inner(conn).into_parts() else {
-            return;
-        };
-        io = parts.io.into_inner();
-        service = parts.service;
-        // Even empty, hyper's leftover shares its 8 KiB read buffer: it
-        // must not live on through the wait.
-        let leftover = parts.read_buf;
-        if !leftover.is_empty() {
-            // Bytes of the next request that hyper had read already.
-            io.unread(leftover);
-            continue;
-        }
-        break;
+        tokio::spawn(idle::<I, S, B>(io, service, guard));
     }
-    let wait = wait_idle(io, guard, peer);
-    tokio::spawn(Idle::<_, S, B> {
-        wait,
+}
+
+/// The task of a connection that waits for its next request (see [`Idle`]).
+fn idle<I, S, B>(
+    io: Counted<I>,
+    service: HyperService<S>,
+    guard: TaskGuard,
+) -> Idle<impl Future<Output = Option<(Counted<I>, TaskGuard)>> + Send, S, B>
+where
+    I: WaitForRequest + Send,
+{
+    Idle {
+        wait: wait_idle(io, guard),
         service: Some(service),
         _body: PhantomData,
-    });
+    }
 }
 
 pin_project_lite::pin_project! {
@@ -311,8 +342,14 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.project();
         let woken = std::task::ready!(this.wait.poll(cx));
-        if let (Some((io, guard)), Some(service)) = (woken, this.service.take()) {
-            tokio::spawn(drive::<I, S, B>(io, service, guard));
+        let Some(service) = this.service.take() else {
+            return Poll::Ready(());
+        };
+        match woken {
+            Some((io, guard)) => {
+                tokio::spawn(drive::<I, S, B>(io, service, guard));
+            }
+            None => debug!(peer = %service.info.peer, "idle keep-alive connection closed"),
         }
         Poll::Ready(())
     }
@@ -321,20 +358,21 @@ where
 /// [`wait_for_request`] for an [`Idle`] connection: the stream and the
 /// connection's place among the server's tasks back when a request comes,
 /// `None` when the connection is to close.
-async fn wait_idle<I>(
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn would hold its arguments twice"
+)]
+fn wait_idle<I>(
     mut io: Counted<I>,
     guard: TaskGuard,
-    peer: SocketAddr,
-) -> Option<(Counted<I>, TaskGuard)>
+) -> impl Future<Output = Option<(Counted<I>, TaskGuard)>> + Send
 where
-    I: WaitForRequest,
+    I: WaitForRequest + Send,
 {
-    let mut shutdown = guard.0.shutdown.subscribe();
-    if wait_for_request(&mut io, &guard.0, &mut shutdown).await {
-        Some((io, guard))
-    } else {
-        debug!(%peer, "idle keep-alive connection closed");
-        None
+    async move {
+        let mut shutdown = guard.0.shutdown.subscribe();
+        let ready = wait_for_request(&mut io, &guard.0, &mut shutdown).await;
+        ready.then_some((io, guard))
     }
 }
 
@@ -550,3 +588,7 @@ pub(super) struct Places {
     _permit: OwnedSemaphorePermit,
     _address: Option<AddressGuard>,
 }
+
+#[cfg(test)]
+#[path = "conn_sizes_tests.rs"]
+mod sizes_tests;

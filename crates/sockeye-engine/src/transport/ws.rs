@@ -349,6 +349,10 @@ const CLOSE_FLUSH: Duration = Duration::from_secs(1);
 /// places of its state, and `conn` alone is 464 bytes (the future was 1,408
 /// bytes as an `async fn`, 936 now: 4.99 -> 4.14 KB per idle WebSocket
 /// connection in the bench).
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn would hold its arguments twice"
+)]
 pub(crate) fn run(session: FinishOnDrop, mut conn: WsConn) -> impl Future<Output = ()> + Send {
     async move {
         let session = &session.0;

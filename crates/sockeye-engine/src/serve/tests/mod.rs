@@ -2,7 +2,7 @@
 //! one service, upgrades, graceful and forced shutdown, limits, PEM errors.
 
 mod keep_alive;
-mod support;
+pub(super) mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -89,7 +89,7 @@ pub(super) async fn tls_connect(pki: &Pki, addr: SocketAddr) -> TlsStream<TcpStr
 
 /// The test application: one state shared by every clone.
 #[derive(Clone, Default)]
-pub(super) struct App {
+pub(in crate::serve) struct App {
     pub(super) count: Arc<AtomicUsize>,
     pub(super) started: Arc<Notify>,
 }
