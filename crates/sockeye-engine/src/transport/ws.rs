@@ -14,8 +14,8 @@ use crate::handler::CloseReason;
 use crate::limits::Admission;
 use crate::request::HandshakeRequest;
 use crate::response::{self, EngineResponse, Hooks};
-use crate::session::{Out, Session, TransportKind, Upgrade};
-use crate::transport::ws_io::WsIo;
+use crate::session::{Out, Session, SessionInner, TransportKind, Upgrade};
+use crate::transport::ws_io::{BufferRelease, WsIo};
 use crate::transport::{FinishOnDrop, on_timer, run_websocket};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
@@ -363,14 +363,17 @@ pub(crate) fn run(session: FinishOnDrop, mut conn: WsConn) -> impl Future<Output
         tokio::pin!(writer, driver);
         writer.as_mut().enable();
         driver.as_mut().enable();
-        let mut deadline = on_timer(session, Instant::now());
-        let heartbeat = tokio::time::sleep_until(deadline);
+        // The timer's next deadline: the heartbeat's, or sooner the write
+        // buffers' release.
+        let mut wake = on_timer(session, Instant::now());
+        let heartbeat = tokio::time::sleep_until(wake);
+        let mut release = BufferRelease::default();
         tokio::pin!(heartbeat);
         let mut closing = false;
         // Bytes of the batch in `conn`'s write queue, counted in `queued_bytes`.
         let mut in_flight = 0;
         loop {
-            let closed = {
+            let (closed, batch) = {
                 let mut st = inner.state.lock();
                 let io = conn.get_mut();
                 // Taken into the write queue only once the last batch is out:
@@ -379,20 +382,37 @@ pub(crate) fn run(session: FinishOnDrop, mut conn: WsConn) -> impl Future<Output
                 // close a peer that does not keep up. The batch being written
                 // stays counted in `queued_bytes` until it is out: one
                 // subtraction per batch, none per packet.
-                // The queue's buffer goes with its packets: an idle session
-                // holds none (the next packet allocates one again).
+                // The queue's buffer goes with its packets (an idle session
+                // holds none), unless `release` found the session busy.
+                let mut batch = 0;
                 if !io.has_pending() {
                     st.queued_bytes = st.queued_bytes.saturating_sub(in_flight);
                     in_flight = st.queued_bytes;
                     if !st.queue.is_empty() {
-                        for out in std::mem::take(&mut st.queue) {
-                            io.push(out, protocol);
+                        batch = st.queue.len();
+                        if release.keep() {
+                            for out in st.queue.drain(..) {
+                                io.push(out, protocol);
+                            }
+                        } else {
+                            for out in std::mem::take(&mut st.queue) {
+                                io.push(out, protocol);
+                            }
                         }
                     }
                 }
                 st.writing = io.has_pending();
-                st.closed.is_some()
+                (st.closed.is_some(), batch)
             };
+            if batch > 0 && !closing {
+                if let Some(at) = release.on_batch(batch, Instant::now)
+                    && at < wake
+                {
+                    wake = at;
+                    heartbeat.as_mut().reset(at);
+                }
+                conn.get_mut().keep_buffers(release.keep());
+            }
             if closed {
                 if !conn.get_ref().has_pending() {
                     Box::pin(close_conn(&mut conn, None)).await;
@@ -455,14 +475,31 @@ pub(crate) fn run(session: FinishOnDrop, mut conn: WsConn) -> impl Future<Output
                 }
             };
             if timer_due {
-                let next = on_timer(session, Instant::now());
-                if next != deadline || heartbeat.is_elapsed() {
-                    deadline = next;
-                    heartbeat.as_mut().reset(deadline);
+                let now = Instant::now();
+                if release.due(now) {
+                    release_write_buffers(inner, &mut conn);
+                }
+                let next = release.next(on_timer(session, now));
+                if next != wake || heartbeat.is_elapsed() {
+                    wake = next;
+                    heartbeat.as_mut().reset(wake);
                 }
             }
         }
     }
+}
+
+/// Frees the write buffers a busy session kept, now that it went quiet:
+/// the session queue's and the frame buffer, each only if empty (the next
+/// packet allocates them again).
+fn release_write_buffers(inner: &SessionInner, conn: &mut WsConn) {
+    {
+        let mut st = inner.state.lock();
+        if st.queue.is_empty() {
+            st.queue = std::collections::VecDeque::new();
+        }
+    }
+    conn.get_mut().keep_buffers(false);
 }
 
 fn on_frame(session: &Session, msg: WsMessage) {

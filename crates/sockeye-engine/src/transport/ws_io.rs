@@ -26,7 +26,9 @@ use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Instant;
 
 use crate::session::Out;
 use crate::transport::ws_read::ReadSide;
@@ -79,6 +81,15 @@ impl<S> WsIo<S> {
     /// Whether queued bytes wait to be written.
     pub(crate) fn has_pending(&self) -> bool {
         !self.queue.is_empty()
+    }
+
+    /// Whether the write buffers stay once written out (see
+    /// [`BufferRelease`]); `false` frees them now if nothing waits in them.
+    pub(crate) fn keep_buffers(&mut self, keep: bool) {
+        self.queue.keep = keep;
+        if !keep {
+            self.queue.release();
+        }
     }
 }
 
@@ -142,9 +153,21 @@ struct WriteQueue {
     staging: BytesMut,
     /// Bytes in `chunks`.
     sealed: usize,
+    /// Keep the buffers once written out (a busy session).
+    keep: bool,
 }
 
 impl WriteQueue {
+    /// Frees the buffers, if nothing waits in them.
+    fn release(&mut self) {
+        if self.is_empty() {
+            self.staging = BytesMut::new();
+            if self.chunks.capacity() > 0 {
+                self.chunks = VecDeque::new();
+            }
+        }
+    }
+
     fn is_empty(&self) -> bool {
         self.sealed == 0 && self.staging.is_empty()
     }
@@ -227,10 +250,11 @@ impl WriteQueue {
             self.advance(written);
         }
         // Written out: the buffers go too (an idle session holds none; the
-        // next batch allocates them again).
-        self.staging = BytesMut::new();
-        if self.chunks.capacity() > 0 {
-            self.chunks = VecDeque::new();
+        // next batch allocates them again), unless the session is busy.
+        if self.keep {
+            self.staging.clear();
+        } else {
+            self.release();
         }
         Poll::Ready(Ok(()))
     }
@@ -262,6 +286,82 @@ fn put_header(buf: &mut BytesMut, opcode: u8, len: usize) {
     } else {
         buf.put_u8(127);
         buf.put_u64(len as u64);
+    }
+}
+
+/// The period over which a WebSocket session's write rate is judged, and
+/// for which a busy session keeps its write buffers (its queue's and the
+/// frame buffer) after the period that found it busy.
+pub(crate) const WRITE_PERIOD: Duration = Duration::from_millis(500);
+
+/// Packets in one [`WRITE_PERIOD`] that make a session busy. A session
+/// that only answers its handshake writes two or three; a chat user gets a
+/// few messages a second.
+const BUSY_PACKETS: u16 = 8;
+
+/// Whether a WebSocket session keeps its write buffers between batches. A
+/// busy session (a stream of broadcasts every few milliseconds) keeps them
+/// and reuses them instead of allocating two per message; any other, and a
+/// busy one after a quiet period, frees them as soon as they are written
+/// out, so an idle session holds none.
+#[derive(Default)]
+pub(crate) struct BufferRelease {
+    /// The end of the current period; `None` until the next batch.
+    at: Option<Instant>,
+    /// Packets written in the current period.
+    packets: u16,
+    /// Keep the buffers between batches.
+    keep: bool,
+}
+
+impl BufferRelease {
+    /// A batch of `packets` was queued: the end of a new period to look
+    /// again at, when none was running (`now` is read only then, not for
+    /// every batch).
+    pub(crate) fn on_batch(
+        &mut self,
+        packets: usize,
+        now: impl FnOnce() -> Instant,
+    ) -> Option<Instant> {
+        let packets = u16::try_from(packets).unwrap_or(u16::MAX);
+        self.packets = self.packets.saturating_add(packets);
+        if self.packets >= BUSY_PACKETS {
+            self.keep = true;
+        }
+        if self.at.is_some() {
+            return None;
+        }
+        let at = now() + WRITE_PERIOD;
+        self.at = Some(at);
+        Some(at)
+    }
+
+    /// Whether the buffers stay once written out.
+    pub(crate) fn keep(&self) -> bool {
+        self.keep
+    }
+
+    /// The timer fired at `now`: ends the period if it is over. `true` when
+    /// the buffers kept so far are to go now (the period was quiet).
+    pub(crate) fn due(&mut self, now: Instant) -> bool {
+        match self.at {
+            Some(at) if now >= at => {
+                let busy = std::mem::take(&mut self.packets) >= BUSY_PACKETS;
+                if busy {
+                    self.at = Some(now + WRITE_PERIOD);
+                    false
+                } else {
+                    self.at = None;
+                    std::mem::take(&mut self.keep)
+                }
+            }
+            _ => false,
+        }
+    }
+
+    /// The timer's next deadline given the heartbeat's.
+    pub(crate) fn next(&self, heartbeat: Instant) -> Instant {
+        self.at.map_or(heartbeat, |at| at.min(heartbeat))
     }
 }
 
@@ -396,29 +496,95 @@ mod tests {
     }
 
     #[test]
-    fn a_drained_queue_keeps_no_buffer() {
-        for big in [false, true] {
-            let mut q = WriteQueue::default();
+    fn a_drained_queue_keeps_its_buffers_only_when_busy() {
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        let mut sink = Trickle {
+            data: Vec::new(),
+            step: usize::MAX,
+        };
+        for (big, keep) in [(false, false), (true, false), (false, true), (true, true)] {
+            let mut q = WriteQueue {
+                keep,
+                ..WriteQueue::default()
+            };
             for _ in 0..100 {
                 q.frame(OP_TEXT, None, Bytes::from(vec![b'a'; 100]));
             }
             if big {
                 q.frame(OP_BINARY, None, Bytes::from(vec![1; 5000]));
             }
-            let mut sink = Trickle {
-                data: Vec::new(),
-                step: usize::MAX,
-            };
-            let waker = std::task::Waker::noop();
-            let mut cx = Context::from_waker(waker);
+            let start = q.staging.as_ptr();
+            sink.data.clear();
             assert!(matches!(
                 q.poll_drain(Pin::new(&mut sink), &mut cx),
                 Poll::Ready(Ok(()))
             ));
             assert!(q.is_empty());
             assert_eq!(sink.data.len(), 100 * 102 + if big { 5004 } else { 0 });
+            if !keep {
+                assert_eq!(q.staging.capacity(), 0, "big {big}");
+                assert_eq!(q.chunks.capacity(), 0, "big {big}");
+                continue;
+            }
+            q.frame(OP_TEXT, None, Bytes::from_static(b"next"));
+            if !big {
+                // Reused, not allocated again (a sealed buffer went with
+                // its chunk).
+                let at = q.staging.as_ptr().addr().wrapping_sub(start.addr());
+                assert!(at <= 100 * 102, "a new buffer");
+            }
+            q.release();
+            assert!(!q.is_empty(), "a release keeps what waits");
+            assert!(matches!(
+                q.poll_drain(Pin::new(&mut sink), &mut cx),
+                Poll::Ready(Ok(()))
+            ));
+            q.release();
             assert_eq!(q.staging.capacity(), 0, "big {big}");
             assert_eq!(q.chunks.capacity(), 0, "big {big}");
         }
+    }
+
+    #[test]
+    fn write_buffers_are_kept_only_through_busy_periods() {
+        let mut release = BufferRelease::default();
+        let t0 = Instant::now();
+        let heartbeat = t0 + Duration::from_secs(25);
+        assert_eq!(
+            release.next(heartbeat),
+            heartbeat,
+            "no period: the heartbeat only"
+        );
+        // A handshake's two or three packets: not busy.
+        let end = release.on_batch(2, || t0).expect("a period starts");
+        assert_eq!(end, t0 + WRITE_PERIOD);
+        assert_eq!(release.next(heartbeat), end);
+        let no_clock = || unreachable!("no clock read");
+        assert_eq!(release.on_batch(1, no_clock), None);
+        assert!(!release.keep());
+        assert!(!release.due(end - Duration::from_millis(1)), "not yet");
+        assert!(!release.due(end), "nothing kept, nothing to free");
+        assert_eq!(
+            release.next(heartbeat),
+            heartbeat,
+            "no period until the next batch"
+        );
+        // A stream of packets: kept from the eighth, through the next period.
+        let end = release.on_batch(1, || t0).expect("a new period");
+        for _ in 0..6 {
+            release.on_batch(1, no_clock);
+        }
+        assert!(!release.keep());
+        release.on_batch(1, no_clock);
+        assert!(release.keep());
+        assert!(!release.due(end), "busy: kept for another period");
+        assert!(release.keep());
+        let end = release.next(heartbeat);
+        assert_eq!(end, t0 + 2 * WRITE_PERIOD);
+        release.on_batch(7, no_clock);
+        assert!(release.due(end), "a quiet period: freed");
+        assert!(!release.keep());
+        assert_eq!(release.next(heartbeat), heartbeat);
     }
 }
