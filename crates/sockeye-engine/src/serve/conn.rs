@@ -395,8 +395,8 @@ where
     let mut closing = false;
     // Armed while hyper is parked, when the release waits a while.
     let mut linger: Option<Pin<Box<Sleep>>> = None;
-    // Held while armed: at most `max_lingering` connections linger at once;
-    // over it, a connection releases at once.
+    // Held while armed: once `max_lingering` connections linger, a new
+    // client's connection releases at once (a regular client's lingers).
     let mut place: Option<LingerPlace<'_>> = None;
     loop {
         let step = std::future::poll_fn(|cx| {
@@ -414,8 +414,16 @@ where
                 if after.is_zero() {
                     return Poll::Ready(Step::Idle);
                 }
-                let Some(taken) = shared.lingering.try_take() else {
-                    return Poll::Ready(Step::Idle);
+                // A regular client's connection lingers over the cap (and
+                // counts in it): saving its requests a new hyper connection
+                // each is what the delay is for.
+                let taken = if phase.is_regular() {
+                    shared.lingering.take()
+                } else {
+                    let Some(taken) = shared.lingering.try_take() else {
+                        return Poll::Ready(Step::Idle);
+                    };
+                    taken
                 };
                 place = Some(taken);
                 let deadline = Instant::now() + after;

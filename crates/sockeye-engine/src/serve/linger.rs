@@ -7,7 +7,11 @@
 //! request, which costs a few microseconds. Lingering first keeps that cost
 //! off clients that come straight back; the cap keeps a burst of clients
 //! that do not from holding 16 KiB each for the whole linger, a peak the
-//! allocator may never give back to the system.
+//! allocator may never give back to the system. A regular client's
+//! connection (eight responses or more, see `Phase::is_regular`) lingers
+//! even over the cap: many long-polling clients over a real network are
+//! parked between two requests at any moment, and each of their requests
+//! would otherwise pay for a new hyper connection.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -45,8 +49,15 @@ impl Lingering {
             .map(|_| LingerPlace(&self.now))
     }
 
+    /// A place for a regular client's connection: taken over the cap, and
+    /// counted in it.
+    pub(super) fn take(&self) -> LingerPlace<'_> {
+        self.now.fetch_add(1, Ordering::AcqRel);
+        LingerPlace(&self.now)
+    }
+
     #[cfg(test)]
-    fn count(&self) -> usize {
+    pub(super) fn count(&self) -> usize {
         self.now.load(Ordering::Acquire)
     }
 }
@@ -76,11 +87,14 @@ impl ServerBuilder {
 
     /// The most idle keep-alive connections that keep their HTTP buffers
     /// through [`release_idle_after`](Self::release_idle_after) at the same
-    /// time (default 64, 1 MiB of buffers); an idle connection beyond it
-    /// releases them at once. Without the cap, a burst of clients that make
-    /// one request and stay connected (new long-polling sessions, say)
-    /// would each hold 16 KiB for the whole delay, a peak of memory the
-    /// allocator may keep after it is freed.
+    /// time (default 64, 1 MiB of buffers); a new client's idle connection
+    /// beyond it releases them at once. Without the cap, a burst of clients
+    /// that make a request or two and stay connected (new long-polling
+    /// sessions, a reconnect storm) would each hold 16 KiB for the whole
+    /// delay, a peak of memory the allocator may keep after it is freed.
+    /// A connection that has had eight responses is a regular client's: it
+    /// keeps its buffers through the delay even over the cap (and counts in
+    /// it), so that its requests do not each pay for a new hyper connection.
     pub fn max_lingering(mut self, connections: usize) -> Self {
         self.config.max_lingering = connections;
         self
@@ -102,7 +116,15 @@ mod tests {
         assert_eq!(lingering.count(), 1);
         let c = lingering.try_take();
         assert!(c.is_some(), "a place given back is taken again");
-        drop((b, c));
+        let regular = lingering.take();
+        assert_eq!(
+            lingering.count(),
+            3,
+            "a regular client's place, over the cap"
+        );
+        drop(c);
+        assert!(lingering.try_take().is_none(), "it counts in the cap");
+        drop((b, regular));
         assert_eq!(lingering.count(), 0);
         assert!(Lingering::new(0).try_take().is_none(), "0: no lingering");
     }

@@ -30,9 +30,13 @@ use super::conn::Places;
 /// Where the current exchange of a connection stands; shared by its task,
 /// its hyper service and its stream. All three live in the one connection
 /// task, so the atomic is for ownership (hyper owns two of them), not for
-/// threads racing.
+/// threads racing. It also counts the responses the connection has been
+/// given (up to [`Phase::REGULAR`]): see [`Phase::is_regular`].
 #[derive(Debug, Default)]
-pub(super) struct Phase(AtomicU8);
+pub(super) struct Phase {
+    phase: AtomicU8,
+    responses: AtomicU8,
+}
 
 impl Phase {
     /// A request is being read or answered (the default).
@@ -50,12 +54,15 @@ impl Phase {
     /// upgraded, or the task gave up on this round.
     const CLOSING: u8 = 4;
 
+    /// Responses after which a connection counts as a regular client's.
+    const REGULAR: u8 = 8;
+
     fn get(&self) -> u8 {
-        self.0.load(Ordering::Relaxed)
+        self.phase.load(Ordering::Relaxed)
     }
 
     fn set(&self, phase: u8) {
-        self.0.store(phase, Ordering::Relaxed);
+        self.phase.store(phase, Ordering::Relaxed);
     }
 
     /// A new round starts: a fresh hyper connection reads a request.
@@ -67,7 +74,19 @@ impl Phase {
     pub(super) fn responded(&self) {
         if self.get() == Self::BUSY {
             self.set(Self::RESPONDED);
+            let n = self.responses.load(Ordering::Relaxed);
+            if n < Self::REGULAR {
+                self.responses.store(n + 1, Ordering::Relaxed);
+            }
         }
+    }
+
+    /// Whether the connection has had [`Self::REGULAR`] responses or more,
+    /// over all its rounds: a client that keeps coming back (a long-polling
+    /// client, a page's API calls), not one of a burst that connects, makes
+    /// a request or two and goes quiet.
+    pub(super) fn is_regular(&self) -> bool {
+        self.responses.load(Ordering::Relaxed) >= Self::REGULAR
     }
 
     /// Whether hyper waits with nothing to do since its last response.
@@ -264,5 +283,20 @@ mod tests {
         assert!(phase.is_recycling());
         phase.start_round();
         assert_eq!(phase.get(), Phase::BUSY);
+    }
+
+    #[test]
+    fn a_connection_is_regular_after_eight_responses_over_its_rounds() {
+        let phase = Phase::default();
+        for n in 1..=12 {
+            if n == 5 {
+                phase.recycle();
+                phase.start_round();
+            }
+            phase.responded();
+            phase.responded();
+            assert_eq!(phase.is_regular(), n >= 8, "after {n} responses");
+            phase.after_read(true, false);
+        }
     }
 }

@@ -134,6 +134,44 @@ async fn connections_over_the_linger_cap_are_released_and_served_whole() {
 }
 
 #[tokio::test]
+async fn a_regular_clients_connection_lingers_over_the_cap() {
+    let app = App::default();
+    let builder = Server::builder()
+        .listen(LOCAL)
+        .release_idle_after(Duration::from_secs(3600))
+        .max_lingering(1);
+    let handle = serve(builder, &app).await;
+    let addr = handle.local_addrs()[0].addr;
+    let lingering = || handle.shared.lingering.count();
+    let until = |n: usize| async move {
+        timeout(Duration::from_secs(5), async {
+            while lingering() != n {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("lingering: {} instead of {n}", lingering()));
+    };
+    // A new client's connection takes the one place.
+    let _first = answered_once(addr).await;
+    until(1).await;
+    // Another client's eighth response: it lingers over the cap.
+    let mut regular = handshake(TcpStream::connect(addr).await.expect("tcp")).await;
+    for n in 1..=8 {
+        let (status, body) = fetch(&mut regular, "/count").await.expect("fetch");
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.starts_with(&format!("{} ", n + 1)), "{body}");
+    }
+    until(2).await;
+    // Its next request takes it out of the count; lingering again after.
+    let (status, _) = fetch(&mut regular, "/count").await.expect("fetch");
+    assert_eq!(status, StatusCode::OK);
+    until(2).await;
+    drop(regular);
+    until(1).await;
+}
+
+#[tokio::test]
 async fn a_connection_idle_past_the_release_keeps_serving() {
     let app = App::default();
     let builder = Server::builder()
