@@ -414,16 +414,8 @@ where
                 if after.is_zero() {
                     return Poll::Ready(Step::Idle);
                 }
-                // A regular client's connection lingers over the cap (and
-                // counts in it): saving its requests a new hyper connection
-                // each is what the delay is for.
-                let taken = if phase.is_regular() {
-                    shared.lingering.take()
-                } else {
-                    let Some(taken) = shared.lingering.try_take() else {
-                        return Poll::Ready(Step::Idle);
-                    };
-                    taken
+                let Some(taken) = shared.lingering.place_for(phase.is_regular()) else {
+                    return Poll::Ready(Step::Idle);
                 };
                 place = Some(taken);
                 let deadline = Instant::now() + after;

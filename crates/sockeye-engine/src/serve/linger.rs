@@ -40,7 +40,7 @@ impl Lingering {
     }
 
     /// A place to linger in, if the cap leaves one.
-    pub(super) fn try_take(&self) -> Option<LingerPlace<'_>> {
+    fn try_take(&self) -> Option<LingerPlace<'_>> {
         self.now
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < self.max).then_some(n + 1)
@@ -49,11 +49,16 @@ impl Lingering {
             .map(|_| LingerPlace(&self.now))
     }
 
-    /// A place for a regular client's connection: taken over the cap, and
-    /// counted in it.
-    pub(super) fn take(&self) -> LingerPlace<'_> {
-        self.now.fetch_add(1, Ordering::AcqRel);
-        LingerPlace(&self.now)
+    /// A place for a connection that goes idle: a regular client's (see
+    /// `Phase::is_regular`) gets one even over the cap, and counts in it:
+    /// saving its requests a new hyper connection each is what the delay is
+    /// for. Another gets one if the cap leaves one.
+    pub(super) fn place_for(&self, regular: bool) -> Option<LingerPlace<'_>> {
+        if regular {
+            self.now.fetch_add(1, Ordering::AcqRel);
+            return Some(LingerPlace(&self.now));
+        }
+        self.try_take()
     }
 
     #[cfg(test)]
@@ -116,7 +121,7 @@ mod tests {
         assert_eq!(lingering.count(), 1);
         let c = lingering.try_take();
         assert!(c.is_some(), "a place given back is taken again");
-        let regular = lingering.take();
+        let regular = lingering.place_for(true);
         assert_eq!(
             lingering.count(),
             3,
