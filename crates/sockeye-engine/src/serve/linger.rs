@@ -24,6 +24,11 @@ pub(super) const DEFAULT_RELEASE_IDLE_AFTER: Duration = Duration::from_millis(10
 /// The default of [`ServerBuilder::max_lingering`].
 pub(super) const DEFAULT_MAX_LINGERING: usize = 64;
 
+/// How many times `max_lingering` connections may linger in all when
+/// regular clients' connections go over the cap: a bound on the buffers a
+/// client can keep by making eight requests on each of many connections.
+pub(super) const REGULAR_OVER_CAP: usize = 16;
+
 /// The idle connections that keep their buffers now, under a cap.
 #[derive(Debug)]
 pub(super) struct Lingering {
@@ -39,26 +44,27 @@ impl Lingering {
         }
     }
 
-    /// A place to linger in, if the cap leaves one.
-    fn try_take(&self) -> Option<LingerPlace<'_>> {
+    /// A place to linger in, if fewer than `limit` connections linger.
+    fn take_under(&self, limit: usize) -> Option<LingerPlace<'_>> {
         self.now
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.max).then_some(n + 1)
+                (n < limit).then_some(n + 1)
             })
             .ok()
             .map(|_| LingerPlace(&self.now))
     }
 
-    /// A place for a connection that goes idle: a regular client's (see
-    /// `Phase::is_regular`) gets one even over the cap, and counts in it:
-    /// saving its requests a new hyper connection each is what the delay is
-    /// for. Another gets one if the cap leaves one.
+    /// A place for a connection that goes idle: a new client's if the cap
+    /// leaves one; a regular client's (see `Phase::is_regular`) even over
+    /// the cap, up to [`REGULAR_OVER_CAP`] times it, and it counts in the
+    /// cap: saving its requests a new hyper connection each is what the
+    /// delay is for.
     pub(super) fn place_for(&self, regular: bool) -> Option<LingerPlace<'_>> {
         if regular {
-            self.now.fetch_add(1, Ordering::AcqRel);
-            return Some(LingerPlace(&self.now));
+            self.take_under(self.max.saturating_mul(REGULAR_OVER_CAP))
+        } else {
+            self.take_under(self.max)
         }
-        self.try_take()
     }
 
     #[cfg(test)]
@@ -99,7 +105,9 @@ impl ServerBuilder {
     /// delay, a peak of memory the allocator may keep after it is freed.
     /// A connection that has had eight responses is a regular client's: it
     /// keeps its buffers through the delay even over the cap (and counts in
-    /// it), so that its requests do not each pay for a new hyper connection.
+    /// it), so that its requests do not each pay for a new hyper connection,
+    /// up to 16 times the cap in all (1,024 connections, 16 MiB, by
+    /// default). `0`: no connection lingers.
     pub fn max_lingering(mut self, connections: usize) -> Self {
         self.config.max_lingering = connections;
         self
@@ -113,24 +121,34 @@ mod tests {
     #[test]
     fn places_are_capped_and_given_back() {
         let lingering = Lingering::new(2);
-        let a = lingering.try_take();
-        let b = lingering.try_take();
+        let a = lingering.place_for(false);
+        let b = lingering.place_for(false);
         assert!(a.is_some() && b.is_some());
-        assert!(lingering.try_take().is_none(), "over the cap");
+        assert!(lingering.place_for(false).is_none(), "over the cap");
         drop(a);
         assert_eq!(lingering.count(), 1);
-        let c = lingering.try_take();
+        let c = lingering.place_for(false);
         assert!(c.is_some(), "a place given back is taken again");
-        let regular = lingering.place_for(true);
-        assert_eq!(
-            lingering.count(),
-            3,
-            "a regular client's place, over the cap"
-        );
-        drop(c);
-        assert!(lingering.try_take().is_none(), "it counts in the cap");
-        drop((b, regular));
+        drop((b, c));
         assert_eq!(lingering.count(), 0);
-        assert!(Lingering::new(0).try_take().is_none(), "0: no lingering");
+    }
+
+    #[test]
+    fn regular_clients_linger_over_the_cap_up_to_its_multiple() {
+        let lingering = Lingering::new(2);
+        let new_clients = [lingering.place_for(false), lingering.place_for(false)];
+        assert!(new_clients.iter().all(Option::is_some));
+        let regular: Vec<_> = (0..2 * REGULAR_OVER_CAP)
+            .map_while(|_| lingering.place_for(true))
+            .collect();
+        assert_eq!(regular.len(), 2 * REGULAR_OVER_CAP - 2, "they count in it");
+        assert!(lingering.place_for(false).is_none(), "still over the cap");
+        drop(regular);
+        assert_eq!(lingering.count(), 2);
+        let none = Lingering::new(0);
+        assert!(
+            none.place_for(false).is_none() && none.place_for(true).is_none(),
+            "0: none"
+        );
     }
 }
