@@ -303,12 +303,19 @@ suite("Engine.IO polling: overlapping and abandoned requests", { kind: "engineio
     const conn = await Conn.open(port);
     await conn.write(requestBytes("GET", pollPath(sid)));
     conn.destroy();
+    // The server may read the abandoned GET only after the first probe's
+    // POST (the two connections' tasks run in either order): it then
+    // answers that GET with the probe's message, as it must, and the probe
+    // sees no echo; the next probe finds the session alive. A probe takes
+    // up to four polls (6 s), hence room for two.
+    const seen = [];
     const state = await eventually(async () => {
       const s = await sessionState(port, sid);
+      seen.push(s);
       return s === "alive" || s === "closed" ? s : null;
-    }, 5_000, "a clear session state after the abandoned GET", 100);
-    return `session ${state}`;
-  });
+    }, 15_000, "a clear session state after the abandoned GET", 100);
+    return `session ${state} (probes: ${seen.join(", ")})`;
+  }, { deadline: 20_000 });
 
   hostile("1,000 abandoned handshakes are reaped", async ({ port }) => {
     const sids = [];
@@ -403,10 +410,23 @@ suite("Engine.IO polling: idle keep-alive connections under the linger cap", { k
   }, { deadline: 30_000, rssCeilingKib: 8 * 1024 });
 });
 
-// Opens `count` keep-alive connections (50 at a time), one handshake on
-// each, leaves them idle `idleMs`, then checks that they are open and that
-// some of them still serve.
-async function idleKeepAlive(port, count, idleMs) {
+// A regular client's connection (eight responses or more) lingers over the
+// cap, but only up to 16 times it in all: against `--max-lingering 4`, at
+// most 64 connections keep their buffers. Each connection makes a handshake
+// and seven requests for an unknown session (400, kept alive). Measured on
+// the debug test server: about 3.9 MB of growth with the bound, 13.5 MB
+// with `--max-lingering 100` (a bound of 1,600: every connection lingers).
+suite("Engine.IO polling: regular clients' idle connections under the linger bound", { kind: "engineio", args: [...ARGS, "--release-idle-ms", "60000", "--max-lingering", "4"] }, (hostile) => {
+  hostile("800 keep-alive connections idle after eight requests each, within a minute-long release", async ({ port }) => {
+    return idleKeepAlive(port, 800, 300, 8);
+  }, { deadline: 60_000, rssCeilingKib: 8 * 1024 });
+});
+
+// Opens `count` keep-alive connections (50 at a time), a handshake on each
+// and then `requests - 1` requests for an unknown session, leaves them idle
+// `idleMs`, then checks that they are open and that some of them still
+// serve.
+async function idleKeepAlive(port, count, idleMs, requests = 1) {
   const conns = [];
   try {
     for (let batch = 0; batch < count / 50; batch++) {
@@ -415,6 +435,11 @@ async function idleKeepAlive(port, count, idleMs) {
         await conn.write(requestBytes("GET", `${EIO}?EIO=4&transport=polling`));
         const res = await within(10_000, readResponse(conn), "a handshake on a keep-alive connection");
         check(res && res.status === 200, `handshake: ${res && res.status}`);
+        for (let i = 1; i < requests; i++) {
+          await conn.write(requestBytes("GET", `${EIO}?EIO=4&transport=polling&sid=unknown${i}`));
+          const again = await within(10_000, readResponse(conn), "a request for an unknown session");
+          check(again && again.status === 400, `unknown session: ${again && again.status}`);
+        }
       }));
       conns.push(...opened);
     }
