@@ -29,7 +29,7 @@ use super::conn::Places;
 
 /// Where the current exchange of a connection stands; shared by its task,
 /// its hyper service and its stream. All three live in the one connection
-/// task, so the atomic is for ownership (hyper owns two of them), not for
+/// task, so the atomics are for ownership (hyper owns two of them), not for
 /// threads racing. It also counts the responses the connection has been
 /// given (up to [`Phase::REGULAR`]): see [`Phase::is_regular`].
 #[derive(Debug, Default)]
